@@ -1,0 +1,56 @@
+//! Markdown in, sanitised HTML out. The markdown source is stored beside the HTML so it can be
+//! edited and federated; only the HTML produced here is ever served as markup.
+
+use pulldown_cmark::{html, Options, Parser};
+use std::sync::OnceLock;
+
+fn sanitizer() -> &'static ammonia::Builder<'static> {
+    static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    BUILDER.get_or_init(|| {
+        let mut b = ammonia::Builder::default();
+        b.url_schemes(["http", "https", "mailto"].into_iter().collect())
+            .link_rel(Some("nofollow noopener noreferrer ugc"))
+            .add_tags(["del", "s", "sup", "sub"]);
+        b
+    })
+}
+
+/// Render user markdown to HTML that is safe to embed: no scripts, no event attributes,
+/// no `javascript:` or `data:` URLs, and links marked `nofollow`.
+pub fn markdown_to_html(markdown: &str) -> String {
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    options.insert(Options::ENABLE_TABLES);
+    let parser = Parser::new_ext(markdown, options);
+    let mut raw = String::with_capacity(markdown.len() * 3 / 2);
+    html::push_html(&mut raw, parser);
+    sanitize_html(&raw)
+}
+
+/// Sanitise HTML from an untrusted source (remote servers send HTML, not markdown).
+pub fn sanitize_html(html: &str) -> String {
+    sanitizer().clean(html).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_renders_basic_formatting() {
+        let html = markdown_to_html("**bold** and [link](https://example.com)");
+        assert!(html.contains("<strong>bold</strong>"));
+        assert!(html.contains(r#"href="https://example.com""#));
+        assert!(html.contains("nofollow"));
+    }
+
+    #[test]
+    fn script_tags_event_handlers_and_javascript_urls_are_removed() {
+        let html = markdown_to_html(
+            "<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n[x](javascript:alert(1)) <a href=\"javascript:alert(2)\">y</a>",
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("onerror"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+    }
+}
