@@ -1,0 +1,17 @@
+//! One module per subcommand; each opens what it needs and closes it again.
+
+mod admin;
+mod migrate;
+mod serve;
+
+use crate::cli::{AdminCommand, Command};
+use crate::config::Settings;
+
+/// Run `command` to completion.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::run(settings).await,
+        Command::Migrate => migrate::run(settings).await,
+        Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(settings, args).await,
+    }
+}

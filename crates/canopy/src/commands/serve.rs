@@ -1,0 +1,74 @@
+//! `canopy serve`.
+
+use crate::config::Settings;
+use crate::database::Database;
+use anyhow::{anyhow, Context};
+use tokio::net::TcpListener;
+
+/// Migrate, then serve HTTP until SIGINT or SIGTERM; stops the embedded cluster on the way out.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let mut db = Database::open(&settings.config).await?;
+    if let Some(cluster) = db.cluster.as_mut() {
+        // The server owns the embedded cluster for its lifetime, even one left running earlier.
+        cluster.stop_on_drop(true);
+    }
+    let result = serve(&settings, &db).await;
+    db.close().await?;
+    result
+}
+
+async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
+    canopy_db::migrate(&db.pool)
+        .await
+        .context("applying migrations")?;
+    let state = canopy_api::AppState::new(db.pool.clone(), settings.public_base.clone())
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .context("setting up the API")?;
+
+    let bind = settings.config.bind;
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("listening on {bind}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    announce(&format!(
+        "Canopy listening on http://{local}\nPublic URL: {}\nData: {}\nDatabase: {}",
+        settings.public_base.as_str(),
+        settings.config.data_dir.display(),
+        db.location
+    ));
+    tracing::info!(%local, public_url = settings.public_base.as_str(), "serving");
+
+    axum::serve(listener, canopy_api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Start-up lines for the operator (and for tests, which read the port from them).
+#[allow(clippy::print_stdout)]
+fn announce(text: &str) {
+    println!("{text}");
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
+        () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
