@@ -141,7 +141,10 @@ fn origin(md: &figment::Metadata, path: &[impl AsRef<str>]) -> String {
     if md.name == std::any::type_name::<Config>() {
         String::new()
     } else if md.name.contains("environment variable") {
-        format!("environment variable {ENV_PREFIX}{}", key.to_ascii_uppercase())
+        format!(
+            "environment variable {ENV_PREFIX}{}",
+            key.to_ascii_uppercase()
+        )
     } else if let Some(source) = &md.source {
         format!("key {key:?} in {source}")
     } else {
@@ -155,7 +158,9 @@ fn describe(error: figment::Error) -> String {
         .into_iter()
         .map(|e| {
             let what = match &e.kind {
-                figment::error::Kind::UnknownField(field, _) => format!("unknown setting `{field}`"),
+                figment::error::Kind::UnknownField(field, _) => {
+                    format!("unknown setting `{field}`")
+                }
                 kind => match e.path.last() {
                     Some(key) => format!("invalid {key}: {kind}"),
                     None => kind.to_string(),
@@ -177,6 +182,7 @@ fn describe(error: figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -512,6 +512,7 @@ fn tail(path: &Path, lines: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

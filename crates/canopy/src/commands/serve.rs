@@ -34,7 +34,9 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     announce(&format!(
         "Canopy listening on http://{local}\nPublic URL: {}\nData: {}\nDatabase: {}",
         settings.public_base.as_str(),
-        settings.config.data_dir.display(),
+        std::fs::canonicalize(&settings.config.data_dir)
+            .unwrap_or_else(|_| settings.config.data_dir.clone())
+            .display(),
         db.location
     ));
     tracing::info!(%local, public_url = settings.public_base.as_str(), "serving");
