@@ -304,6 +304,30 @@ async fn serve_with_embedded_postgres_survives_a_restart() {
         !dir.data().join("postgres/postmaster.pid").exists(),
         "admin left the cluster running"
     );
+    // The account is stored: creating it again is refused, with a one-line error.
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATA_DIR", dir.data())
+        .args(["admin", "create-user", "alice"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"another password\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "second create-user succeeded");
+    assert!(
+        err.contains("already exists") || err.contains("conflict"),
+        "{err}"
+    );
 
     let server = Server::start(&dir, 2).await;
     server.wait_healthy().await;
