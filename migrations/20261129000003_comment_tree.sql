@@ -6,6 +6,9 @@ CREATE TABLE comment (
     post_id           bigint NOT NULL REFERENCES post (id),
     creator_id        bigint NOT NULL REFERENCES person (id),
     parent_id         bigint REFERENCES comment (id),
+    -- parent_id with 0 for top-level comments, so that "children of X" is always an equality
+    -- and the keyset indexes below serve top-level pages and reply pages alike.
+    parent_key        bigint NOT NULL GENERATED ALWAYS AS (coalesce(parent_id, 0)) STORED,
     -- Ids from the top-level ancestor down to this comment. Arrays compare element by element,
     -- so the subtree of a comment is one contiguous range of the btree index on `path`.
     path              bigint[] NOT NULL,
@@ -31,10 +34,10 @@ CREATE TABLE comment (
 
 -- One keyset index per sort order, scoped to (post, parent): a page of the children of one
 -- parent (top-level comments have parent NULL) reads exactly the rows it returns.
-CREATE INDEX comment_children_hot ON comment (post_id, parent_id, hot, id);
-CREATE INDEX comment_children_top ON comment (post_id, parent_id, score, id);
-CREATE INDEX comment_children_time ON comment (post_id, parent_id, published, id);
-CREATE INDEX comment_children_controversy ON comment (post_id, parent_id, controversy, id);
+CREATE INDEX comment_children_hot ON comment (post_id, parent_key, hot, id);
+CREATE INDEX comment_children_top ON comment (post_id, parent_key, score, id);
+CREATE INDEX comment_children_time ON comment (post_id, parent_key, published, id);
+CREATE INDEX comment_children_controversy ON comment (post_id, parent_key, controversy, id);
 CREATE INDEX comment_path ON comment (path);
 CREATE INDEX comment_creator ON comment (creator_id);
 
@@ -48,11 +51,16 @@ CREATE TRIGGER comment_ranks BEFORE INSERT OR UPDATE OF score, upvotes, downvote
     FOR EACH ROW EXECUTE FUNCTION comment_set_ranks();
 
 -- A new comment adds one to the descendant count of every ancestor, one to its parent's direct
--- reply count and one to the post's comment count. Ancestors are locked in id order (the index
--- scan over `id = ANY(..)` sorts the keys), so concurrent replies never deadlock.
+-- reply count and one to the post's comment count. Every writer locks ancestors in ascending id
+-- order first (an UPDATE alone locks in whatever order its scan finds the rows), then the post,
+-- so concurrent replies in one thread queue up instead of deadlocking.
 CREATE FUNCTION comment_tree_counts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.parent_id IS NOT NULL THEN
+        PERFORM 1 FROM comment
+          WHERE id = ANY (NEW.path[1:cardinality(NEW.path) - 1])
+          ORDER BY id
+          FOR NO KEY UPDATE;
         UPDATE comment
            SET descendant_count = descendant_count + 1,
                child_count = child_count + (id = NEW.parent_id)::integer

@@ -1,1 +1,176 @@
-//! placeholder
+//! Test support: [`TestApp`] starts the real router on a free loopback port against its own
+//! fresh database on the throwaway cluster that `scripts/test` starts (`TEST_DATABASE_URL`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgPool};
+use std::str::FromStr;
+
+/// A running node for one test.
+pub struct TestApp {
+    pub base_url: String,
+    pub db: PgPool,
+    pub client: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The admin URL of the test cluster.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").expect(
+        "TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a throwaway PostgreSQL",
+    )
+}
+
+/// Create an empty database with a random name on the test cluster, migrated, and return a pool.
+pub async fn fresh_database() -> PgPool {
+    let admin = PgConnectOptions::from_str(&admin_url()).expect("TEST_DATABASE_URL is not a URL");
+    let name = format!("canopy_test_{:016x}", rand::thread_rng().gen::<u64>());
+    let mut conn = admin.connect().await.expect("connect to the test cluster");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect_with(admin.database(&name))
+        .await
+        .expect("connect to the test database");
+    canopy_db::migrate(&pool).await.expect("migrations apply");
+    pool
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .try_init();
+        let db = fresh_database().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let public = canopy_federation_base(&format!("http://localhost:{port}"));
+        let state = canopy_api::AppState::new(db.clone(), public).await.unwrap();
+        let router = canopy_api::router(state);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            base_url,
+            db,
+            client: reqwest::Client::new(),
+            server,
+        }
+    }
+
+    /// Send a request with an optional JSON body and bearer token; returns status and JSON body
+    /// (`Value::Null` when the body is empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "{status} body is not JSON: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(&body)).await
+    }
+
+    /// Register `name` and log in; returns the token.
+    pub async fn user(&self, name: &str) -> String {
+        let password = "correct horse battery";
+        let (s, b) = self
+            .post(
+                "/api/v1/accounts",
+                None,
+                serde_json::json!({"name": name, "password": password}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "register {name}: {b}");
+        let (s, b) = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                serde_json::json!({"name": name, "password": password}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "login {name}: {b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+
+    /// Create a community and a post in it; returns the post id.
+    pub async fn community_with_post(&self, token: &str, name: &str) -> i64 {
+        let (s, c) = self
+            .post(
+                "/api/v1/communities",
+                Some(token),
+                serde_json::json!({"name": name, "title": name}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let (s, p) = self
+            .post(
+                "/api/v1/posts",
+                Some(token),
+                serde_json::json!({"community_id": c["id"], "title": "a post", "body": "hello"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        p["id"].as_i64().unwrap()
+    }
+
+    /// Post a comment (reply when `parent` is given); returns its id.
+    pub async fn comment(&self, token: &str, post: i64, parent: Option<i64>, text: &str) -> i64 {
+        let (s, c) = self
+            .post(
+                "/api/v1/comments",
+                Some(token),
+                serde_json::json!({"post_id": post, "parent_id": parent, "content": text}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        c["id"].as_i64().unwrap()
+    }
+}
+
+fn canopy_federation_base(url: &str) -> canopy_federation::urls::PublicBase {
+    canopy_federation::urls::PublicBase::parse(url).unwrap()
+}

@@ -1,48 +1,116 @@
-//! Canopy's REST API (placeholder while the real one is written).
+//! Canopy's REST API: JSON under `/api/v1`, bearer tokens, one error shape
+//! (`{"error": code, "message": text}`), cursor pagination. Conventions are in docs/API.md.
+//!
+//! This crate knows HTTP request and response shapes; it reaches the database only through
+//! `canopy_db` and never sees ActivityStreams JSON.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod validate;
+pub mod views;
+
+pub use error::ApiError;
+pub use routes::accounts;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use canopy_core::InstanceId;
 use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
+use routes::{comments, communities, meta, posts};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
 
+/// What every handler can reach: the pool and who this node is.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub base: PublicBase,
+    pub instance_id: InstanceId,
 }
-
-#[derive(Debug)]
-pub struct ApiError(pub String);
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for ApiError {}
 
 impl AppState {
+    /// Build the state, registering this node's instance row when the database is new.
     pub async fn new(db: PgPool, base: PublicBase) -> Result<Self, ApiError> {
-        Ok(Self { db, base })
+        let instance_id = canopy_db::instances::ensure_local(&db, &base.authority())
+            .await
+            .map_err(|e| match e {
+                canopy_db::DbError::Conflict(_) => ApiError::conflict(format!(
+                    "this database belongs to another public URL than {}; \
+                     Canopy's ids are URLs and cannot move",
+                    base.as_str()
+                )),
+                other => other.into(),
+            })?;
+        Ok(Self {
+            db,
+            base,
+            instance_id,
+        })
     }
 }
 
-pub fn router(state: AppState) -> axum::Router {
-    axum::Router::new()
-        .route("/api/v1/health", axum::routing::get(|| async { "ok" }))
+/// The whole HTTP surface of the node.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(meta::health))
+        .route("/openapi.json", get(meta::openapi))
+        .route("/accounts", post(accounts::register))
+        .route("/sessions", post(accounts::login))
+        .route("/sessions/current", axum::routing::delete(accounts::logout))
+        .route("/me", get(accounts::me))
+        .route("/users/{name}", get(accounts::get_user))
+        .route(
+            "/communities",
+            post(communities::create).get(communities::list),
+        )
+        .route("/communities/{name}", get(communities::get))
+        .route("/communities/{name}/posts", get(posts::list))
+        .route("/posts", post(posts::create))
+        .route(
+            "/posts/{id}",
+            get(posts::get).patch(posts::edit).delete(posts::delete),
+        )
+        .route("/posts/{id}/vote", post(posts::vote))
+        .route("/posts/{id}/comments", get(comments::tree))
+        .route("/comments", post(comments::create))
+        .route(
+            "/comments/{id}",
+            get(comments::get)
+                .patch(comments::edit)
+                .delete(comments::delete),
+        )
+        .route("/comments/{id}/vote", post(comments::vote))
+        .route("/comments/{id}/replies", get(comments::replies));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(
+            canopy_core::limits::MAX_REQUEST_BODY_BYTES,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-pub mod accounts {
-    use super::*;
-    #[derive(Debug, serde::Serialize)]
-    pub struct UserView {
-        pub id: i64,
-        pub name: String,
-    }
-    pub async fn create_account(
-        _state: &AppState,
-        name: &str,
-        _password: &str,
-        _display_name: Option<&str>,
-        _admin: bool,
-    ) -> Result<UserView, ApiError> {
-        Ok(UserView { id: 0, name: name.into() })
-    }
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
 }

@@ -1,1 +1,167 @@
-//! communities
+//! Communities (group actors).
+
+use crate::cursor;
+use crate::DbError;
+use canopy_core::{CommunityId, InstanceId, PersonId};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Community {
+    pub id: CommunityId,
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub description_html: Option<String>,
+    pub ap_id: String,
+    pub local: bool,
+    pub authority: String,
+    pub deleted: bool,
+    pub removed: bool,
+    pub subscriber_count: i32,
+    pub post_count: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "c.id, c.name, c.title, c.description, c.description_html, c.ap_id, c.local,
+    i.authority, c.deleted, c.removed, c.subscriber_count, c.post_count, c.created_at";
+
+#[derive(Debug)]
+pub struct NewLocalCommunity<'a> {
+    pub instance_id: InstanceId,
+    pub name: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub description_html: Option<&'a str>,
+    pub ap_id: &'a str,
+    pub inbox_url: &'a str,
+    pub shared_inbox_url: &'a str,
+    pub followers_url: &'a str,
+    pub public_key_pem: &'a str,
+    pub private_key_pem: &'a str,
+    pub creator_id: PersonId,
+}
+
+/// Create a local community; its creator becomes its first moderator and follower.
+pub async fn create_local(
+    pool: &PgPool,
+    new: &NewLocalCommunity<'_>,
+) -> Result<Community, DbError> {
+    let mut tx = pool.begin().await?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO community (instance_id, name, title, description, description_html, ap_id,
+                                inbox_url, shared_inbox_url, followers_url, public_key_pem,
+                                private_key_pem, local, creator_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12)
+         RETURNING id",
+    )
+    .bind(new.instance_id)
+    .bind(new.name)
+    .bind(new.title)
+    .bind(new.description)
+    .bind(new.description_html)
+    .bind(new.ap_id)
+    .bind(new.inbox_url)
+    .bind(new.shared_inbox_url)
+    .bind(new.followers_url)
+    .bind(new.public_key_pem)
+    .bind(new.private_key_pem)
+    .bind(new.creator_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| DbError::conflict_on(e, "community"))?;
+    sqlx::query("INSERT INTO community_moderator (community_id, person_id) VALUES ($1, $2)")
+        .bind(id)
+        .bind(new.creator_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO community_follow (community_id, person_id) VALUES ($1, $2)")
+        .bind(id)
+        .bind(new.creator_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    by_id(pool, CommunityId(id)).await
+}
+
+pub async fn by_id(pool: &PgPool, id: CommunityId) -> Result<Community, DbError> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM community c JOIN instance i ON i.id = c.instance_id WHERE c.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DbError::NotFound("community"))
+}
+
+/// A community by name: `name` for a local one, `name@authority` for a remote one.
+pub async fn by_name(pool: &PgPool, name: &str) -> Result<Community, DbError> {
+    let query = format!(
+        "SELECT {COLUMNS} FROM community c JOIN instance i ON i.id = c.instance_id
+         WHERE lower(c.name) = lower($1) AND (CASE WHEN $2::text IS NULL THEN c.local
+                                                  ELSE i.authority = lower($2) END)"
+    );
+    let (local_name, authority) = match name.split_once('@') {
+        Some((n, a)) => (n, Some(a)),
+        None => (name, None),
+    };
+    sqlx::query_as(&query)
+        .bind(local_name)
+        .bind(authority)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DbError::NotFound("community"))
+}
+
+/// Whether `person` moderates `community`.
+pub async fn is_moderator(
+    pool: &PgPool,
+    community: CommunityId,
+    person: PersonId,
+) -> Result<bool, DbError> {
+    let row: Option<(i32,)> = sqlx::query_as(
+        "SELECT 1 FROM community_moderator WHERE community_id = $1 AND person_id = $2",
+    )
+    .bind(community)
+    .bind(person)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Where a page of the community list ended.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ListCursor {
+    name: String,
+    id: i64,
+}
+
+/// Communities ordered by name then id, `limit` after the cursor; returns the page and the
+/// cursor of the next page when there may be one.
+pub async fn list(
+    pool: &PgPool,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<Community>, Option<String>), DbError> {
+    let after: Option<ListCursor> = cursor.map(cursor::decode).transpose()?;
+    let rows: Vec<Community> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM community c JOIN instance i ON i.id = c.instance_id
+         WHERE NOT c.deleted AND NOT c.removed
+           AND ($1::text IS NULL OR (lower(c.name), c.id) > (lower($1), $2))
+         ORDER BY lower(c.name), c.id
+         LIMIT $3"
+    ))
+    .bind(after.as_ref().map(|a| a.name.as_str()))
+    .bind(after.as_ref().map(|a| a.id).unwrap_or(0))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let next = match rows.last() {
+        Some(last) if rows.len() as i64 == limit => Some(cursor::encode(&ListCursor {
+            name: last.name.clone(),
+            id: last.id.0,
+        })),
+        _ => None,
+    };
+    Ok((rows, next))
+}

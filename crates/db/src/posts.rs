@@ -1,1 +1,278 @@
-//! posts
+//! Posts: create, read, edit, delete and list a community's posts by hot / top / new.
+
+use crate::cursor::{self, Position, SortValue};
+use crate::DbError;
+use canopy_core::{CommunityId, PersonId, PostId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+
+/// Orders of a community's post list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PostSort {
+    #[default]
+    Hot,
+    Top,
+    New,
+}
+
+/// A post with its community, creator and the viewer's vote.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PostView {
+    pub id: PostId,
+    pub ap_id: String,
+    pub local: bool,
+    pub title: String,
+    pub url: Option<String>,
+    pub body: Option<String>,
+    pub body_html: Option<String>,
+    pub deleted: bool,
+    pub removed: bool,
+    pub locked: bool,
+    pub published: DateTime<Utc>,
+    pub updated: Option<DateTime<Utc>>,
+    pub score: i32,
+    pub upvotes: i32,
+    pub downvotes: i32,
+    pub comment_count: i32,
+    pub hot: f64,
+    pub community_id: CommunityId,
+    pub community_name: String,
+    pub community_local: bool,
+    pub community_authority: String,
+    pub creator_id: PersonId,
+    pub creator_name: String,
+    pub creator_display_name: Option<String>,
+    pub creator_local: bool,
+    pub creator_authority: String,
+    pub my_vote: Option<i16>,
+}
+
+const VIEW: &str = "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.body_html, p.deleted,
+        p.removed, p.locked, p.published, p.updated, p.score, p.upvotes, p.downvotes,
+        p.comment_count, p.hot,
+        c.id AS community_id, c.name AS community_name, c.local AS community_local,
+        ci.authority AS community_authority,
+        u.id AS creator_id, u.name AS creator_name, u.display_name AS creator_display_name,
+        u.local AS creator_local, ui.authority AS creator_authority,
+        v.score AS my_vote
+    FROM post p
+    JOIN community c ON c.id = p.community_id
+    JOIN instance ci ON ci.id = c.instance_id
+    JOIN person u ON u.id = p.creator_id
+    JOIN instance ui ON ui.id = u.instance_id
+    LEFT JOIN post_vote v ON v.post_id = p.id AND v.person_id = $1";
+
+/// A new post. `ap_id` is `None` for local posts: the id is then `ap_id_prefix` + row id.
+#[derive(Debug)]
+pub struct NewPost<'a> {
+    pub community_id: CommunityId,
+    pub creator_id: PersonId,
+    pub title: &'a str,
+    pub url: Option<&'a str>,
+    pub body: Option<&'a str>,
+    pub body_html: Option<&'a str>,
+    pub local: bool,
+    pub ap_id: Option<&'a str>,
+    pub ap_id_prefix: &'a str,
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// Insert a post inside the caller's transaction and return its id.
+pub async fn create(conn: &mut PgConnection, new: &NewPost<'_>) -> Result<PostId, DbError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "WITH n AS (SELECT nextval(pg_get_serial_sequence('post', 'id')) AS id)
+         INSERT INTO post (id, community_id, creator_id, title, url, body, body_html, local, ap_id,
+                           published)
+         SELECT n.id, $1, $2, $3, $4, $5, $6, $7, coalesce($8, $9 || n.id), coalesce($10, now())
+         FROM n
+         RETURNING id",
+    )
+    .bind(new.community_id)
+    .bind(new.creator_id)
+    .bind(new.title)
+    .bind(new.url)
+    .bind(new.body)
+    .bind(new.body_html)
+    .bind(new.local)
+    .bind(new.ap_id)
+    .bind(new.ap_id_prefix)
+    .bind(new.published)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| DbError::conflict_on(e, "post"))?;
+    Ok(PostId(id))
+}
+
+pub async fn view(
+    pool: &PgPool,
+    id: PostId,
+    viewer: Option<PersonId>,
+) -> Result<PostView, DbError> {
+    sqlx::query_as(&format!("{VIEW} WHERE p.id = $2"))
+        .bind(viewer)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DbError::NotFound("post"))
+}
+
+/// Replace a post's editable fields.
+pub async fn update(
+    conn: &mut PgConnection,
+    id: PostId,
+    title: &str,
+    url: Option<&str>,
+    body: Option<&str>,
+    body_html: Option<&str>,
+) -> Result<(), DbError> {
+    let done = sqlx::query(
+        "UPDATE post SET title = $2, url = $3, body = $4, body_html = $5, updated = now()
+         WHERE id = $1 AND NOT deleted",
+    )
+    .bind(id)
+    .bind(title)
+    .bind(url)
+    .bind(body)
+    .bind(body_html)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(DbError::NotFound("post"));
+    }
+    Ok(())
+}
+
+/// Mark a post deleted. Its comments stay readable under it.
+pub async fn delete(conn: &mut PgConnection, id: PostId) -> Result<(), DbError> {
+    let done = sqlx::query(
+        "UPDATE post SET deleted = true, updated = now() WHERE id = $1 AND NOT deleted",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(DbError::NotFound("post"));
+    }
+    Ok(())
+}
+
+/// Where a page of a post list ended.
+#[derive(Debug, Serialize, Deserialize)]
+struct ListCursor {
+    #[serde(rename = "c")]
+    community: i64,
+    #[serde(rename = "s")]
+    sort: PostSort,
+    #[serde(rename = "p")]
+    after: Position,
+}
+
+fn position(sort: PostSort, p: &PostView) -> Position {
+    let value = match sort {
+        PostSort::Hot => SortValue::Float(p.hot),
+        PostSort::Top => SortValue::Int(i64::from(p.score)),
+        PostSort::New => SortValue::time(p.published),
+    };
+    Position { value, id: p.id.0 }
+}
+
+/// A page of a community's live (not deleted or removed) posts. The cursor must come from an
+/// earlier page of the same community and sort.
+pub async fn list(
+    pool: &PgPool,
+    community: CommunityId,
+    sort: PostSort,
+    cursor: Option<&str>,
+    limit: i64,
+    viewer: Option<PersonId>,
+) -> Result<(Vec<PostView>, Option<String>), DbError> {
+    let after = match cursor {
+        Some(raw) => {
+            let c: ListCursor = cursor::decode(raw)?;
+            if c.community != community.0 {
+                return Err(DbError::BadCursor("cursor belongs to another community"));
+            }
+            if c.sort != sort {
+                return Err(DbError::BadCursor("cursor belongs to another sort"));
+            }
+            Some(c.after)
+        }
+        None => None,
+    };
+    let base = format!("{VIEW} WHERE p.community_id = $2 AND NOT p.deleted AND NOT p.removed");
+    let rows: Vec<PostView> = match (sort, after) {
+        (PostSort::Hot, None) => {
+            sqlx::query_as(&format!("{base} ORDER BY p.hot DESC, p.id DESC LIMIT $3"))
+                .bind(viewer)
+                .bind(community)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+        (PostSort::Hot, Some(pos)) => {
+            sqlx::query_as(&format!(
+                "{base} AND (p.hot, p.id) < ($4, $5) ORDER BY p.hot DESC, p.id DESC LIMIT $3"
+            ))
+            .bind(viewer)
+            .bind(community)
+            .bind(limit)
+            .bind(pos.value.as_float()?)
+            .bind(pos.id)
+            .fetch_all(pool)
+            .await?
+        }
+        (PostSort::Top, None) => {
+            sqlx::query_as(&format!("{base} ORDER BY p.score DESC, p.id DESC LIMIT $3"))
+                .bind(viewer)
+                .bind(community)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+        (PostSort::Top, Some(pos)) => {
+            let score = i32::try_from(pos.value.as_int()?)
+                .map_err(|_| DbError::BadCursor("score out of range"))?;
+            sqlx::query_as(&format!(
+                "{base} AND (p.score, p.id) < ($4, $5) ORDER BY p.score DESC, p.id DESC LIMIT $3"
+            ))
+            .bind(viewer)
+            .bind(community)
+            .bind(limit)
+            .bind(score)
+            .bind(pos.id)
+            .fetch_all(pool)
+            .await?
+        }
+        (PostSort::New, None) => {
+            sqlx::query_as(&format!("{base} ORDER BY p.published DESC, p.id DESC LIMIT $3"))
+                .bind(viewer)
+                .bind(community)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+        (PostSort::New, Some(pos)) => {
+            sqlx::query_as(&format!(
+                "{base} AND (p.published, p.id) < ($4, $5) ORDER BY p.published DESC, p.id DESC LIMIT $3"
+            ))
+            .bind(viewer)
+            .bind(community)
+            .bind(limit)
+            .bind(pos.value.as_time()?)
+            .bind(pos.id)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    let next = match rows.last() {
+        Some(last) if rows.len() as i64 == limit => Some(cursor::encode(&ListCursor {
+            community: community.0,
+            sort,
+            after: position(sort, last),
+        })),
+        _ => None,
+    };
+    Ok((rows, next))
+}

@@ -1,1 +1,51 @@
-//! sessions
+//! Sessions: bearer tokens stored as SHA-256 hashes.
+
+use crate::DbError;
+use canopy_core::PersonId;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+/// The account a valid token belongs to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionUser {
+    pub person_id: PersonId,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+pub async fn create(
+    pool: &PgPool,
+    token_hash: &[u8],
+    person_id: PersonId,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO session (token_hash, person_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(token_hash)
+        .bind(person_id)
+        .bind(expires_at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The user of an unexpired session, if any.
+pub async fn lookup(pool: &PgPool, token_hash: &[u8]) -> Result<Option<SessionUser>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT p.id AS person_id, p.name, u.is_admin
+         FROM session s JOIN local_user u ON u.person_id = s.person_id
+         JOIN person p ON p.id = s.person_id
+         WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT p.deleted",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// End a session. Returns whether it existed.
+pub async fn delete(pool: &PgPool, token_hash: &[u8]) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM session WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

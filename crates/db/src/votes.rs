@@ -1,1 +1,85 @@
-//! votes
+//! Votes on posts and comments. Counts are maintained by triggers in the voter's transaction
+//! (see the migrations), so they stay exact under concurrent votes.
+
+use crate::DbError;
+use canopy_core::{CommentId, PersonId, PostId};
+use sqlx::PgPool;
+
+/// Score, upvotes and downvotes of a voted item after the vote.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Tally {
+    pub score: i32,
+    pub upvotes: i32,
+    pub downvotes: i32,
+}
+
+/// Set `person`'s vote on a post: 1 up, -1 down, 0 clears it.
+pub async fn vote_post(
+    pool: &PgPool,
+    post: PostId,
+    person: PersonId,
+    score: i16,
+) -> Result<Tally, DbError> {
+    let mut tx = pool.begin().await?;
+    if score == 0 {
+        sqlx::query("DELETE FROM post_vote WHERE post_id = $1 AND person_id = $2")
+            .bind(post)
+            .bind(person)
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO post_vote (post_id, person_id, score) VALUES ($1, $2, $3)
+             ON CONFLICT (post_id, person_id) DO UPDATE SET score = EXCLUDED.score, published = now()
+             WHERE post_vote.score <> EXCLUDED.score",
+        )
+        .bind(post)
+        .bind(person)
+        .bind(score)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let tally = sqlx::query_as("SELECT score, upvotes, downvotes FROM post WHERE id = $1")
+        .bind(post)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DbError::NotFound("post"))?;
+    tx.commit().await?;
+    Ok(tally)
+}
+
+/// Set `person`'s vote on a comment: 1 up, -1 down, 0 clears it.
+pub async fn vote_comment(
+    pool: &PgPool,
+    comment: CommentId,
+    person: PersonId,
+    score: i16,
+) -> Result<Tally, DbError> {
+    let mut tx = pool.begin().await?;
+    if score == 0 {
+        sqlx::query("DELETE FROM comment_vote WHERE comment_id = $1 AND person_id = $2")
+            .bind(comment)
+            .bind(person)
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO comment_vote (comment_id, person_id, post_id, score)
+             SELECT id, $2, post_id, $3 FROM comment WHERE id = $1
+             ON CONFLICT (comment_id, person_id) DO UPDATE SET score = EXCLUDED.score, published = now()
+             WHERE comment_vote.score <> EXCLUDED.score",
+        )
+        .bind(comment)
+        .bind(person)
+        .bind(score)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let tally = sqlx::query_as("SELECT score, upvotes, downvotes FROM comment WHERE id = $1")
+        .bind(comment)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DbError::NotFound("comment"))?;
+    tx.commit().await?;
+    Ok(tally)
+}

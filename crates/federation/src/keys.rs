@@ -48,14 +48,20 @@ mod tests {
     #[test]
     fn generated_keys_are_pem_and_parse_back() {
         let keys = generate_actor_keys().unwrap();
-        assert!(keys.public_key_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
-        assert!(keys.private_key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(keys
+            .public_key_pem
+            .starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert!(keys
+            .private_key_pem
+            .starts_with("-----BEGIN PRIVATE KEY-----\n"));
         let body: String = keys
             .private_key_pem
             .lines()
             .filter(|l| !l.starts_with("-----"))
             .collect();
-        let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
         assert!(KeyPair::from_pkcs8(&der).is_ok());
     }
 }

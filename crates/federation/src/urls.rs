@@ -72,7 +72,10 @@ mod tests {
         let b = PublicBase::parse("http://Alpha.localhost:8001/").unwrap();
         assert_eq!(b.as_str(), "http://alpha.localhost:8001");
         assert_eq!(b.authority(), "alpha.localhost:8001");
-        assert_eq!(PublicBase::parse("https://x.example").unwrap().authority(), "x.example");
+        assert_eq!(
+            PublicBase::parse("https://x.example").unwrap().authority(),
+            "x.example"
+        );
     }
 
     #[test]

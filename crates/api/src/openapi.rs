@@ -1,0 +1,43 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use crate::routes::{accounts, comments, communities, meta, posts};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Canopy API", description = "REST API of a Canopy node. Conventions: docs/API.md."),
+    paths(
+        meta::health,
+        accounts::register, accounts::login, accounts::logout, accounts::me, accounts::get_user,
+        communities::create, communities::get, communities::list,
+        posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
+        comments::create, comments::get, comments::edit, comments::delete, comments::vote,
+        comments::tree, comments::replies,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Registration, sessions, users"),
+        (name = "communities"), (name = "posts"),
+        (name = "comments", description = "Comments and paged comment trees"),
+        (name = "meta", description = "Health"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

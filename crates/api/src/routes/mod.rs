@@ -1,0 +1,7 @@
+//! Handlers grouped by domain.
+
+pub mod accounts;
+pub mod comments;
+pub mod communities;
+pub mod meta;
+pub mod posts;

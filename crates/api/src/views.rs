@@ -1,0 +1,303 @@
+//! Response bodies. Each is built from db rows here, so handlers stay short and every
+//! endpoint shows one thing the same way.
+
+use canopy_db::comments::CommentView;
+use canopy_db::communities::Community;
+use canopy_db::people::Person;
+use canopy_db::posts::PostView;
+use canopy_db::tree::TreeNode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `name` for local actors, `name@host[:port]` for remote ones.
+fn handle(name: &str, local: bool, authority: &str) -> String {
+    if local {
+        name.to_string()
+    } else {
+        format!("{name}@{authority}")
+    }
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub name: String,
+    /// `name` for local users, `name@host` for remote ones.
+    pub handle: String,
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub bio_html: Option<String>,
+    /// ActivityPub id.
+    pub ap_id: String,
+    pub local: bool,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Person> for UserView {
+    fn from(p: Person) -> Self {
+        Self {
+            id: p.id.0,
+            handle: handle(&p.name, p.local, &p.authority),
+            name: p.name,
+            display_name: p.display_name,
+            bio: p.bio,
+            bio_html: p.bio_html,
+            ap_id: p.ap_id,
+            local: p.local,
+            is_admin: p.is_admin,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// The short form of a user shown with posts and comments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatorView {
+    pub id: i64,
+    pub name: String,
+    pub handle: String,
+    pub display_name: Option<String>,
+    pub local: bool,
+}
+
+/// A community.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommunityView {
+    pub id: i64,
+    pub name: String,
+    /// `name` for local communities, `name@host` for remote ones.
+    pub handle: String,
+    pub title: String,
+    /// Markdown source.
+    pub description: Option<String>,
+    /// Sanitised HTML rendered from `description`.
+    pub description_html: Option<String>,
+    pub ap_id: String,
+    pub local: bool,
+    pub subscriber_count: i32,
+    pub post_count: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Community> for CommunityView {
+    fn from(c: Community) -> Self {
+        Self {
+            id: c.id.0,
+            handle: handle(&c.name, c.local, &c.authority),
+            name: c.name,
+            title: c.title,
+            description: c.description,
+            description_html: c.description_html,
+            ap_id: c.ap_id,
+            local: c.local,
+            subscriber_count: c.subscriber_count,
+            post_count: c.post_count,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// The community a post belongs to, in short.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommunityRef {
+    pub id: i64,
+    pub name: String,
+    pub handle: String,
+    pub local: bool,
+}
+
+/// Maintained counters of a post.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostCounts {
+    pub score: i32,
+    pub upvotes: i32,
+    pub downvotes: i32,
+    pub comments: i32,
+}
+
+/// A post. A deleted post keeps its id and counts; its title, body and link are blanked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostJson {
+    pub id: i64,
+    pub ap_id: String,
+    pub local: bool,
+    pub community: CommunityRef,
+    pub creator: CreatorView,
+    pub title: String,
+    pub url: Option<String>,
+    /// Markdown source.
+    pub body: Option<String>,
+    /// Sanitised HTML rendered from `body`.
+    pub body_html: Option<String>,
+    pub deleted: bool,
+    pub removed: bool,
+    pub locked: bool,
+    pub published: DateTime<Utc>,
+    pub updated: Option<DateTime<Utc>>,
+    pub counts: PostCounts,
+    /// The caller's vote (1 or -1), when logged in and voted.
+    pub my_vote: Option<i16>,
+}
+
+impl From<PostView> for PostJson {
+    fn from(p: PostView) -> Self {
+        let hidden = p.deleted || p.removed;
+        Self {
+            id: p.id.0,
+            ap_id: p.ap_id,
+            local: p.local,
+            community: CommunityRef {
+                id: p.community_id.0,
+                handle: handle(&p.community_name, p.community_local, &p.community_authority),
+                name: p.community_name,
+                local: p.community_local,
+            },
+            creator: CreatorView {
+                id: p.creator_id.0,
+                handle: handle(&p.creator_name, p.creator_local, &p.creator_authority),
+                name: p.creator_name,
+                display_name: p.creator_display_name,
+                local: p.creator_local,
+            },
+            title: if hidden { String::new() } else { p.title },
+            url: if hidden { None } else { p.url },
+            body: if hidden { None } else { p.body },
+            body_html: if hidden { None } else { p.body_html },
+            deleted: p.deleted,
+            removed: p.removed,
+            locked: p.locked,
+            published: p.published,
+            updated: p.updated,
+            counts: PostCounts {
+                score: p.score,
+                upvotes: p.upvotes,
+                downvotes: p.downvotes,
+                comments: p.comment_count,
+            },
+            my_vote: p.my_vote,
+        }
+    }
+}
+
+/// Maintained counters of a comment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentCounts {
+    pub score: i32,
+    pub upvotes: i32,
+    pub downvotes: i32,
+    /// Direct replies.
+    pub replies: i32,
+    /// Replies at any depth below this comment.
+    pub descendants: i32,
+}
+
+/// A comment. A deleted comment keeps its place in the tree with its text blanked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentJson {
+    pub id: i64,
+    pub post_id: i64,
+    pub parent_id: Option<i64>,
+    /// Ids from the top-level ancestor down to this comment.
+    pub path: Vec<i64>,
+    /// 0 for top-level comments.
+    pub depth: i32,
+    pub ap_id: String,
+    pub local: bool,
+    pub creator: CreatorView,
+    /// Markdown source (empty when deleted).
+    pub content: String,
+    /// Sanitised HTML rendered from `content` (empty when deleted).
+    pub content_html: String,
+    pub deleted: bool,
+    pub removed: bool,
+    pub published: DateTime<Utc>,
+    pub updated: Option<DateTime<Utc>>,
+    pub counts: CommentCounts,
+    pub my_vote: Option<i16>,
+}
+
+impl From<CommentView> for CommentJson {
+    fn from(c: CommentView) -> Self {
+        let hidden = c.deleted || c.removed;
+        Self {
+            id: c.id.0,
+            post_id: c.post_id.0,
+            parent_id: c.parent_id.map(|p| p.0),
+            path: c.path,
+            depth: c.depth,
+            ap_id: c.ap_id,
+            local: c.local,
+            creator: CreatorView {
+                id: c.creator_id.0,
+                handle: handle(&c.creator_name, c.creator_local, &c.creator_authority),
+                name: c.creator_name,
+                display_name: c.creator_display_name,
+                local: c.creator_local,
+            },
+            content: if hidden { String::new() } else { c.content },
+            content_html: if hidden {
+                String::new()
+            } else {
+                c.content_html
+            },
+            deleted: c.deleted,
+            removed: c.removed,
+            published: c.published,
+            updated: c.updated,
+            counts: CommentCounts {
+                score: c.score,
+                upvotes: c.upvotes,
+                downvotes: c.downvotes,
+                replies: c.child_count,
+                descendants: c.descendant_count,
+            },
+            my_vote: c.my_vote,
+        }
+    }
+}
+
+/// Replies of a comment that a page left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MoreRepliesJson {
+    /// How many direct replies are not in this page.
+    pub count: i64,
+    /// Pass as `cursor` to `GET /api/v1/posts/{id}/comments` to list them.
+    pub cursor: String,
+}
+
+/// A comment with the replies included in this page.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(no_recursion)]
+pub struct CommentNode {
+    #[serde(flatten)]
+    pub comment: CommentJson,
+    pub replies: Vec<CommentNode>,
+    /// Present when the comment has direct replies that this page does not include.
+    pub more_replies: Option<MoreRepliesJson>,
+}
+
+impl From<TreeNode> for CommentNode {
+    fn from(n: TreeNode) -> Self {
+        Self {
+            comment: n.comment.into(),
+            replies: n.replies.into_iter().map(CommentNode::from).collect(),
+            more_replies: n.more.map(|m| MoreRepliesJson {
+                count: m.count,
+                cursor: m.cursor,
+            }),
+        }
+    }
+}
+
+/// Score counts after a vote.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoteResult {
+    pub score: i32,
+    pub upvotes: i32,
+    pub downvotes: i32,
+    /// The caller's vote now: 1, -1 or 0.
+    pub my_vote: i16,
+}
