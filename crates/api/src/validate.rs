@@ -72,7 +72,7 @@ pub fn link(field: &str, value: &str) -> Result<(), ApiError> {
 
 pub fn password(value: &str) -> Result<(), ApiError> {
     let n = value.chars().count();
-    if n < limits::MIN_PASSWORD_CHARS || n > limits::MAX_PASSWORD_CHARS {
+    if !(limits::MIN_PASSWORD_CHARS..=limits::MAX_PASSWORD_CHARS).contains(&n) {
         return Err(ApiError::invalid(format!(
             "`password` must be {} to {} characters",
             limits::MIN_PASSWORD_CHARS,

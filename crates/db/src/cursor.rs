@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn positions_round_trip_exactly() {
         let p = Position {
-            value: SortValue::Float(38_123.456_789_012_345),
+            value: SortValue::Float(38_123.456_789_012_34),
             id: 42,
         };
         let back: Position = decode(&encode(&p)).unwrap();
