@@ -41,3 +41,13 @@ impl Modify for BearerAuth {
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The API's published shape: a change to any route, parameter or schema shows up as a
+    /// diff of `snapshots/canopy_api__openapi__tests__openapi_document.snap`.
+    #[test]
+    fn openapi_document() {
+        insta::assert_json_snapshot!(super::document());
+    }
+}
