@@ -1,0 +1,35 @@
+//! `canopy-bench`: benchmarks that drive a Canopy node through its HTTP API against a real
+//! PostgreSQL. They print figures and ratios against a baseline measured in the same run; they
+//! are not tests and assert nothing about time. Run them through `scripts/bench`, which provides
+//! a throwaway PostgreSQL cluster.
+#![allow(
+    clippy::print_stdout,
+    reason = "a benchmark's output is its figures, on stdout"
+)]
+
+mod node;
+mod shape;
+mod stats;
+mod tree;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "canopy-bench", about = "Canopy benchmarks (see BENCHMARKS.md)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Comment-tree pages at 2,000, 10,000 and 50,000 comments.
+    Tree(tree::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Tree(args) => tree::run(args).await,
+    }
+}
