@@ -1,5 +1,10 @@
-//! Canopy's ActivityPub side. For now it owns actor key pairs and the URL layout of local
-//! objects; inbox handling and activities arrive with the federation issue.
+//! Canopy's ActivityPub side: actor keys, the URL layout of local objects, and (growing with the
+//! federation issue) actors, objects, the inbox and outgoing activities.
+//!
+//! This crate is the only one that knows ActivityStreams JSON.
 
+pub mod context;
 pub mod keys;
 pub mod urls;
+
+pub use context::FedContext;
