@@ -88,6 +88,9 @@ impl Node {
 /// A response body read to the end and parsed, with the time it took from sending the request.
 pub struct Fetched {
     pub elapsed: Duration,
+    /// Until the status line and headers arrived: the server's whole work, since a JSON answer
+    /// is encoded before its headers go out.
+    pub headers: Duration,
     pub bytes: usize,
     pub body: Value,
 }
@@ -134,6 +137,7 @@ impl Api {
             .query(query)
             .send()
             .await?;
+        let headers = started.elapsed();
         let status = resp.status();
         let raw = resp.bytes().await?;
         let body: Value = serde_json::from_slice(&raw)
@@ -144,6 +148,7 @@ impl Api {
         }
         Ok(Fetched {
             elapsed,
+            headers,
             bytes: raw.len(),
             body,
         })

@@ -109,6 +109,8 @@ struct Target {
     query: Vec<(String, String)>,
     path: String,
     samples: Vec<Duration>,
+    /// Time to the response headers of the same requests.
+    headers: Vec<Duration>,
     bytes: usize,
     comments: u64,
 }
@@ -131,8 +133,6 @@ pub async fn run(args: Args) -> Result<()> {
 async fn bench(args: &Args, pool: &PgPool) -> Result<()> {
     let node = Node::start(pool.clone()).await?;
     let api = Api::new(&node.base_url)?;
-    let mut rng = StdRng::seed_from_u64(args.seed);
-
     let setup = Instant::now();
     let (_, token) = api.account("bench_owner").await?;
     let community = api
@@ -155,6 +155,8 @@ async fn bench(args: &Args, pool: &PgPool) -> Result<()> {
     let mut posts = Vec::new();
     for &size in &args.sizes {
         let started = Instant::now();
+        // One generator per size: a thread does not depend on which other sizes run.
+        let mut rng = StdRng::seed_from_u64(args.seed ^ size as u64);
         let thread = shape::generate(&mut rng, size, args.voters);
         let post = api
             .post(
@@ -326,6 +328,7 @@ async fn find_targets(api: &Api, size: usize, post: PostId) -> Result<Vec<Target
         query,
         path: path.clone(),
         samples: Vec::new(),
+        headers: Vec::new(),
         bytes: 0,
         comments: 0,
     };
@@ -388,6 +391,7 @@ async fn find_targets(api: &Api, size: usize, post: PostId) -> Result<Vec<Target
 async fn record(api: &Api, t: &mut Target, timed: bool) -> Result<()> {
     let Fetched {
         elapsed,
+        headers,
         bytes,
         body,
     } = api.get(&t.path, &t.query).await?;
@@ -399,6 +403,7 @@ async fn record(api: &Api, t: &mut Target, timed: bool) -> Result<()> {
     }
     if timed {
         t.samples.push(elapsed);
+        t.headers.push(headers);
     }
     t.bytes = bytes;
     t.comments = comments;
@@ -446,18 +451,35 @@ fn report(args: &Args, targets: &[Target], baselines: &[(usize, Summary, usize)]
     println!();
     println!(
         "tree pages through HTTP (limit={PAGE_LIMIT}, max_depth={PAGE_DEPTH}, sort=hot; {} timed \
-         requests each after {} warm-up, round-robin, one keep-alive connection)",
+         requests each after {} warm-up, round-robin, one keep-alive connection; times include \
+         reading and parsing the body, `headers` is the time to the response headers)",
         args.rounds, args.warmup
     );
     println!(
-        "{:>7}  {:<8} {:>8} {:>8} {:>8} {:>9} {:>8}",
-        "size", "page", "p50 ms", "p99 ms", "mean ms", "comments", "bytes"
+        "{:>7}  {:<8} {:>8} {:>8} {:>8} {:>11} {:>9} {:>8} {:>14}",
+        "size",
+        "page",
+        "p50 ms",
+        "p99 ms",
+        "mean ms",
+        "headers p50",
+        "comments",
+        "bytes",
+        "p50 µs/comment"
     );
     for t in targets {
         let s = summarise(&t.samples);
         println!(
-            "{:>7}  {:<8} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>8}",
-            t.size, t.kind, s.p50, s.p99, s.mean, t.comments, t.bytes
+            "{:>7}  {:<8} {:>8.2} {:>8.2} {:>8.2} {:>11.2} {:>9} {:>8} {:>14.1}",
+            t.size,
+            t.kind,
+            s.p50,
+            s.p99,
+            s.mean,
+            summarise(&t.headers).p50,
+            t.comments,
+            t.bytes,
+            s.p50 * 1000.0 / t.comments.max(1) as f64
         );
     }
     println!();
