@@ -10,7 +10,12 @@ async fn health_reports_ok_and_the_openapi_document_is_served() {
     let (s, doc) = app.get("/api/v1/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/posts/{id}/comments", "/api/v1/comments", "/api/v1/sessions", "/api/v1/communities"] {
+    for path in [
+        "/api/v1/posts/{id}/comments",
+        "/api/v1/comments",
+        "/api/v1/sessions",
+        "/api/v1/communities",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());

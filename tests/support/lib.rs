@@ -14,12 +14,16 @@ pub struct TestApp {
     pub base_url: String,
     pub db: PgPool,
     pub client: reqwest::Client,
+    /// The public URL the node names itself by (`http://localhost:PORT`).
+    pub public_url: String,
     server: tokio::task::JoinHandle<()>,
+    sender: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.sender.abort();
     }
 }
 
@@ -58,8 +62,10 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let base_url = format!("http://127.0.0.1:{port}");
-        let public = canopy_federation_base(&format!("http://localhost:{port}"));
+        let public_url = format!("http://localhost:{port}");
+        let public = canopy_federation_base(&public_url);
         let state = canopy_api::AppState::new(db.clone(), public).await.unwrap();
+        let sender = canopy_federation::sender::spawn(state.fed.clone());
         let router = canopy_api::router(state);
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
@@ -68,7 +74,9 @@ impl TestApp {
             base_url,
             db,
             client: reqwest::Client::new(),
+            public_url,
             server,
+            sender,
         }
     }
 

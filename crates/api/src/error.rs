@@ -125,5 +125,28 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<canopy_federation::FedError> for ApiError {
+    fn from(err: canopy_federation::FedError) -> Self {
+        use canopy_federation::FedError as F;
+        match err {
+            F::BadRequest(m) => ApiError::invalid(m),
+            F::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
+            F::Unresolvable(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unresolvable", m)
+            }
+            F::Forbidden(m) | F::Unauthorized(m) => ApiError::forbidden(m),
+            F::TooLarge(_) => ApiError::invalid(err_text(&F::TooLarge(0))),
+            F::Internal(m) => {
+                tracing::error!(error = %m, "federation error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+fn err_text(e: &canopy_federation::FedError) -> String {
+    e.to_string()
+}
+
 /// Handlers return this.
 pub type ApiResult<T> = Result<T, ApiError>;

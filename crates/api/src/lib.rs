@@ -22,17 +22,23 @@ use axum::routing::{get, post};
 use axum::Router;
 use canopy_core::InstanceId;
 use canopy_db::PgPool;
+use canopy_federation::inbox::InboxState;
 use canopy_federation::urls::PublicBase;
+use canopy_federation::FedContext;
 use routes::{comments, communities, meta, posts};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach: the pool and who this node is.
+/// What every handler can reach: the pool, who this node is, and the federation side.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub base: PublicBase,
     pub instance_id: InstanceId,
+    /// Database, identity and HTTP client for ActivityPub work.
+    pub fed: FedContext,
+    /// activitypub_federation's configuration (fetch limits, debug mode) for the inbox.
+    pub inbox: InboxState,
 }
 
 impl AppState {
@@ -48,11 +54,33 @@ impl AppState {
                 )),
                 other => other.into(),
             })?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("Canopy/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| {
+                tracing::error!(error = %e, "HTTP client");
+                ApiError::internal()
+            })?;
+        let fed = FedContext {
+            db: db.clone(),
+            base: base.clone(),
+            instance_id,
+            http,
+        };
+        let config = canopy_federation::fetch::federation_config(fed.clone()).await?;
         Ok(Self {
             db,
             base,
             instance_id,
+            fed,
+            inbox: InboxState { config },
         })
+    }
+
+    /// Request-scoped federation data (a fresh remote-fetch budget).
+    pub fn fed_data(&self) -> canopy_federation::fetch::FedData {
+        self.inbox.config.to_request_data()
     }
 }
 
@@ -71,6 +99,12 @@ pub fn router(state: AppState) -> Router {
             post(communities::create).get(communities::list),
         )
         .route("/communities/{name}", get(communities::get))
+        .route("/communities/follow", post(communities::follow))
+        .route(
+            "/communities/{name}/follow",
+            axum::routing::delete(communities::unfollow),
+        )
+        .route("/resolve", get(communities::resolve))
         .route("/communities/{name}/posts", get(posts::list))
         .route("/posts", post(posts::create))
         .route(

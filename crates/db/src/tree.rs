@@ -180,12 +180,13 @@ pub async fn page(pool: &PgPool, req: &TreeRequest) -> Result<TreePage, DbError>
 }
 
 /// Nest the levels bottom-up and mark every comment whose replies were not all included.
+/// Each node is moved once: into its parent's reply list, or into the result for the first level.
 fn assemble(levels: Vec<Vec<CommentView>>, req: &TreeRequest) -> Vec<TreeNode> {
     let mut below: HashMap<i64, Vec<TreeNode>> = HashMap::new();
-    let mut nodes = Vec::new();
-    for level in levels.into_iter().rev() {
+    let depth = levels.len();
+    let mut first_level = Vec::new();
+    for (index, level) in levels.into_iter().enumerate().rev() {
         let mut this_level: HashMap<i64, Vec<TreeNode>> = HashMap::new();
-        nodes = Vec::with_capacity(level.len());
         for comment in level {
             let replies = below.remove(&comment.id.0).unwrap_or_default();
             let missing = i64::from(comment.child_count) - replies.len() as i64;
@@ -205,12 +206,16 @@ fn assemble(levels: Vec<Vec<CommentView>>, req: &TreeRequest) -> Vec<TreeNode> {
                 replies,
                 more,
             };
-            this_level.entry(parent).or_default().push(node.clone());
-            nodes.push(node);
+            if index == 0 {
+                first_level.push(node);
+            } else {
+                this_level.entry(parent).or_default().push(node);
+            }
         }
         below = this_level;
     }
-    nodes
+    debug_assert!(depth == 0 || below.is_empty());
+    first_level
 }
 
 /// The first `req.limit` children of one parent after `req.after`.

@@ -3,7 +3,7 @@
 
 use crate::DbError;
 use canopy_core::{CommentId, PersonId, PostId};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// Score, upvotes and downvotes of a voted item after the vote.
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
@@ -21,6 +21,18 @@ pub async fn vote_post(
     score: i16,
 ) -> Result<Tally, DbError> {
     let mut tx = pool.begin().await?;
+    let tally = vote_post_in(&mut tx, post, person, score).await?;
+    tx.commit().await?;
+    Ok(tally)
+}
+
+/// [`vote_post`] inside the caller's transaction (so the vote and its activity commit together).
+pub async fn vote_post_in(
+    tx: &mut PgConnection,
+    post: PostId,
+    person: PersonId,
+    score: i16,
+) -> Result<Tally, DbError> {
     if score == 0 {
         sqlx::query("DELETE FROM post_vote WHERE post_id = $1 AND person_id = $2")
             .bind(post)
@@ -44,7 +56,6 @@ pub async fn vote_post(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(DbError::NotFound("post"))?;
-    tx.commit().await?;
     Ok(tally)
 }
 
@@ -56,6 +67,18 @@ pub async fn vote_comment(
     score: i16,
 ) -> Result<Tally, DbError> {
     let mut tx = pool.begin().await?;
+    let tally = vote_comment_in(&mut tx, comment, person, score).await?;
+    tx.commit().await?;
+    Ok(tally)
+}
+
+/// [`vote_comment`] inside the caller's transaction.
+pub async fn vote_comment_in(
+    tx: &mut PgConnection,
+    comment: CommentId,
+    person: PersonId,
+    score: i16,
+) -> Result<Tally, DbError> {
     if score == 0 {
         sqlx::query("DELETE FROM comment_vote WHERE comment_id = $1 AND person_id = $2")
             .bind(comment)
@@ -80,6 +103,5 @@ pub async fn vote_comment(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(DbError::NotFound("comment"))?;
-    tx.commit().await?;
     Ok(tally)
 }

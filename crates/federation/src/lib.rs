@@ -1,10 +1,33 @@
-//! Canopy's ActivityPub side: actor keys, the URL layout of local objects, and (growing with the
-//! federation issue) actors, objects, the inbox and outgoing activities.
+//! Canopy's ActivityPub side: actor keys, the URL layout of local objects, resolving remote
+//! actors and objects, the inbox, and outgoing activities written to the outbox.
 //!
 //! This crate is the only one that knows ActivityStreams JSON.
 
 pub mod context;
+pub mod error;
+pub mod fetch;
+pub mod inbox;
+pub mod incoming;
+pub mod json;
 pub mod keys;
+pub mod objects;
+pub mod outgoing;
+pub mod resolve;
+pub mod sender;
+pub mod signatures;
 pub mod urls;
 
 pub use context::FedContext;
+pub use error::FedError;
+
+use axum::routing::post;
+use axum::Router;
+
+/// The inbox routes: the shared inbox and every actor's own inbox share one handler.
+pub fn inbox_router(state: inbox::InboxState) -> Router {
+    Router::new()
+        .route("/inbox", post(inbox::inbox))
+        .route("/u/{name}/inbox", post(inbox::inbox))
+        .route("/c/{name}/inbox", post(inbox::inbox))
+        .with_state(state)
+}

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use canopy_core::{content, limits, CommentId, PostId};
 use canopy_db::comments::NewComment;
 use canopy_db::tree::{CommentSort, TreeCursor, TreeRequest};
+use canopy_federation::outgoing::{self, Content};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -130,6 +131,7 @@ pub async fn create(
         },
     )
     .await?;
+    outgoing::created(&mut tx, &state.base, Content::Comment(id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     tracing::debug!(comment_id = %id, post_id = %post.id, "comment created");
     let view = canopy_db::comments::view(&state.db, id, Some(user.person_id)).await?;
@@ -179,6 +181,7 @@ pub async fn edit(
     let html = content::markdown_to_html(&req.content);
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     canopy_db::comments::update(&mut tx, head.id, &req.content, &html).await?;
+    outgoing::updated(&mut tx, &state.base, Content::Comment(head.id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     let view = canopy_db::comments::view(&state.db, head.id, Some(user.person_id)).await?;
     Ok(Json(view.into()))
@@ -205,6 +208,7 @@ pub async fn delete(
     }
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     canopy_db::comments::delete(&mut tx, head.id).await?;
+    outgoing::deleted(&mut tx, &state.base, Content::Comment(head.id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -225,7 +229,18 @@ pub async fn vote(
     if head.deleted || head.removed {
         return Err(ApiError::conflict("the comment is deleted"));
     }
-    let tally = canopy_db::votes::vote_comment(&state.db, head.id, user.person_id, score).await?;
+    let voter = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
+    let tally = canopy_db::votes::vote_comment_in(&mut tx, head.id, user.person_id, score).await?;
+    outgoing::voted(
+        &mut tx,
+        &state.base,
+        Content::Comment(head.id),
+        &voter,
+        score,
+    )
+    .await?;
+    tx.commit().await.map_err(canopy_db::DbError::from)?;
     Ok(Json(VoteResult {
         score: tally.score,
         upvotes: tally.upvotes,

@@ -114,3 +114,175 @@ pub async fn list(
         next_cursor,
     }))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowRequest {
+    /// A local community's `name`, a remote one's `name@host`, or its URL.
+    pub community: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowResponse {
+    pub community: CommunityView,
+    /// True until the community's server accepts the follow.
+    pub pending: bool,
+}
+
+/// Find a community by name, handle or URL, fetching a remote one.
+async fn find_or_fetch(
+    state: &AppState,
+    what: &str,
+) -> Result<canopy_db::remote::ActorRow, crate::error::ApiError> {
+    let data = state.fed_data();
+    let url = if what.starts_with("https://") || what.starts_with("http://") {
+        url::Url::parse(what)
+            .map_err(|_| crate::error::ApiError::invalid("`community` is not a valid URL"))?
+    } else if what.contains('@') {
+        canopy_federation::fetch::webfinger(what, Some("Group"), &data).await?
+    } else {
+        let local = canopy_db::communities::by_name(&state.db, what).await?;
+        return Ok(canopy_db::remote::community_by_id(&state.db, local.id).await?);
+    };
+    Ok(canopy_federation::fetch::community(&url, &data).await?)
+}
+
+/// Follow a community, local or remote. A remote community is fetched, and a Follow is sent;
+/// the follow stays pending until its server accepts.
+#[utoipa::path(post, path = "/api/v1/communities/follow", tag = "communities", request_body = FollowRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = FollowResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn follow(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Json(req): Json<FollowRequest>,
+) -> ApiResult<Json<FollowResponse>> {
+    let community = find_or_fetch(&state, req.community.trim()).await?;
+    let follower = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let pending = !community.local;
+    let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
+    canopy_db::remote::follow_community(
+        &mut tx,
+        canopy_core::CommunityId(community.id),
+        user.person_id,
+        pending,
+        None,
+    )
+    .await?;
+    if pending {
+        canopy_federation::outgoing::follow_community(
+            &mut tx,
+            &state.base,
+            &follower,
+            &community,
+            false,
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(canopy_db::DbError::from)?;
+    let view =
+        canopy_db::communities::by_id(&state.db, canopy_core::CommunityId(community.id)).await?;
+    Ok(Json(FollowResponse {
+        community: view.into(),
+        pending,
+    }))
+}
+
+/// Stop following a community (`name` or `name@host`).
+#[utoipa::path(delete, path = "/api/v1/communities/{name}/follow", tag = "communities",
+    params(("name" = String, Path, description = "`name` or `name@host`")), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn unfollow(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let community = canopy_db::communities::by_name(&state.db, &name).await?;
+    let row = canopy_db::remote::community_by_id(&state.db, community.id).await?;
+    let follower = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
+    let was = canopy_db::remote::unfollow_community(&mut tx, community.id, user.person_id).await?;
+    if was && !row.local {
+        canopy_federation::outgoing::follow_community(&mut tx, &state.base, &follower, &row, true)
+            .await?;
+    }
+    tx.commit().await.map_err(canopy_db::DbError::from)?;
+    if !was {
+        return Err(crate::error::ApiError::not_found("follow"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveParams {
+    /// A URL of a remote user, community, post or comment, or a `name@host` handle.
+    pub q: String,
+}
+
+/// What a URL or handle resolved to; exactly one field besides `kind` is set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resolved {
+    /// `community`, `user`, `post` or `comment`.
+    pub kind: &'static str,
+    pub community: Option<CommunityView>,
+    pub user: Option<crate::views::UserView>,
+    pub post: Option<crate::views::PostJson>,
+    pub comment: Option<crate::views::CommentJson>,
+}
+
+/// Resolve a remote object by URL (or an actor by handle), fetching and storing it, so that it
+/// can be read through the same API as local content.
+#[utoipa::path(get, path = "/api/v1/resolve", tag = "communities", params(ResolveParams),
+    responses((status = 200, body = Resolved), (status = 400, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    Query(params): Query<ResolveParams>,
+) -> ApiResult<Json<Resolved>> {
+    let data = state.fed_data();
+    let q = params.q.trim();
+    let url = if q.starts_with("https://") || q.starts_with("http://") {
+        url::Url::parse(q).map_err(|_| crate::error::ApiError::invalid("`q` is not a valid URL"))?
+    } else {
+        canopy_federation::fetch::webfinger(q, None, &data).await?
+    };
+    let empty = |kind| Resolved {
+        kind,
+        community: None,
+        user: None,
+        post: None,
+        comment: None,
+    };
+    match canopy_federation::resolve::resolve(&url, &data).await? {
+        canopy_federation::resolve::Found::Community(id) => {
+            let c = canopy_db::communities::by_id(&state.db, id).await?;
+            Ok(Json(Resolved {
+                community: Some(c.into()),
+                ..empty("community")
+            }))
+        }
+        canopy_federation::resolve::Found::Person(id) => {
+            let p = canopy_db::people::by_id(&state.db, id).await?;
+            Ok(Json(Resolved {
+                user: Some(p.into()),
+                ..empty("user")
+            }))
+        }
+        canopy_federation::resolve::Found::Post(id) => {
+            let p = canopy_db::posts::view(&state.db, id, None).await?;
+            Ok(Json(Resolved {
+                post: Some(p.into()),
+                ..empty("post")
+            }))
+        }
+        canopy_federation::resolve::Found::Comment(id) => {
+            let c = canopy_db::comments::view(&state.db, id, None).await?;
+            Ok(Json(Resolved {
+                comment: Some(c.into()),
+                ..empty("comment")
+            }))
+        }
+    }
+}

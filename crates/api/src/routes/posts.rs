@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use canopy_core::{content, limits, CommunityId, PostId};
 use canopy_db::posts::{NewPost, PostSort};
+use canopy_federation::outgoing::{self, Content};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -103,6 +104,7 @@ pub async fn create(
         },
     )
     .await?;
+    outgoing::created(&mut tx, &state.base, Content::Post(id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     tracing::info!(post_id = %id, community_id = %community.id, "post created");
     let view = canopy_db::posts::view(&state.db, id, Some(user.person_id)).await?;
@@ -222,6 +224,7 @@ pub async fn delete(
     }
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     canopy_db::posts::delete(&mut tx, current.id).await?;
+    outgoing::deleted(&mut tx, &state.base, Content::Post(current.id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     tracing::info!(post_id = %current.id, "post deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -243,7 +246,18 @@ pub async fn vote(
     if current.deleted || current.removed {
         return Err(ApiError::conflict("the post is deleted"));
     }
-    let tally = canopy_db::votes::vote_post(&state.db, current.id, user.person_id, score).await?;
+    let voter = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
+    let tally = canopy_db::votes::vote_post_in(&mut tx, current.id, user.person_id, score).await?;
+    outgoing::voted(
+        &mut tx,
+        &state.base,
+        Content::Post(current.id),
+        &voter,
+        score,
+    )
+    .await?;
+    tx.commit().await.map_err(canopy_db::DbError::from)?;
     Ok(Json(VoteResult {
         score: tally.score,
         upvotes: tally.upvotes,

@@ -41,10 +41,15 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     ));
     tracing::info!(%local, public_url = settings.public_base.as_str(), "serving");
 
-    axum::serve(listener, canopy_api::router(state))
+    // Until the delivery worker exists, `serve` drains the outbox itself. Deliveries are
+    // claimed under a lease, so one stopped mid-send is sent again after the lease expires.
+    let sender = canopy_federation::sender::spawn(state.fed.clone());
+    let served = axum::serve(listener, canopy_api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving HTTP")?;
+        .context("serving HTTP");
+    sender.abort();
+    served?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -1,0 +1,238 @@
+//! The transactional outbox: an activity and one delivery row per target inbox, written in the
+//! same transaction as the content the activity announces. Senders claim due deliveries with a
+//! lease (`next_attempt_at` pushed into the future under `FOR UPDATE SKIP LOCKED`), so several
+//! senders never send one delivery at once, and a sender that dies leaves its rows due again.
+
+use crate::DbError;
+use canopy_core::{CommunityId, PersonId};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+
+/// Who signs an activity.
+#[derive(Debug, Clone, Copy)]
+pub enum Signer {
+    Person(PersonId),
+    Community(CommunityId),
+}
+
+#[derive(Debug)]
+pub struct NewActivity<'a> {
+    pub ap_id: &'a str,
+    pub kind: &'a str,
+    pub object_ap_id: Option<&'a str>,
+    pub actor_ap_id: &'a str,
+    pub signer: Signer,
+    pub payload: &'a serde_json::Value,
+}
+
+/// Store an activity and a pending delivery for each `(inbox, authority)`; returns the activity
+/// row id. Duplicate inboxes are delivered once.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    activity: &NewActivity<'_>,
+    inboxes: &[(String, String)],
+) -> Result<i64, DbError> {
+    let (person, community) = match activity.signer {
+        Signer::Person(p) => (Some(p), None),
+        Signer::Community(c) => (None, Some(c)),
+    };
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO outbox_activity (ap_id, kind, object_ap_id, actor_ap_id, person_id, community_id, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(activity.ap_id)
+    .bind(activity.kind)
+    .bind(activity.object_ap_id)
+    .bind(activity.actor_ap_id)
+    .bind(person)
+    .bind(community)
+    .bind(activity.payload)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| DbError::conflict_on(e, "activity"))?;
+    if !inboxes.is_empty() {
+        let urls: Vec<&str> = inboxes.iter().map(|(u, _)| u.as_str()).collect();
+        let authorities: Vec<&str> = inboxes.iter().map(|(_, a)| a.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO delivery (activity_id, inbox_url, authority)
+             SELECT $1, u, a FROM unnest($2::text[], $3::text[]) AS t(u, a)
+             ON CONFLICT (activity_id, inbox_url) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&urls)
+        .bind(&authorities)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(id)
+}
+
+/// A claimed delivery with what it takes to sign and send it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub inbox_url: String,
+    pub authority: String,
+    pub attempts: i32,
+    pub payload: serde_json::Value,
+    pub actor_ap_id: String,
+    pub private_key_pem: Option<String>,
+}
+
+/// Claim up to `limit` due deliveries for `lease`: other senders skip them until it expires.
+pub async fn claim_due(
+    pool: &PgPool,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<DueDelivery>, DbError> {
+    let lease_secs = lease.as_secs_f64();
+    Ok(sqlx::query_as(
+        "WITH due AS (
+             SELECT id FROM delivery
+             WHERE state = 'pending' AND next_attempt_at <= now()
+             ORDER BY next_attempt_at, id
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         ), claimed AS (
+             UPDATE delivery d SET next_attempt_at = now() + make_interval(secs => $2), attempts = d.attempts + 1
+             FROM due WHERE d.id = due.id
+             RETURNING d.id, d.activity_id, d.inbox_url, d.authority, d.attempts
+         )
+         SELECT c.id, c.inbox_url, c.authority, c.attempts, a.payload, a.actor_ap_id,
+                coalesce(p.private_key_pem, cm.private_key_pem) AS private_key_pem
+         FROM claimed c
+         JOIN outbox_activity a ON a.id = c.activity_id
+         LEFT JOIN person p ON p.id = a.person_id
+         LEFT JOIN community cm ON cm.id = a.community_id
+         ORDER BY c.id",
+    )
+    .bind(limit)
+    .bind(lease_secs)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn mark_done(pool: &PgPool, id: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE delivery SET state = 'done', finished_at = now(), last_error = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Schedule another attempt at `next_at`.
+pub async fn mark_retry(
+    pool: &PgPool,
+    id: i64,
+    error: &str,
+    next_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE delivery SET next_attempt_at = $2, last_error = $3 WHERE id = $1")
+        .bind(id)
+        .bind(next_at)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Give up on a delivery (a permanent refusal by the receiver).
+pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE delivery SET state = 'failed', finished_at = now(), last_error = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Deliveries not yet done, for tests and operators.
+pub async fn pending_count(pool: &PgPool) -> Result<i64, DbError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM delivery WHERE state = 'pending'")
+        .fetch_one(pool)
+        .await?;
+    Ok(n)
+}
+
+/// A post or comment with the ids and addresses its activities need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ContentAp {
+    pub ap_id: String,
+    pub kind: String,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub source: Option<String>,
+    pub html: Option<String>,
+    pub published: DateTime<Utc>,
+    pub updated: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    pub creator_id: i64,
+    pub creator_ap_id: String,
+    pub creator_local: bool,
+    pub post_ap_id: String,
+    pub in_reply_to: Option<String>,
+    pub parent_author_ap_id: Option<String>,
+    pub community_id: i64,
+    pub community_ap_id: String,
+    pub community_local: bool,
+    pub community_inbox: String,
+    pub community_authority: String,
+}
+
+/// A comment as its activities describe it.
+pub async fn comment_ap(
+    conn: &mut PgConnection,
+    id: canopy_core::CommentId,
+) -> Result<ContentAp, DbError> {
+    sqlx::query_as(
+        "SELECT c.ap_id, 'Note' AS kind, NULL::text AS title, NULL::text AS url, c.content AS source,
+                c.content_html AS html, c.published, c.updated, c.deleted,
+                u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
+                p.ap_id AS post_ap_id, coalesce(pc.ap_id, p.ap_id) AS in_reply_to,
+                coalesce(pcu.ap_id, pu.ap_id) AS parent_author_ap_id,
+                m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
+                coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority
+         FROM comment c
+         JOIN person u ON u.id = c.creator_id
+         JOIN post p ON p.id = c.post_id
+         JOIN person pu ON pu.id = p.creator_id
+         LEFT JOIN comment pc ON pc.id = c.parent_id
+         LEFT JOIN person pcu ON pcu.id = pc.creator_id
+         JOIN community m ON m.id = p.community_id
+         JOIN instance mi ON mi.id = m.instance_id
+         WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DbError::NotFound("comment"))
+}
+
+/// A post as its activities describe it.
+pub async fn post_ap(
+    conn: &mut PgConnection,
+    id: canopy_core::PostId,
+) -> Result<ContentAp, DbError> {
+    sqlx::query_as(
+        "SELECT p.ap_id, 'Page' AS kind, p.title, p.url, p.body AS source, p.body_html AS html,
+                p.published, p.updated, p.deleted,
+                u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
+                p.ap_id AS post_ap_id, NULL::text AS in_reply_to, NULL::text AS parent_author_ap_id,
+                m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
+                coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority
+         FROM post p
+         JOIN person u ON u.id = p.creator_id
+         JOIN community m ON m.id = p.community_id
+         JOIN instance mi ON mi.id = m.instance_id
+         WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DbError::NotFound("post"))
+}

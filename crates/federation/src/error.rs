@@ -1,0 +1,88 @@
+//! Why an incoming request or activity was refused, mapped to an HTTP status in one place.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use canopy_db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FedError {
+    /// Malformed or unacceptable input: 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or invalid signature, or a signer that is not the activity's actor: 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Well-formed but not allowed (spoofed ids, acting on someone else's content): 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The named local object does not exist: 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// A remote object the activity depends on could not be fetched or was unusable: 422.
+    #[error("{0}")]
+    Unresolvable(String),
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl FedError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FedError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            FedError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            FedError::Forbidden(_) => StatusCode::FORBIDDEN,
+            FedError::NotFound(_) => StatusCode::NOT_FOUND,
+            FedError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            FedError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            FedError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            FedError::BadRequest(_) => "invalid_activity",
+            FedError::Unauthorized(_) => "bad_signature",
+            FedError::Forbidden(_) => "forbidden",
+            FedError::NotFound(_) => "not_found",
+            FedError::Unresolvable(_) => "unresolvable",
+            FedError::TooLarge(_) => "body_too_large",
+            FedError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn bad(msg: impl Into<String>) -> Self {
+        FedError::BadRequest(msg.into())
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        FedError::Forbidden(msg.into())
+    }
+}
+
+impl From<DbError> for FedError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(what) => FedError::NotFound(format!("{what} not found")),
+            DbError::Conflict(what) => FedError::Forbidden(format!("{what} already exists")),
+            DbError::BadCursor(why) => FedError::BadRequest(why.to_string()),
+            other => FedError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for FedError {
+    fn from(e: sqlx::Error) -> Self {
+        FedError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for FedError {
+    fn into_response(self) -> Response {
+        if let FedError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "federation request failed");
+        }
+        let body = serde_json::json!({"error": self.code(), "message": self.to_string()});
+        (self.status(), axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,253 @@
+//! Resolving remote actors and objects: the database first, then a fetch through
+//! activitypub_federation (which checks content type, that the fetched `id` is the URL asked
+//! for, and counts fetches per incoming activity so that none can trigger unbounded fetching).
+
+use crate::error::FedError;
+use crate::json::{authority, id_of, kind_of, markdown_source, same_authority, str_field};
+use crate::FedContext;
+use activitypub_federation::config::{Data, FederationConfig};
+use canopy_core::content;
+use canopy_db::remote::{self, ActorRow, RemoteCommunity, RemotePerson};
+use serde_json::Value;
+use url::Url;
+
+/// Most remote fetches one incoming activity may cause (actor, parent chain, community).
+pub const MAX_FETCHES_PER_ACTIVITY: u32 = 25;
+
+/// Request-scoped federation data: the context plus a fresh fetch counter.
+pub type FedData = Data<FedContext>;
+
+/// Build the library configuration for this node. Plain-http public URLs (development and the
+/// test suite) run the library in debug mode, which allows http and explicit ports.
+pub async fn federation_config(ctx: FedContext) -> Result<FederationConfig<FedContext>, FedError> {
+    let debug = ctx.base.as_str().starts_with("http://");
+    FederationConfig::builder()
+        .domain(ctx.base.authority())
+        .app_data(ctx)
+        .debug(debug)
+        .http_fetch_limit(MAX_FETCHES_PER_ACTIVITY)
+        .build()
+        .await
+        .map_err(|e| FedError::Internal(format!("federation config: {e}")))
+}
+
+pub fn is_local(url: &Url, data: &FedData) -> bool {
+    authority(url) == data.base.authority()
+}
+
+/// Fetch a remote object as JSON.
+pub async fn fetch_json(url: &Url, data: &FedData) -> Result<Value, FedError> {
+    if is_local(url, data) {
+        return Err(FedError::NotFound(format!("{url} is local and not stored")));
+    }
+    activitypub_federation::fetch::fetch_object_http::<FedContext, Value>(url, data)
+        .await
+        .map(|r| r.object)
+        .map_err(|e| FedError::Unresolvable(format!("could not fetch {url}: {e}")))
+}
+
+/// A resolved actor.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    Person(ActorRow),
+    Community(ActorRow),
+}
+
+impl Actor {
+    pub fn row(&self) -> &ActorRow {
+        match self {
+            Actor::Person(r) | Actor::Community(r) => r,
+        }
+    }
+}
+
+const PERSON_TYPES: [&str; 4] = ["Person", "Service", "Application", "Organization"];
+
+/// The actor `ap_id`, from the database or fetched and stored. `refresh` forces a fetch (used
+/// when a signature fails with a stored key that may have been rotated).
+pub async fn actor(ap_id: &Url, data: &FedData, refresh: bool) -> Result<Actor, FedError> {
+    if !refresh || is_local(ap_id, data) {
+        if let Some(p) = remote::person_by_ap_id(&data.db, ap_id.as_str()).await? {
+            return Ok(Actor::Person(p));
+        }
+        if let Some(c) = remote::community_by_ap_id(&data.db, ap_id.as_str()).await? {
+            return Ok(Actor::Community(c));
+        }
+        if is_local(ap_id, data) {
+            return Err(FedError::NotFound(format!("no local actor {ap_id}")));
+        }
+    }
+    let json = fetch_json(ap_id, data).await?;
+    store_actor(ap_id, &json, data).await
+}
+
+pub async fn person(ap_id: &Url, data: &FedData) -> Result<ActorRow, FedError> {
+    match actor(ap_id, data, false).await? {
+        Actor::Person(p) => Ok(p),
+        Actor::Community(_) => Err(FedError::bad(format!("{ap_id} is a group, not a person"))),
+    }
+}
+
+pub async fn community(ap_id: &Url, data: &FedData) -> Result<ActorRow, FedError> {
+    match actor(ap_id, data, false).await? {
+        Actor::Community(c) => Ok(c),
+        Actor::Person(_) => Err(FedError::bad(format!("{ap_id} is a person, not a group"))),
+    }
+}
+
+/// Store a fetched Person or Group after checking it describes itself at the URL it was fetched
+/// from and carries a key owned by itself.
+pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Actor, FedError> {
+    let id = json
+        .get("id")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad("actor without id"))?;
+    if !same_authority(&id, url) {
+        return Err(FedError::forbidden(format!(
+            "actor {id} was served by another host"
+        )));
+    }
+    let kind = kind_of(json);
+    let name = str_field(json, "preferredUsername")
+        .ok_or_else(|| FedError::bad(format!("actor {id} has no preferredUsername")))?;
+    let inbox = str_field(json, "inbox")
+        .ok_or_else(|| FedError::bad(format!("actor {id} has no inbox")))?;
+    let key = json
+        .get("publicKey")
+        .ok_or_else(|| FedError::bad(format!("actor {id} has no publicKey")))?;
+    let pem = str_field(key, "publicKeyPem")
+        .ok_or_else(|| FedError::bad("publicKey without publicKeyPem"))?;
+    if let Some(owner) = key.get("owner").and_then(id_of) {
+        if owner != id {
+            return Err(FedError::forbidden(format!(
+                "the key of {id} is owned by {owner}"
+            )));
+        }
+    }
+    let shared_inbox = json
+        .get("endpoints")
+        .and_then(|e| str_field(e, "sharedInbox"));
+    let summary_html = str_field(json, "summary").map(content::sanitize_html);
+    let source = markdown_source(json);
+    let auth = authority(&id);
+    if kind == "Group" {
+        let title = str_field(json, "name").unwrap_or(name);
+        let description_html = match source {
+            Some(md) => Some(content::markdown_to_html(md)),
+            None => summary_html.clone(),
+        };
+        remote::upsert_community(
+            &data.db,
+            &RemoteCommunity {
+                authority: &auth,
+                ap_id: id.as_str(),
+                name,
+                title,
+                description: source.or(description_html.as_deref()),
+                description_html: description_html.as_deref(),
+                inbox_url: inbox,
+                shared_inbox_url: shared_inbox,
+                followers_url: str_field(json, "followers"),
+                public_key_pem: pem,
+            },
+        )
+        .await?;
+        let row = remote::community_by_ap_id(&data.db, id.as_str())
+            .await?
+            .ok_or_else(|| FedError::Internal("stored community vanished".into()))?;
+        Ok(Actor::Community(row))
+    } else if PERSON_TYPES.contains(&kind) {
+        let bio_html = match source {
+            Some(md) => Some(content::markdown_to_html(md)),
+            None => summary_html,
+        };
+        remote::upsert_person(
+            &data.db,
+            &RemotePerson {
+                authority: &auth,
+                ap_id: id.as_str(),
+                name,
+                display_name: str_field(json, "name"),
+                bio: source.or(bio_html.as_deref()),
+                bio_html: bio_html.as_deref(),
+                inbox_url: inbox,
+                shared_inbox_url: shared_inbox,
+                public_key_pem: pem,
+            },
+        )
+        .await?;
+        let row = remote::person_by_ap_id(&data.db, id.as_str())
+            .await?
+            .ok_or_else(|| FedError::Internal("stored person vanished".into()))?;
+        Ok(Actor::Person(row))
+    } else {
+        Err(FedError::bad(format!(
+            "{id} is a {kind:?}, not an actor Canopy understands"
+        )))
+    }
+}
+
+/// Find the actor URL for `name@host[:port]` through WebFinger. When the host answers with
+/// several actors (a user and a community can share a name), the one of type `want` (e.g.
+/// "Group") is taken if present.
+pub async fn webfinger(handle: &str, want: Option<&str>, data: &FedData) -> Result<Url, FedError> {
+    let handle = handle.trim().trim_start_matches(['@', '!']);
+    let (name, host) = handle
+        .split_once('@')
+        .ok_or_else(|| FedError::bad(format!("{handle:?} is not of the form name@host")))?;
+    if name.is_empty() || host.is_empty() || host.contains(['/', '?', '#', '@']) {
+        return Err(FedError::bad(format!(
+            "{handle:?} is not of the form name@host"
+        )));
+    }
+    let scheme = if data.base.as_str().starts_with("http://") {
+        "http"
+    } else {
+        "https"
+    };
+    let url = Url::parse(&format!("{scheme}://{host}/.well-known/webfinger"))
+        .map_err(|e| FedError::bad(format!("bad host in {handle:?}: {e}")))?;
+    let response = data
+        .http
+        .get(url)
+        .query(&[("resource", format!("acct:{name}@{host}"))])
+        .header("accept", "application/jrd+json, application/json")
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| FedError::Unresolvable(format!("webfinger for {handle}: {e}")))?;
+    if !response.status().is_success() {
+        return Err(FedError::Unresolvable(format!(
+            "webfinger for {handle}: {}",
+            response.status()
+        )));
+    }
+    let jrd: Value = response
+        .json()
+        .await
+        .map_err(|e| FedError::Unresolvable(format!("webfinger for {handle}: {e}")))?;
+    let links: Vec<&Value> = jrd
+        .get("links")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter(|link| {
+                    str_field(link, "rel") == Some("self")
+                        && str_field(link, "type")
+                            .is_some_and(|t| t.contains("activity+json") || t.contains("ld+json"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let typed = |link: &Value| {
+        link.get("properties")
+            .and_then(|p| p.get("https://www.w3.org/ns/activitystreams#type"))
+            .and_then(Value::as_str)
+            == want
+    };
+    let chosen = links.iter().find(|l| typed(l)).or(links.first());
+    chosen
+        .and_then(|l| str_field(l, "href"))
+        .and_then(|h| Url::parse(h).ok())
+        .ok_or_else(|| FedError::Unresolvable(format!("webfinger for {handle} names no actor")))
+}

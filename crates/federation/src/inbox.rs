@@ -1,0 +1,138 @@
+//! The shared inbox and the per-actor inboxes.
+//!
+//! Order of checks: body size; a Signature header; JSON with `id`, `type` and `actor`; the
+//! activity id on the actor's host (whole authority, port included) and not on ours; the
+//! signing key belonging to the actor; the signature by Mastodon's rules (with one refetch of
+//! the actor when a stored key fails, for key rotation); then de-duplication by activity id
+//! (a replay is acknowledged and changes nothing); then the activity itself. An activity that
+//! fails is forgotten again, so its sender's retry is processed.
+
+use crate::error::FedError;
+use crate::fetch::{self, FedData};
+use crate::json::{authority, id_of, kind_of, same_authority};
+use crate::signatures::{self, PublicKey};
+use crate::{incoming, FedContext};
+use activitypub_federation::config::FederationConfig;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::Value;
+use std::time::SystemTime;
+use url::Url;
+
+/// Largest activity accepted, in bytes.
+pub const MAX_ACTIVITY_BYTES: usize = 256 * 1024;
+
+/// State of the inbox routes.
+#[derive(Clone)]
+pub struct InboxState {
+    pub config: FederationConfig<FedContext>,
+}
+
+pub async fn inbox(
+    State(state): State<InboxState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, FedError> {
+    let body = axum::body::to_bytes(body, MAX_ACTIVITY_BYTES)
+        .await
+        .map_err(|_| FedError::TooLarge(MAX_ACTIVITY_BYTES))?;
+    let data = state.config.to_request_data();
+    receive(&method, &uri, &headers, &body, &data).await
+}
+
+/// Verify and process one activity.
+pub async fn receive(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    data: &FedData,
+) -> Result<StatusCode, FedError> {
+    let params =
+        signatures::parse_signature(headers).map_err(|e| FedError::Unauthorized(e.to_string()))?;
+    let activity: Value = serde_json::from_slice(body)
+        .map_err(|e| FedError::bad(format!("body is not JSON: {e}")))?;
+    let id = activity
+        .get("id")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad("activity without an id"))?;
+    if kind_of(&activity).is_empty() {
+        return Err(FedError::bad("activity without a type"));
+    }
+    let actor_id = activity
+        .get("actor")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad("activity without an actor"))?;
+    if !same_authority(&id, &actor_id) {
+        return Err(FedError::forbidden(format!(
+            "activity id {id} is on another host than its actor {actor_id}"
+        )));
+    }
+    if fetch::is_local(&actor_id, data) {
+        return Err(FedError::forbidden("activity claims a local actor"));
+    }
+    let key_owner = Url::parse(&params.key_id)
+        .map(|mut u| {
+            u.set_fragment(None);
+            u
+        })
+        .map_err(|_| FedError::Unauthorized("keyId is not a URL".into()))?;
+    if key_owner != actor_id {
+        return Err(FedError::Unauthorized(format!(
+            "the signing key {} does not belong to the actor {actor_id}",
+            params.key_id
+        )));
+    }
+
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    // HTTP/2 carries the host in the URI, not a header; the signature still covers it.
+    let mut with_host;
+    let headers = if headers.contains_key(http::header::HOST) {
+        headers
+    } else {
+        with_host = headers.clone();
+        let host = uri
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| data.base.authority());
+        if let Ok(v) = http::HeaderValue::from_str(&host) {
+            with_host.insert(http::header::HOST, v);
+        }
+        &with_host
+    };
+    let now = SystemTime::now();
+    let mut actor = fetch::actor(&actor_id, data, false).await?;
+    let verify = |pem: &str| -> Result<(), FedError> {
+        let key = PublicKey::from_pem(pem).map_err(|e| FedError::Unauthorized(e.to_string()))?;
+        signatures::verify_request(method, path, headers, Some(body), &params, &key, now)
+            .map_err(|e| FedError::Unauthorized(e.to_string()))
+    };
+    if let Err(first) = verify(&actor.row().public_key_pem) {
+        // A stored key may be stale; fetch the actor once more and retry.
+        if matches!(first, FedError::Unauthorized(ref m) if m.contains("verify")) {
+            actor = fetch::actor(&actor_id, data, true).await?;
+            verify(&actor.row().public_key_pem)?;
+        } else {
+            return Err(first);
+        }
+    }
+
+    if !canopy_db::remote::mark_received(&data.db, id.as_str()).await? {
+        tracing::debug!(activity = %id, "replayed activity ignored");
+        return Ok(StatusCode::OK);
+    }
+    match incoming::handle(&activity, &actor, data).await {
+        Ok(()) => {
+            tracing::debug!(activity = %id, kind = kind_of(&activity), from = %authority(&actor_id), "activity received");
+            Ok(StatusCode::ACCEPTED)
+        }
+        Err(e) => {
+            canopy_db::remote::unmark_received(&data.db, id.as_str()).await?;
+            tracing::info!(activity = %id, kind = kind_of(&activity), error = %e, "activity refused");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Remote posts (Page, Article, …) and comments (Note) become rows: the parent chain of a reply
+//! is resolved first (from the database, else fetched, to a bounded depth), then the reply is
+//! inserted under it. Nothing is inserted for a reply whose chain cannot be resolved.
+
+use crate::error::FedError;
+use crate::fetch::{self, FedData};
+use crate::json::{
+    authority, id_of, ids_of, kind_of, markdown_source, same_authority, str_field, time_field,
+};
+use canopy_core::{content, limits, CommentId, CommunityId, PersonId, PostId};
+use canopy_db::comments::NewComment;
+use canopy_db::posts::NewPost;
+use canopy_db::remote;
+use serde_json::Value;
+use url::Url;
+
+/// Longest reply chain fetched to place one reply.
+pub const MAX_CHAIN_DEPTH: usize = 16;
+
+const POST_TYPES: [&str; 6] = ["Page", "Article", "Video", "Question", "Event", "Audio"];
+
+/// Where a stored object sits.
+#[derive(Debug, Clone, Copy)]
+pub enum Stored {
+    Post {
+        id: PostId,
+        community: CommunityId,
+    },
+    Comment {
+        id: CommentId,
+        post: PostId,
+        community: CommunityId,
+    },
+}
+
+impl Stored {
+    pub fn community(&self) -> CommunityId {
+        match self {
+            Stored::Post { community, .. } | Stored::Comment { community, .. } => *community,
+        }
+    }
+}
+
+/// The post or comment `ap_id`, from the database or fetched (with its chain) and stored.
+pub async fn resolve(
+    ap_id: &Url,
+    data: &FedData,
+    chain: &mut Vec<Url>,
+) -> Result<Stored, FedError> {
+    if let Some(s) = lookup(ap_id, data).await? {
+        return Ok(s);
+    }
+    if fetch::is_local(ap_id, data) {
+        return Err(FedError::NotFound(format!(
+            "no local post or comment {ap_id}"
+        )));
+    }
+    if chain.contains(ap_id) {
+        return Err(FedError::bad(format!(
+            "cyclic inReplyTo chain through {ap_id}"
+        )));
+    }
+    if chain.len() >= MAX_CHAIN_DEPTH {
+        return Err(FedError::Unresolvable(format!(
+            "reply chain deeper than {MAX_CHAIN_DEPTH} objects"
+        )));
+    }
+    chain.push(ap_id.clone());
+    let json = fetch::fetch_json(ap_id, data).await?;
+    let stored = Box::pin(store(&json, None, data, chain)).await;
+    chain.pop();
+    stored
+}
+
+async fn lookup(ap_id: &Url, data: &FedData) -> Result<Option<Stored>, FedError> {
+    if let Some(c) = remote::comment_by_ap_id(&data.db, ap_id.as_str()).await? {
+        return Ok(Some(Stored::Comment {
+            id: CommentId(c.id),
+            post: PostId(c.post_id),
+            community: CommunityId(c.community_id),
+        }));
+    }
+    if let Some(p) = remote::post_by_ap_id(&data.db, ap_id.as_str()).await? {
+        return Ok(Some(Stored::Post {
+            id: PostId(p.id),
+            community: CommunityId(p.community_id),
+        }));
+    }
+    Ok(None)
+}
+
+/// Check that an object from `actor` may be stored: its id and author are the actor's.
+pub fn check_authorship(object: &Value, actor: &Url) -> Result<Url, FedError> {
+    let id = object
+        .get("id")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad("object without id"))?;
+    if !same_authority(&id, actor) {
+        return Err(FedError::forbidden(format!(
+            "object {id} claims another host than its actor {actor}"
+        )));
+    }
+    let author = object
+        .get("attributedTo")
+        .map(|a| ids_of(Some(a)))
+        .unwrap_or_default();
+    if !author.iter().any(|a| a == actor) {
+        return Err(FedError::forbidden(format!(
+            "object {id} is not attributed to its actor {actor}"
+        )));
+    }
+    Ok(id)
+}
+
+/// Store a Note as a comment or a Page-like object as a post; returns where it sits.
+/// `community_hint` is the community that announced it, if any.
+pub async fn store(
+    object: &Value,
+    community_hint: Option<CommunityId>,
+    data: &FedData,
+    chain: &mut Vec<Url>,
+) -> Result<Stored, FedError> {
+    let id = object
+        .get("id")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad("object without id"))?;
+    if let Some(s) = lookup(&id, data).await? {
+        return Ok(s);
+    }
+    let author_url = object
+        .get("attributedTo")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad(format!("{id} has no attributedTo")))?;
+    if !same_authority(&id, &author_url) {
+        return Err(FedError::forbidden(format!(
+            "{id} is attributed to an actor on another host"
+        )));
+    }
+    let kind = kind_of(object);
+    let in_reply_to = object.get("inReplyTo").and_then(id_of);
+    match (kind, in_reply_to) {
+        ("Note", Some(parent)) | ("Article", Some(parent)) => {
+            let parent = resolve(&parent, data, chain).await?;
+            let author = fetch::person(&author_url, data).await?;
+            insert_comment(object, &id, parent, PersonId(author.id), data).await
+        }
+        (k, None) if POST_TYPES.contains(&k) || k == "Note" => {
+            let community = match community_hint {
+                Some(c) => c,
+                None => find_community(object, data).await?,
+            };
+            let author = fetch::person(&author_url, data).await?;
+            insert_post(object, &id, community, PersonId(author.id), data).await
+        }
+        (k, Some(_)) => Err(FedError::bad(format!("a {k:?} cannot be a reply"))),
+        (k, None) => Err(FedError::bad(format!(
+            "objects of type {k:?} are not stored"
+        ))),
+    }
+}
+
+/// The community a top-level object is addressed to: `audience`, then `to`/`cc` and `Mention`
+/// tags naming a known or fetchable Group.
+async fn find_community(object: &Value, data: &FedData) -> Result<CommunityId, FedError> {
+    let mut candidates = ids_of(object.get("audience"));
+    candidates.extend(ids_of(object.get("to")));
+    candidates.extend(ids_of(object.get("cc")));
+    if let Some(Value::Array(tags)) = object.get("tag") {
+        for t in tags {
+            if kind_of(t) == "Mention" {
+                if let Some(href) = t.get("href").and_then(id_of) {
+                    candidates.push(href);
+                }
+            }
+        }
+    }
+    for c in candidates {
+        if c.as_str().ends_with("#Public") || c.as_str().ends_with("/followers") {
+            continue;
+        }
+        if let Some(row) = remote::community_by_ap_id(&data.db, c.as_str()).await? {
+            return Ok(CommunityId(row.id));
+        }
+    }
+    Err(FedError::Unresolvable(
+        "the object is not addressed to a community this node knows".into(),
+    ))
+}
+
+/// Markdown source and sanitised HTML of an object's text.
+fn text_of(object: &Value, max: usize) -> Result<(String, String), FedError> {
+    let (source, html) = match markdown_source(object) {
+        Some(md) => (md.to_string(), content::markdown_to_html(md)),
+        None => {
+            let html = content::sanitize_html(str_field(object, "content").unwrap_or(""));
+            (html.clone(), html)
+        }
+    };
+    if source.len() > max {
+        return Err(FedError::bad(format!("content longer than {max} bytes")));
+    }
+    Ok((source, html))
+}
+
+async fn insert_comment(
+    object: &Value,
+    id: &Url,
+    parent: Stored,
+    creator: PersonId,
+    data: &FedData,
+) -> Result<Stored, FedError> {
+    let (post, parent_comment, community) = match parent {
+        Stored::Post { id, community } => (id, None, community),
+        Stored::Comment {
+            id,
+            post,
+            community,
+        } => (post, Some(id), community),
+    };
+    let (source, html) = text_of(object, limits::MAX_COMMENT_BODY_BYTES)?;
+    let mut tx = data.db.begin().await?;
+    let comment = canopy_db::comments::create(
+        &mut tx,
+        &NewComment {
+            post_id: post,
+            parent_id: parent_comment,
+            creator_id: creator,
+            content: &source,
+            content_html: &html,
+            local: false,
+            ap_id: Some(id.as_str()),
+            ap_id_prefix: "",
+            published: time_field(object, "published"),
+        },
+    )
+    .await;
+    match comment {
+        Ok(c) => {
+            tx.commit().await?;
+            tracing::debug!(comment_id = %c, ap_id = %id, "remote comment stored");
+            Ok(Stored::Comment {
+                id: c,
+                post,
+                community,
+            })
+        }
+        // Stored concurrently by another delivery of the same object.
+        Err(canopy_db::DbError::Conflict(_)) => lookup(id, data)
+            .await?
+            .ok_or_else(|| FedError::Internal("comment conflict without row".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn insert_post(
+    object: &Value,
+    id: &Url,
+    community: CommunityId,
+    creator: PersonId,
+    data: &FedData,
+) -> Result<Stored, FedError> {
+    let (source, html) = text_of(object, limits::MAX_POST_BODY_BYTES)?;
+    let title = match str_field(object, "name").or_else(|| str_field(object, "summary")) {
+        Some(t) => t.chars().take(limits::MAX_TITLE_CHARS).collect::<String>(),
+        // A Mastodon-style Note addressed to a community: its first line is the title.
+        None => {
+            let plain = content::sanitize_html(&html);
+            let first = plain
+                .split(['\n', '<'])
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("untitled");
+            first.trim().chars().take(limits::MAX_TITLE_CHARS).collect()
+        }
+    };
+    let link = object
+        .get("attachment")
+        .and_then(|a| match a {
+            Value::Array(items) => items
+                .iter()
+                .find(|i| kind_of(i) == "Link")
+                .and_then(|l| str_field(l, "href")),
+            _ => None,
+        })
+        .filter(|u| {
+            u.len() <= limits::MAX_URL_BYTES
+                && (u.starts_with("https://") || u.starts_with("http://"))
+        });
+    let mut tx = data.db.begin().await?;
+    let post = canopy_db::posts::create(
+        &mut tx,
+        &NewPost {
+            community_id: community,
+            creator_id: creator,
+            title: &title,
+            url: link,
+            body: Some(&source).filter(|s| !s.is_empty()).map(|s| s.as_str()),
+            body_html: Some(&html).filter(|s| !s.is_empty()).map(|s| s.as_str()),
+            local: false,
+            ap_id: Some(id.as_str()),
+            ap_id_prefix: "",
+            published: time_field(object, "published"),
+        },
+    )
+    .await;
+    match post {
+        Ok(p) => {
+            tx.commit().await?;
+            tracing::debug!(post_id = %p, ap_id = %id, "remote post stored");
+            Ok(Stored::Post { id: p, community })
+        }
+        Err(canopy_db::DbError::Conflict(_)) => lookup(id, data)
+            .await?
+            .ok_or_else(|| FedError::Internal("post conflict without row".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Apply an Update of a stored remote object when newer than what is stored.
+pub async fn update(object: &Value, data: &FedData) -> Result<bool, FedError> {
+    let id = object
+        .get("id")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad("object without id"))?;
+    let updated = time_field(object, "updated").unwrap_or_else(chrono::Utc::now);
+    match lookup(&id, data).await? {
+        Some(Stored::Comment { id: cid, .. }) => {
+            let (source, html) = text_of(object, limits::MAX_COMMENT_BODY_BYTES)?;
+            Ok(remote::update_comment_if_newer(&data.db, cid, &source, &html, updated).await?)
+        }
+        Some(Stored::Post { id: pid, .. }) => {
+            let (source, html) = text_of(object, limits::MAX_POST_BODY_BYTES)?;
+            let title = str_field(object, "name").unwrap_or("untitled");
+            let title: String = title.chars().take(limits::MAX_TITLE_CHARS).collect();
+            Ok(remote::update_post_if_newer(
+                &data.db,
+                pid,
+                &title,
+                None,
+                Some(&source),
+                Some(&html),
+                updated,
+            )
+            .await?)
+        }
+        None => Ok(false),
+    }
+}
+
+/// The authority an object claims, for logs.
+pub fn host_of(url: &Url) -> String {
+    authority(url)
+}

@@ -1,0 +1,378 @@
+//! Activities this node sends. Each is written to the outbox (with one delivery per target
+//! inbox) inside the caller's transaction, so content and its activity commit together; the
+//! sender delivers them later. Nothing is sent from a request path.
+
+use crate::error::FedError;
+use crate::fetch::FedData;
+use crate::json::authority;
+use crate::urls::PublicBase;
+use canopy_core::{CommentId, CommunityId, PersonId, PostId};
+use canopy_db::outbox::{self, ContentAp, NewActivity, Signer};
+use canopy_db::remote::{self, ActorRow};
+use canopy_db::PgConnection;
+use serde_json::{json, Value};
+use url::Url;
+
+pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+fn context() -> Value {
+    json!([
+        "https://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1"
+    ])
+}
+
+fn activity_id(base: &PublicBase, kind: &str) -> String {
+    format!(
+        "{}/activities/{}/{}",
+        base.as_str(),
+        kind.to_lowercase(),
+        uuid::Uuid::new_v4()
+    )
+}
+
+fn inbox_target(url: &str) -> Option<(String, String)> {
+    Url::parse(url)
+        .ok()
+        .map(|u| (url.to_string(), authority(&u)))
+}
+
+/// The ActivityStreams object of a post (Page) or comment (Note).
+pub fn object_json(c: &ContentAp) -> Value {
+    let mut o = json!({
+        "id": c.ap_id,
+        "type": c.kind,
+        "attributedTo": c.creator_ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "content": c.html.clone().unwrap_or_default(),
+        "mediaType": "text/html",
+        "source": {"content": c.source.clone().unwrap_or_default(), "mediaType": "text/markdown"},
+        "published": c.published.to_rfc3339(),
+        "context": c.post_ap_id,
+    });
+    if let Some(u) = c.updated {
+        o["updated"] = json!(u.to_rfc3339());
+    }
+    if let Some(t) = &c.title {
+        o["name"] = json!(t);
+    }
+    if let Some(url) = &c.url {
+        o["attachment"] = json!([{"type": "Link", "href": url}]);
+    }
+    if let Some(parent) = &c.in_reply_to {
+        o["inReplyTo"] = json!(parent);
+        if let Some(author) = &c.parent_author_ap_id {
+            o["cc"] = json!([c.community_ap_id, author]);
+        }
+    }
+    o
+}
+
+/// Send `activity` (by a person) about content in `c`'s community: to the community's inbox when
+/// it is remote (it will announce it), or announced by the local community to its followers.
+async fn publish(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    c: &ContentAp,
+    activity: Value,
+    kind: &str,
+) -> Result<(), FedError> {
+    let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
+    if c.community_local {
+        let community = remote_community(conn, CommunityId(c.community_id)).await?;
+        // The person's activity is stored too, so that its id resolves and is kept.
+        outbox::enqueue(
+            conn,
+            &NewActivity {
+                ap_id: &ap_id,
+                kind,
+                object_ap_id: Some(&c.ap_id),
+                actor_ap_id: &c.creator_ap_id,
+                signer: Signer::Person(PersonId(c.creator_id)),
+                payload: &activity,
+            },
+            &[],
+        )
+        .await?;
+        announce_in(conn, base, &community, &activity, Some(&c.ap_id)).await
+    } else {
+        let target: Vec<(String, String)> = inbox_target(&c.community_inbox).into_iter().collect();
+        outbox::enqueue(
+            conn,
+            &NewActivity {
+                ap_id: &ap_id,
+                kind,
+                object_ap_id: Some(&c.ap_id),
+                actor_ap_id: &c.creator_ap_id,
+                signer: Signer::Person(PersonId(c.creator_id)),
+                payload: &activity,
+            },
+            &target,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn remote_community(conn: &mut PgConnection, id: CommunityId) -> Result<ActorRow, FedError> {
+    Ok(remote::community_by_id_in(conn, id).await?)
+}
+
+/// A local community wraps `activity` in an Announce to its remote followers.
+async fn announce_in(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    community: &ActorRow,
+    activity: &Value,
+    object_ap_id: Option<&str>,
+) -> Result<(), FedError> {
+    let inboxes = remote::community_follower_inboxes(conn, CommunityId(community.id)).await?;
+    let targets: Vec<(String, String)> = inboxes.iter().filter_map(|u| inbox_target(u)).collect();
+    let mut inner = activity.clone();
+    if let Some(o) = inner.as_object_mut() {
+        o.remove("@context");
+    }
+    let announce = json!({
+        "@context": context(),
+        "id": activity_id(base, "announce"),
+        "type": "Announce",
+        "actor": community.ap_id,
+        "to": [PUBLIC],
+        "cc": [format!("{}/followers", community.ap_id)],
+        "object": inner,
+    });
+    let ap_id = announce["id"].as_str().unwrap_or_default().to_string();
+    outbox::enqueue(
+        conn,
+        &NewActivity {
+            ap_id: &ap_id,
+            kind: "Announce",
+            object_ap_id,
+            actor_ap_id: &community.ap_id,
+            signer: Signer::Community(CommunityId(community.id)),
+            payload: &announce,
+        },
+        &targets,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A local community forwards an activity it received (FEP-1b12).
+pub async fn announce(
+    conn: &mut PgConnection,
+    community: &ActorRow,
+    activity: &Value,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let object = activity
+        .get("object")
+        .and_then(crate::json::id_of)
+        .map(|u| u.to_string());
+    announce_in(conn, &data.base, community, activity, object.as_deref()).await
+}
+
+/// Accept a Follow of a local community or person.
+pub async fn accept_follow(
+    conn: &mut PgConnection,
+    target: &ActorRow,
+    is_community: bool,
+    follow: &Value,
+    follower: &ActorRow,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let mut follow = follow.clone();
+    if let Some(o) = follow.as_object_mut() {
+        o.remove("@context");
+    }
+    let accept = json!({
+        "@context": context(),
+        "id": activity_id(&data.base, "accept"),
+        "type": "Accept",
+        "actor": target.ap_id,
+        "to": [follower.ap_id],
+        "object": follow,
+    });
+    let ap_id = accept["id"].as_str().unwrap_or_default().to_string();
+    let signer = if is_community {
+        Signer::Community(CommunityId(target.id))
+    } else {
+        Signer::Person(PersonId(target.id))
+    };
+    let targets: Vec<(String, String)> = inbox_target(&follower.inbox_url).into_iter().collect();
+    outbox::enqueue(
+        conn,
+        &NewActivity {
+            ap_id: &ap_id,
+            kind: "Accept",
+            object_ap_id: None,
+            actor_ap_id: &target.ap_id,
+            signer,
+            payload: &accept,
+        },
+        &targets,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A local post or comment was created.
+pub async fn created(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    what: Content,
+) -> Result<(), FedError> {
+    let c = what.load(conn).await?;
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, "create"),
+        "type": "Create",
+        "actor": c.creator_ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": object_json(&c),
+    });
+    publish(conn, base, &c, activity, "Create").await
+}
+
+/// A local post or comment was edited.
+pub async fn updated(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    what: Content,
+) -> Result<(), FedError> {
+    let c = what.load(conn).await?;
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, "update"),
+        "type": "Update",
+        "actor": c.creator_ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": object_json(&c),
+    });
+    publish(conn, base, &c, activity, "Update").await
+}
+
+/// A local post or comment was deleted by its creator.
+pub async fn deleted(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    what: Content,
+) -> Result<(), FedError> {
+    let c = what.load(conn).await?;
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, "delete"),
+        "type": "Delete",
+        "actor": c.creator_ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": c.ap_id,
+    });
+    publish(conn, base, &c, activity, "Delete").await
+}
+
+/// A local person voted (1, -1) or cleared a vote (0) on a post or comment.
+pub async fn voted(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    what: Content,
+    voter: &ActorRow,
+    score: i16,
+) -> Result<(), FedError> {
+    let c = what.load(conn).await?;
+    let like = |kind: &str| {
+        json!({
+            "id": activity_id(base, kind),
+            "type": kind,
+            "actor": voter.ap_id,
+            "object": c.ap_id,
+            "audience": c.community_ap_id,
+        })
+    };
+    let mut activity = match score {
+        1 => like("Like"),
+        -1 => like("Dislike"),
+        _ => json!({
+            "id": activity_id(base, "undo"),
+            "type": "Undo",
+            "actor": voter.ap_id,
+            "object": like("Like"),
+            "audience": c.community_ap_id,
+        }),
+    };
+    activity["@context"] = context();
+    let kind = activity["type"].as_str().unwrap_or("Like").to_string();
+    let mut by_voter = c.clone();
+    by_voter.creator_id = voter.id;
+    by_voter.creator_ap_id = voter.ap_id.clone();
+    publish(conn, base, &by_voter, activity, &kind).await
+}
+
+/// A local person follows (or stops following) a remote community.
+pub async fn follow_community(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    follower: &ActorRow,
+    community: &ActorRow,
+    undo: bool,
+) -> Result<(), FedError> {
+    let follow = json!({
+        "id": activity_id(base, "follow"),
+        "type": "Follow",
+        "actor": follower.ap_id,
+        "object": community.ap_id,
+        "to": [community.ap_id],
+    });
+    let mut activity = if undo {
+        json!({
+            "id": activity_id(base, "undo"),
+            "type": "Undo",
+            "actor": follower.ap_id,
+            "object": follow,
+            "to": [community.ap_id],
+        })
+    } else {
+        follow
+    };
+    activity["@context"] = context();
+    let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
+    let kind = activity["type"].as_str().unwrap_or("Follow").to_string();
+    let targets: Vec<(String, String)> = inbox_target(&community.inbox_url).into_iter().collect();
+    outbox::enqueue(
+        conn,
+        &NewActivity {
+            ap_id: &ap_id,
+            kind: &kind,
+            object_ap_id: Some(&community.ap_id),
+            actor_ap_id: &follower.ap_id,
+            signer: Signer::Person(PersonId(follower.id)),
+            payload: &activity,
+        },
+        &targets,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Which local content an activity is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Content {
+    Post(PostId),
+    Comment(CommentId),
+}
+
+impl Content {
+    async fn load(self, conn: &mut PgConnection) -> Result<ContentAp, FedError> {
+        Ok(match self {
+            Content::Post(id) => outbox::post_ap(conn, id).await?,
+            Content::Comment(id) => outbox::comment_ap(conn, id).await?,
+        })
+    }
+}
