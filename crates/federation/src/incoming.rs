@@ -284,6 +284,8 @@ async fn announce(
     let inner_actor = fetch::actor(&inner_actor_id, data, false).await?;
     let inner_object = inner.get("object").cloned().unwrap_or(Value::Null);
     match inner_kind.as_str() {
+        // Our own content coming back from the community: this node is its origin.
+        "Create" | "Update" if id_of(&inner_object).is_some_and(|id| fetch::is_local(&id, data)) => Ok(()),
         "Create" | "Update" => {
             let object = verified_copy(&inner_object, actor_id, data).await?;
             objects::check_authorship(&object, &inner_actor_id)?;
