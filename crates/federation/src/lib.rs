@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod keys;
+pub mod protocol;
 pub mod urls;
 
 pub use context::FedContext;
