@@ -23,6 +23,7 @@ use axum::Router;
 use canopy_core::InstanceId;
 use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
+use canopy_federation::FedContext;
 use routes::{comments, communities, meta, posts};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub db: PgPool,
     pub base: PublicBase,
     pub instance_id: InstanceId,
+    /// What the ActivityPub routes reach (the same pool and identity, plus an HTTP client).
+    pub fed: FedContext,
 }
 
 impl AppState {
@@ -48,10 +51,24 @@ impl AppState {
                 )),
                 other => other.into(),
             })?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("canopy/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                tracing::error!(error = %e, "building the HTTP client failed");
+                ApiError::internal()
+            })?;
+        let fed = FedContext {
+            db: db.clone(),
+            base: base.clone(),
+            instance_id,
+            http,
+        };
         Ok(Self {
             db,
             base,
             instance_id,
+            fed,
         })
     }
 }
@@ -91,6 +108,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", api)
+        .merge(canopy_federation::routes::router().with_state(state.fed.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(

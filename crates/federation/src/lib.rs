@@ -6,6 +6,7 @@
 pub mod context;
 pub mod keys;
 pub mod protocol;
+pub mod routes;
 pub mod urls;
 
 pub use context::FedContext;
