@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod concurrency;
 mod content;
+mod federation_discovery;
 mod meta;
 mod posts;
 mod tree;
