@@ -40,7 +40,12 @@ async fn local_id(app: &TestApp, table: &str, ap_id: &str) -> Option<i64> {
 /// The tree of a post as (ap_id, parent ap_id or None, deleted) triples, sorted, for comparing
 /// the same thread across nodes.
 async fn tree_shape(app: &TestApp, post: i64) -> Vec<(String, Option<String>, bool)> {
-    let (s, tree) = app.get(&format!("/api/v1/posts/{post}/comments?sort=old&max_depth=50"), None).await;
+    let (s, tree) = app
+        .get(
+            &format!("/api/v1/posts/{post}/comments?sort=old&max_depth=50"),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{tree}");
     let mut out = vec![];
     fn walk(nodes: &Value, parent: Option<String>, out: &mut Vec<(String, Option<String>, bool)>) {
@@ -64,13 +69,25 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
     let bob = beta.user("bob").await;
     let gina = gamma.user("gina").await;
 
-    let (s, forest) = alpha.post("/api/v1/communities", Some(&alice), json!({"name": "forest", "title": "Forest"})).await;
+    let (s, forest) = alpha
+        .post(
+            "/api/v1/communities",
+            Some(&alice),
+            json!({"name": "forest", "title": "Forest"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{forest}");
     let handle = format!("forest@{}", authority(&alpha));
 
     // bob on beta and gina on gamma follow alpha's community by handle.
     for (app, token) in [(&beta, &bob), (&gamma, &gina)] {
-        let (s, f) = app.post("/api/v1/communities/follow", Some(token), json!({"community": handle})).await;
+        let (s, f) = app
+            .post(
+                "/api/v1/communities/follow",
+                Some(token),
+                json!({"community": handle}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{f}");
         assert_eq!(f["pending"], true);
         assert_eq!(f["community"]["handle"], handle);
@@ -82,10 +99,11 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
     .await;
     for app in [&beta, &gamma] {
         eventually("the follow is accepted", || async {
-            let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM community_follow WHERE NOT pending")
-                .fetch_one(&app.db)
-                .await
-                .unwrap();
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM community_follow WHERE NOT pending")
+                    .fetch_one(&app.db)
+                    .await
+                    .unwrap();
             (n == 1).then_some(())
         })
         .await;
@@ -93,7 +111,11 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
 
     // alice posts on alpha; it reaches beta and gamma.
     let (s, post) = alpha
-        .post("/api/v1/posts", Some(&alice), json!({"community_id": forest["id"], "title": "Trees", "body": "*leafy*"}))
+        .post(
+            "/api/v1/posts",
+            Some(&alice),
+            json!({"community_id": forest["id"], "title": "Trees", "body": "*leafy*"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{post}");
     let post_ap = post["ap_id"].as_str().unwrap().to_string();
@@ -106,17 +128,35 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
     assert_eq!(on_beta["local"], false);
 
     // gina replies on gamma; bob replies to gina on beta; alice replies to bob on alpha.
-    let gina_comment = gamma.comment(&gina, gamma_post, None, "hello from gamma").await;
-    let (_, gc) = gamma.get(&format!("/api/v1/comments/{gina_comment}"), None).await;
+    let gina_comment = gamma
+        .comment(&gina, gamma_post, None, "hello from gamma")
+        .await;
+    let (_, gc) = gamma
+        .get(&format!("/api/v1/comments/{gina_comment}"), None)
+        .await;
     let gina_ap = gc["comment"]["ap_id"].as_str().unwrap().to_string();
-    let beta_gina = eventually("beta has gina's reply", || local_id(&beta, "comment", &gina_ap)).await;
-    let bob_comment = beta.comment(&bob, beta_post, Some(beta_gina), "hello from beta").await;
-    let (_, bc) = beta.get(&format!("/api/v1/comments/{bob_comment}"), None).await;
+    let beta_gina = eventually("beta has gina's reply", || {
+        local_id(&beta, "comment", &gina_ap)
+    })
+    .await;
+    let bob_comment = beta
+        .comment(&bob, beta_post, Some(beta_gina), "hello from beta")
+        .await;
+    let (_, bc) = beta
+        .get(&format!("/api/v1/comments/{bob_comment}"), None)
+        .await;
     let bob_ap = bc["comment"]["ap_id"].as_str().unwrap().to_string();
-    let alpha_bob = eventually("alpha has bob's reply", || local_id(&alpha, "comment", &bob_ap)).await;
+    let alpha_bob = eventually("alpha has bob's reply", || {
+        local_id(&alpha, "comment", &bob_ap)
+    })
+    .await;
     let alpha_post = post["id"].as_i64().unwrap();
-    let alice_comment = alpha.comment(&alice, alpha_post, Some(alpha_bob), "hello from alpha").await;
-    let (_, ac) = alpha.get(&format!("/api/v1/comments/{alice_comment}"), None).await;
+    let alice_comment = alpha
+        .comment(&alice, alpha_post, Some(alpha_bob), "hello from alpha")
+        .await;
+    let (_, ac) = alpha
+        .get(&format!("/api/v1/comments/{alice_comment}"), None)
+        .await;
     let alice_ap = ac["comment"]["ap_id"].as_str().unwrap().to_string();
     eventually("gamma has every reply", || async {
         for ap in [&bob_ap, &alice_ap] {
@@ -125,7 +165,10 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
         Some(())
     })
     .await;
-    eventually("beta has alice's reply", || local_id(&beta, "comment", &alice_ap)).await;
+    eventually("beta has alice's reply", || {
+        local_id(&beta, "comment", &alice_ap)
+    })
+    .await;
 
     // The reply chain sits in the same place of the tree on all three nodes.
     let expected = vec![
@@ -140,40 +183,66 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
     assert_eq!(tree_shape(&gamma, gamma_post).await, sorted);
 
     // bob upvotes the post on beta; the count reaches alpha (where it is stored) and gamma.
-    let (s, v) = beta.post(&format!("/api/v1/posts/{beta_post}/vote"), Some(&bob), json!({"score": 1})).await;
+    let (s, v) = beta
+        .post(
+            &format!("/api/v1/posts/{beta_post}/vote"),
+            Some(&bob),
+            json!({"score": 1}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     eventually("alpha counts bob's vote", || async {
-        let (_, p) = alpha.get(&format!("/api/v1/posts/{alpha_post}"), None).await;
+        let (_, p) = alpha
+            .get(&format!("/api/v1/posts/{alpha_post}"), None)
+            .await;
         (p["counts"]["upvotes"] == 1).then_some(())
     })
     .await;
     eventually("gamma counts bob's vote", || async {
-        let (_, p) = gamma.get(&format!("/api/v1/posts/{gamma_post}"), None).await;
+        let (_, p) = gamma
+            .get(&format!("/api/v1/posts/{gamma_post}"), None)
+            .await;
         (p["counts"]["upvotes"] == 1).then_some(())
     })
     .await;
 
     // gina edits her comment; the edit reaches alpha and beta.
     let (s, _) = gamma
-        .call(Method::PATCH, &format!("/api/v1/comments/{gina_comment}"), Some(&gina), Some(&json!({"content": "edited **on gamma**"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/comments/{gina_comment}"),
+            Some(&gina),
+            Some(&json!({"content": "edited **on gamma**"})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     for app in [&alpha, &beta] {
         eventually("the edit arrives", || async {
             let id = local_id(app, "comment", &gina_ap).await?;
             let (_, c) = app.get(&format!("/api/v1/comments/{id}"), None).await;
-            (c["comment"]["content_html"] == "<p>edited <strong>on gamma</strong></p>\n").then_some(())
+            (c["comment"]["content_html"] == "<p>edited <strong>on gamma</strong></p>\n")
+                .then_some(())
         })
         .await;
     }
 
     // bob deletes his comment; it becomes a placeholder everywhere, alice's reply stays under it.
-    let (s, _) = beta.call(Method::DELETE, &format!("/api/v1/comments/{bob_comment}"), Some(&bob), None).await;
+    let (s, _) = beta
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/comments/{bob_comment}"),
+            Some(&bob),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     for (app, post) in [(&alpha, alpha_post), (&gamma, gamma_post)] {
         eventually("the delete arrives", || async {
             let shape = tree_shape(app, post).await;
-            shape.iter().any(|(ap, _, deleted)| ap == &bob_ap && *deleted).then_some(())
+            shape
+                .iter()
+                .any(|(ap, _, deleted)| ap == &bob_ap && *deleted)
+                .then_some(())
         })
         .await;
         let shape = tree_shape(app, post).await;
@@ -181,7 +250,14 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
     }
 
     // bob unfollows; alpha's next post reaches gamma but not beta.
-    let (s, _) = beta.call(Method::DELETE, &format!("/api/v1/communities/{handle}/follow"), Some(&bob), None).await;
+    let (s, _) = beta
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/communities/{handle}/follow"),
+            Some(&bob),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     eventually("alpha drops bob as a follower", || async {
         let (_, c) = alpha.get("/api/v1/communities/forest", None).await;
@@ -189,15 +265,26 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
     })
     .await;
     let (_, later) = alpha
-        .post("/api/v1/posts", Some(&alice), json!({"community_id": forest["id"], "title": "After"}))
+        .post(
+            "/api/v1/posts",
+            Some(&alice),
+            json!({"community_id": forest["id"], "title": "After"}),
+        )
         .await;
     let later_ap = later["ap_id"].as_str().unwrap().to_string();
-    eventually("gamma has the later post", || local_id(&gamma, "post", &later_ap)).await;
+    eventually("gamma has the later post", || {
+        local_id(&gamma, "post", &later_ap)
+    })
+    .await;
     // Deliveries leave alpha in one batch; once gamma has it and alpha's outbox is empty,
     // nothing more is on its way to beta.
     eventually("alpha's outbox is drained", || async {
         (canopy_db::outbox::pending_count(&alpha.db).await.unwrap() == 0).then_some(())
     })
     .await;
-    assert_eq!(local_id(&beta, "post", &later_ap).await, None, "nothing is delivered after unfollow");
+    assert_eq!(
+        local_id(&beta, "post", &later_ap).await,
+        None,
+        "nothing is delivered after unfollow"
+    );
 }

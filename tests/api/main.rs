@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod content;
 mod federation;
+mod federation_discovery;
 mod meta;
 mod posts;
 mod tree;

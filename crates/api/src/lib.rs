@@ -125,6 +125,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", api)
+        .merge(canopy_federation::routes::router().with_state(state.fed.clone()))
+        .merge(canopy_federation::inbox_router(state.inbox.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(

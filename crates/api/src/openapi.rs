@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         meta::health,
         accounts::register, accounts::login, accounts::logout, accounts::me, accounts::get_user,
         communities::create, communities::get, communities::list,
+        communities::follow, communities::unfollow, communities::resolve,
         posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
         comments::create, comments::get, comments::edit, comments::delete, comments::vote,
         comments::tree, comments::replies,

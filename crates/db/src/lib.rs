@@ -5,6 +5,7 @@
 //! function is one use-case step; functions that must share a transaction take a
 //! `&mut PgConnection` so the caller decides where the transaction begins and ends.
 
+pub mod actors;
 pub mod comments;
 pub mod communities;
 pub mod cursor;

@@ -27,8 +27,14 @@ pub async fn handle(activity: &Value, actor: &Actor, data: &FedData) -> Result<(
         "Reject" => reject(object, actor, data).await,
         "Undo" => undo(object, &actor_id, actor, data).await,
         "Create" => create(activity, object, &actor_id, actor, None, data).await,
-        "Update" => update(object, &actor_id, data).await,
-        "Delete" => delete(object, &actor_id, data).await,
+        "Update" => {
+            update(object, &actor_id, data).await?;
+            forward(object, activity, data).await
+        }
+        "Delete" => {
+            delete(object, &actor_id, data).await?;
+            forward(object, activity, data).await
+        }
         "Like" | "Dislike" | "EmojiReact" => vote(activity, object, actor, data).await,
         "Announce" => announce(object, &actor_id, actor, data).await,
         other => Err(FedError::bad(format!(
@@ -285,7 +291,11 @@ async fn announce(
     let inner_object = inner.get("object").cloned().unwrap_or(Value::Null);
     match inner_kind.as_str() {
         // Our own content coming back from the community: this node is its origin.
-        "Create" | "Update" if id_of(&inner_object).is_some_and(|id| fetch::is_local(&id, data)) => Ok(()),
+        "Create" | "Update"
+            if id_of(&inner_object).is_some_and(|id| fetch::is_local(&id, data)) =>
+        {
+            Ok(())
+        }
         "Create" | "Update" => {
             let object = verified_copy(&inner_object, actor_id, data).await?;
             objects::check_authorship(&object, &inner_actor_id)?;
@@ -328,6 +338,14 @@ async fn reannounce(
     outgoing::announce(&mut tx, &row, activity, data).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Forward an edit or deletion of content in a local community to the community's followers.
+async fn forward(object: &Value, activity: &Value, data: &FedData) -> Result<(), FedError> {
+    match id_of(object) {
+        Some(target) => announce_if_local_community(&target, activity, data, true).await,
+        None => Ok(()),
+    }
 }
 
 async fn announce_if_local_community(

@@ -12,7 +12,9 @@ pub mod json;
 pub mod keys;
 pub mod objects;
 pub mod outgoing;
+pub mod protocol;
 pub mod resolve;
+pub mod routes;
 pub mod sender;
 pub mod signatures;
 pub mod urls;
@@ -24,7 +26,7 @@ use axum::routing::post;
 use axum::Router;
 
 /// The inbox routes: the shared inbox and every actor's own inbox share one handler.
-pub fn inbox_router(state: inbox::InboxState) -> Router {
+pub fn inbox_router<S: Clone + Send + Sync + 'static>(state: inbox::InboxState) -> Router<S> {
     Router::new()
         .route("/inbox", post(inbox::inbox))
         .route("/u/{name}/inbox", post(inbox::inbox))

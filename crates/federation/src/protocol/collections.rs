@@ -1,0 +1,38 @@
+//! `OrderedCollection`s: moderators, followers and outboxes.
+
+use super::Kind;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderedCollection {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub total_items: i64,
+    /// Absent where only the count is published (followers, as Lemmy does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordered_items: Option<Vec<String>>,
+}
+
+impl OrderedCollection {
+    /// A collection that lists its items.
+    pub fn with_items(id: String, items: Vec<String>) -> Self {
+        Self {
+            id,
+            kind: Kind::OrderedCollection,
+            total_items: i64::try_from(items.len()).unwrap_or(i64::MAX),
+            ordered_items: Some(items),
+        }
+    }
+
+    /// A collection that publishes only its size.
+    pub fn count_only(id: String, total_items: i64) -> Self {
+        Self {
+            id,
+            kind: Kind::OrderedCollection,
+            total_items,
+            ordered_items: None,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! People (`/u/{name}`) and communities (`/c/{name}`) with their collections.
+
+use super::error::FedError;
+use super::extract::Name;
+use super::negotiate::{activity_json, html, wants_activity_json};
+use crate::protocol::actors::{Group, Person};
+use crate::protocol::collections::OrderedCollection;
+use crate::protocol::objects::Tombstone;
+use crate::protocol::Kind;
+use crate::FedContext;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use canopy_db::actors::{self, LocalCommunity, LocalPerson};
+use chrono::{DateTime, Utc};
+
+/// A deleted actor or object: a `Tombstone` (or a short page) with 410 Gone.
+pub(super) fn gone(
+    headers: &HeaderMap,
+    ap_id: &str,
+    former: Kind,
+    deleted: Option<DateTime<Utc>>,
+) -> Response {
+    if wants_activity_json(headers) {
+        activity_json(StatusCode::GONE, Tombstone::new(ap_id, former, deleted))
+    } else {
+        html(StatusCode::GONE, super::html::gone(ap_id))
+    }
+}
+
+pub async fn person(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+    headers: HeaderMap,
+) -> Result<Response, FedError> {
+    let row = actors::local_person(&ctx.db, &name).await?;
+    if row.deleted {
+        return Ok(gone(&headers, &row.ap_id, Kind::Person, row.updated_at));
+    }
+    if !wants_activity_json(&headers) {
+        return Ok(html(StatusCode::OK, super::html::person(&row, &ctx.base)));
+    }
+    Ok(activity_json(
+        StatusCode::OK,
+        Person::from_row(&row, &ctx.base),
+    ))
+}
+
+async fn live_person(ctx: &FedContext, name: &str) -> Result<LocalPerson, FedError> {
+    let row = actors::local_person(&ctx.db, name).await?;
+    if row.deleted {
+        return Err(FedError::gone("user"));
+    }
+    Ok(row)
+}
+
+/// Empty for now: activities are not listed yet.
+pub async fn person_outbox(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+) -> Result<Response, FedError> {
+    let row = live_person(&ctx, &name).await?;
+    let id = format!("{}/outbox", row.ap_id);
+    Ok(activity_json(
+        StatusCode::OK,
+        OrderedCollection::with_items(id, vec![]),
+    ))
+}
+
+pub async fn person_followers(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+) -> Result<Response, FedError> {
+    let row = live_person(&ctx, &name).await?;
+    let count = actors::person_follower_count(&ctx.db, row.id).await?;
+    let id = format!("{}/followers", row.ap_id);
+    Ok(activity_json(
+        StatusCode::OK,
+        OrderedCollection::count_only(id, count),
+    ))
+}
+
+pub async fn group(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+    headers: HeaderMap,
+) -> Result<Response, FedError> {
+    let row = actors::local_community(&ctx.db, &name).await?;
+    if row.deleted || row.removed {
+        return Ok(gone(&headers, &row.ap_id, Kind::Group, row.updated_at));
+    }
+    if !wants_activity_json(&headers) {
+        return Ok(html(
+            StatusCode::OK,
+            super::html::community(&row, &ctx.base),
+        ));
+    }
+    Ok(activity_json(
+        StatusCode::OK,
+        Group::from_row(&row, &ctx.base),
+    ))
+}
+
+async fn live_community(ctx: &FedContext, name: &str) -> Result<LocalCommunity, FedError> {
+    let row = actors::local_community(&ctx.db, name).await?;
+    if row.deleted || row.removed {
+        return Err(FedError::gone("community"));
+    }
+    Ok(row)
+}
+
+pub async fn group_moderators(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+) -> Result<Response, FedError> {
+    let row = live_community(&ctx, &name).await?;
+    let moderators = actors::moderator_ap_ids(&ctx.db, row.id).await?;
+    let id = format!("{}/moderators", row.ap_id);
+    Ok(activity_json(
+        StatusCode::OK,
+        OrderedCollection::with_items(id, moderators),
+    ))
+}
+
+/// Only the count, as Lemmy publishes it: a follower list is nobody else's business.
+pub async fn group_followers(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+) -> Result<Response, FedError> {
+    let row = live_community(&ctx, &name).await?;
+    let id = row
+        .followers_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/followers", row.ap_id));
+    Ok(activity_json(
+        StatusCode::OK,
+        OrderedCollection::count_only(id, i64::from(row.subscriber_count)),
+    ))
+}
+
+/// Empty for now: activities are not listed yet.
+pub async fn group_outbox(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+) -> Result<Response, FedError> {
+    let row = live_community(&ctx, &name).await?;
+    let id = format!("{}/outbox", row.ap_id);
+    Ok(activity_json(
+        StatusCode::OK,
+        OrderedCollection::with_items(id, vec![]),
+    ))
+}

@@ -1,0 +1,45 @@
+//! Posts (`/post/{id}`, a `Page`) and comments (`/comment/{id}`, a `Note`). Only local objects
+//! are served; a remote object's id is a URL on its own server.
+
+use super::actors::gone;
+use super::error::FedError;
+use super::extract::RowId;
+use super::negotiate::{activity_json, html, wants_activity_json};
+use crate::protocol::objects::{Note, Page};
+use crate::protocol::Kind;
+use crate::FedContext;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use canopy_core::{CommentId, PostId};
+use canopy_db::actors;
+
+pub async fn page(
+    State(ctx): State<FedContext>,
+    RowId(id): RowId,
+    headers: HeaderMap,
+) -> Result<Response, FedError> {
+    let row = actors::local_post(&ctx.db, PostId(id)).await?;
+    if row.deleted || row.removed {
+        return Ok(gone(&headers, &row.ap_id, Kind::Page, row.updated));
+    }
+    if !wants_activity_json(&headers) {
+        return Ok(html(StatusCode::OK, super::html::post(&row)));
+    }
+    Ok(activity_json(StatusCode::OK, Page::from_row(&row)))
+}
+
+pub async fn note(
+    State(ctx): State<FedContext>,
+    RowId(id): RowId,
+    headers: HeaderMap,
+) -> Result<Response, FedError> {
+    let row = actors::local_comment(&ctx.db, CommentId(id)).await?;
+    if row.deleted || row.removed {
+        return Ok(gone(&headers, &row.ap_id, Kind::Note, row.updated));
+    }
+    if !wants_activity_json(&headers) {
+        return Ok(html(StatusCode::OK, super::html::comment(&row)));
+    }
+    Ok(activity_json(StatusCode::OK, Note::from_row(&row)))
+}
