@@ -2,6 +2,8 @@
 //! fresh database on the throwaway cluster that `scripts/test` starts (`TEST_DATABASE_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod standin;
+
 use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

@@ -1,0 +1,139 @@
+//! A stand-in for another ActivityPub server: serves actors (with real keys) and any JSON object
+//! registered with it, on a free loopback port under `http://localhost:PORT`, and signs
+//! activities as its actors. Tests use it to play a remote server through the real inbox.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use canopy_federation::keys::{generate_actor_keys, ActorKeys};
+use canopy_federation::signatures::{sign_post, PrivateKey};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+type Objects = Arc<Mutex<HashMap<String, Value>>>;
+
+/// A fake remote server.
+pub struct StandIn {
+    /// `http://localhost:PORT`
+    pub base: String,
+    objects: Objects,
+    keys: ActorKeys,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn serve_object(State(objects): State<Objects>, Path(path): Path<String>) -> Response {
+    let found = objects.lock().unwrap().get(&format!("/{path}")).cloned();
+    match found {
+        Some(v) => (
+            [(header::CONTENT_TYPE, "application/activity+json; charset=utf-8")],
+            serde_json::to_string(&v).unwrap(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+impl StandIn {
+    pub async fn start() -> Self {
+        let objects: Objects = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let router = Router::new()
+            .route("/{*path}", get(serve_object).post(|| async { StatusCode::ACCEPTED }))
+            .with_state(objects.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        // One key pair shared by the stand-in's actors keeps tests fast.
+        let keys = tokio::task::spawn_blocking(generate_actor_keys).await.unwrap().unwrap();
+        Self { base: format!("http://localhost:{port}"), objects, keys, server }
+    }
+
+    /// `host:port` of the stand-in.
+    pub fn authority(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    /// Serve `value` at `path` (which starts with `/`).
+    pub fn put(&self, path: &str, value: Value) {
+        self.objects.lock().unwrap().insert(path.to_string(), value);
+    }
+
+    /// Serve a Person `name` at `/users/{name}`; returns its id.
+    pub fn person(&self, name: &str) -> String {
+        let id = format!("{}/users/{name}", self.base);
+        self.put(
+            &format!("/users/{name}"),
+            json!({
+                "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+                "id": id,
+                "type": "Person",
+                "preferredUsername": name,
+                "name": format!("{name} (stand-in)"),
+                "inbox": format!("{id}/inbox"),
+                "endpoints": {"sharedInbox": format!("{}/inbox", self.base)},
+                "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": self.keys.public_key_pem},
+            }),
+        );
+        id
+    }
+
+    /// Serve a Group `name` at `/c/{name}`; returns its id.
+    pub fn group(&self, name: &str) -> String {
+        let id = format!("{}/c/{name}", self.base);
+        self.put(
+            &format!("/c/{name}"),
+            json!({
+                "id": id,
+                "type": "Group",
+                "preferredUsername": name,
+                "name": format!("{name} (stand-in)"),
+                "inbox": format!("{id}/inbox"),
+                "followers": format!("{id}/followers"),
+                "endpoints": {"sharedInbox": format!("{}/inbox", self.base)},
+                "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": self.keys.public_key_pem},
+            }),
+        );
+        id
+    }
+
+    /// Sign `body` as `key_id` for a POST to `url`, exactly as a real server would.
+    pub fn sign(&self, key_id: &str, url: &str, body: &[u8]) -> reqwest::header::HeaderMap {
+        let key = PrivateKey::from_pem(&self.keys.private_key_pem).unwrap();
+        let url = url::Url::parse(url).unwrap();
+        sign_post(&key, key_id, &url, body, SystemTime::now()).unwrap()
+    }
+
+    /// Sign `activity` as its actor and POST it to `inbox_url` (a `http://127.0.0.1:PORT/...`
+    /// or `http://localhost:PORT/...` URL). Returns status and body text.
+    pub async fn deliver(&self, inbox_url: &str, activity: &Value) -> (reqwest::StatusCode, String) {
+        let actor = activity["actor"].as_str().unwrap();
+        let body = serde_json::to_vec(activity).unwrap();
+        let headers = self.sign(&format!("{actor}#main-key"), inbox_url, &body);
+        send(inbox_url, headers, body).await
+    }
+}
+
+/// POST `body` with `headers` and the ActivityPub content type.
+pub async fn send(url: &str, headers: reqwest::header::HeaderMap, body: Vec<u8>) -> (reqwest::StatusCode, String) {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .headers(headers)
+        .header("content-type", "application/activity+json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.text().await.unwrap_or_default())
+}
