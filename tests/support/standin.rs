@@ -35,7 +35,10 @@ async fn serve_object(State(objects): State<Objects>, Path(path): Path<String>) 
     let found = objects.lock().unwrap().get(&format!("/{path}")).cloned();
     match found {
         Some(v) => (
-            [(header::CONTENT_TYPE, "application/activity+json; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/activity+json; charset=utf-8",
+            )],
             serde_json::to_string(&v).unwrap(),
         )
             .into_response(),
@@ -49,14 +52,25 @@ impl StandIn {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let router = Router::new()
-            .route("/{*path}", get(serve_object).post(|| async { StatusCode::ACCEPTED }))
+            .route(
+                "/{*path}",
+                get(serve_object).post(|| async { StatusCode::ACCEPTED }),
+            )
             .with_state(objects.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
         // One key pair shared by the stand-in's actors keeps tests fast.
-        let keys = tokio::task::spawn_blocking(generate_actor_keys).await.unwrap().unwrap();
-        Self { base: format!("http://localhost:{port}"), objects, keys, server }
+        let keys = tokio::task::spawn_blocking(generate_actor_keys)
+            .await
+            .unwrap()
+            .unwrap();
+        Self {
+            base: format!("http://localhost:{port}"),
+            objects,
+            keys,
+            server,
+        }
     }
 
     /// `host:port` of the stand-in.
@@ -114,9 +128,26 @@ impl StandIn {
         sign_post(&key, key_id, &url, body, SystemTime::now()).unwrap()
     }
 
+    /// Sign as [`StandIn::sign`] does, but at a chosen time (for stale or future dates).
+    pub fn sign_at(
+        &self,
+        key_id: &str,
+        url: &str,
+        body: &[u8],
+        at: SystemTime,
+    ) -> reqwest::header::HeaderMap {
+        let key = PrivateKey::from_pem(&self.keys.private_key_pem).unwrap();
+        let url = url::Url::parse(url).unwrap();
+        sign_post(&key, key_id, &url, body, at).unwrap()
+    }
+
     /// Sign `activity` as its actor and POST it to `inbox_url` (a `http://127.0.0.1:PORT/...`
     /// or `http://localhost:PORT/...` URL). Returns status and body text.
-    pub async fn deliver(&self, inbox_url: &str, activity: &Value) -> (reqwest::StatusCode, String) {
+    pub async fn deliver(
+        &self,
+        inbox_url: &str,
+        activity: &Value,
+    ) -> (reqwest::StatusCode, String) {
         let actor = activity["actor"].as_str().unwrap();
         let body = serde_json::to_vec(activity).unwrap();
         let headers = self.sign(&format!("{actor}#main-key"), inbox_url, &body);
@@ -125,7 +156,11 @@ impl StandIn {
 }
 
 /// POST `body` with `headers` and the ActivityPub content type.
-pub async fn send(url: &str, headers: reqwest::header::HeaderMap, body: Vec<u8>) -> (reqwest::StatusCode, String) {
+pub async fn send(
+    url: &str,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+) -> (reqwest::StatusCode, String) {
     let resp = reqwest::Client::new()
         .post(url)
         .headers(headers)

@@ -141,6 +141,7 @@ pub async fn store(
     match (kind, in_reply_to) {
         ("Note", Some(parent)) | ("Article", Some(parent)) => {
             let parent = resolve(&parent, data, chain).await?;
+            check_open(parent, data).await?;
             let author = fetch::person(&author_url, data).await?;
             insert_comment(object, &id, parent, PersonId(author.id), data).await
         }
@@ -157,6 +158,28 @@ pub async fn store(
             "objects of type {k:?} are not stored"
         ))),
     }
+}
+
+/// Replies go only under live content: not under a deleted, removed or locked post, nor under a
+/// deleted comment.
+async fn check_open(parent: Stored, data: &FedData) -> Result<(), FedError> {
+    let post = match parent {
+        Stored::Post { id, .. } | Stored::Comment { post: id, .. } => id,
+    };
+    let p = canopy_db::posts::view(&data.db, post, None).await?;
+    if p.deleted || p.removed {
+        return Err(FedError::forbidden("reply to a deleted post"));
+    }
+    if p.locked {
+        return Err(FedError::forbidden("reply to a locked post"));
+    }
+    if let Stored::Comment { id, .. } = parent {
+        let c = canopy_db::comments::head(&data.db, id).await?;
+        if c.deleted || c.removed {
+            return Err(FedError::forbidden("reply to a deleted comment"));
+        }
+    }
+    Ok(())
 }
 
 /// The community a top-level object is addressed to: `audience`, then `to`/`cc` and `Mention`
