@@ -7,6 +7,7 @@ mod concurrency;
 mod content;
 mod federation;
 mod federation_discovery;
+mod federation_snapshots;
 mod inbox_security;
 mod meta;
 mod posts;
