@@ -460,3 +460,44 @@ async fn a_reply_to_a_deleted_post_is_refused() {
     );
     assert_eq!(comment_count(&s.app).await, 0);
 }
+
+#[tokio::test]
+async fn fetches_are_signed_by_the_instance_actor() {
+    let s = setup().await;
+    let activity = create(
+        &s.mallory,
+        &format!("{}/activities/40", s.standin.base),
+        note(
+            &s.mallory,
+            &format!("{}/notes/40", s.standin.base),
+            &s.post_ap,
+            "x",
+        ),
+    );
+    let (status, text) = s.standin.deliver(&inbox(&s), &activity).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let seen = s.standin.seen.lock().unwrap().clone();
+    let (_, signature) = seen
+        .iter()
+        .find(|(path, _)| path == "/users/mallory")
+        .expect("the actor was fetched");
+    let signature = signature.as_deref().expect("the fetch was signed");
+    assert!(
+        signature.contains(&format!("keyId=\"{}/actor#main-key\"", s.app.public_url)),
+        "{signature}"
+    );
+    // The key it names is served at /actor.
+    let resp = s
+        .app
+        .client
+        .get(format!("{}/actor", s.app.base_url))
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap();
+    let actor: Value = resp.json().await.unwrap();
+    assert!(actor["publicKey"]["publicKeyPem"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+}

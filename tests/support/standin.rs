@@ -16,11 +16,22 @@ use std::time::SystemTime;
 
 type Objects = Arc<Mutex<HashMap<String, Value>>>;
 
+/// `Signature` headers of the GET requests the stand-in served, by path.
+pub type SeenSignatures = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+#[derive(Clone)]
+struct Shared {
+    objects: Objects,
+    seen: SeenSignatures,
+}
+
 /// A fake remote server.
 pub struct StandIn {
     /// `http://localhost:PORT`
     pub base: String,
     objects: Objects,
+    /// What the stand-in saw of each fetch.
+    pub seen: SeenSignatures,
     keys: ActorKeys,
     server: tokio::task::JoinHandle<()>,
 }
@@ -31,8 +42,26 @@ impl Drop for StandIn {
     }
 }
 
-async fn serve_object(State(objects): State<Objects>, Path(path): Path<String>) -> Response {
-    let found = objects.lock().unwrap().get(&format!("/{path}")).cloned();
+async fn serve_object(
+    State(shared): State<Shared>,
+    Path(path): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let signature = headers
+        .get("signature")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    shared
+        .seen
+        .lock()
+        .unwrap()
+        .push((format!("/{path}"), signature));
+    let found = shared
+        .objects
+        .lock()
+        .unwrap()
+        .get(&format!("/{path}"))
+        .cloned();
     match found {
         Some(v) => (
             [(
@@ -49,6 +78,7 @@ async fn serve_object(State(objects): State<Objects>, Path(path): Path<String>) 
 impl StandIn {
     pub async fn start() -> Self {
         let objects: Objects = Arc::default();
+        let seen: SeenSignatures = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let router = Router::new()
@@ -56,7 +86,10 @@ impl StandIn {
                 "/{*path}",
                 get(serve_object).post(|| async { StatusCode::ACCEPTED }),
             )
-            .with_state(objects.clone());
+            .with_state(Shared {
+                objects: objects.clone(),
+                seen: seen.clone(),
+            });
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
@@ -68,6 +101,7 @@ impl StandIn {
         Self {
             base: format!("http://localhost:{port}"),
             objects,
+            seen,
             keys,
             server,
         }
@@ -171,4 +205,46 @@ pub async fn send(
         .unwrap();
     let status = resp.status();
     (status, resp.text().await.unwrap_or_default())
+}
+
+/// Helpers for playing servers whose URL layout is not the stand-in's own (`/users/…`, `/c/…`),
+/// as the interop fixtures need.
+impl StandIn {
+    /// The public key, in PEM, that every actor of the stand-in signs with.
+    pub fn public_key_pem(&self) -> &str {
+        &self.keys.public_key_pem
+    }
+
+    /// Serve a minimal actor of type `kind` ("Person", "Group", …) named `name` at `path`
+    /// (which starts with `/`), keyed with the stand-in's key; returns its id.
+    pub fn actor_at(&self, path: &str, kind: &str, name: &str) -> String {
+        let id = format!("{}{path}", self.base);
+        self.put(
+            path,
+            json!({
+                "id": id,
+                "type": kind,
+                "preferredUsername": name,
+                "name": format!("{name} (stand-in)"),
+                "inbox": format!("{id}/inbox"),
+                "followers": format!("{id}/followers"),
+                "endpoints": {"sharedInbox": format!("{}/inbox", self.base)},
+                "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": self.keys.public_key_pem},
+            }),
+        );
+        id
+    }
+
+    /// Sign `body` as the actor `signer` and POST it to `inbox_url`, whatever its `actor` says
+    /// (for payloads that have none, or name someone else). Returns status and body text.
+    pub async fn deliver_as(
+        &self,
+        signer: &str,
+        inbox_url: &str,
+        body: &Value,
+    ) -> (reqwest::StatusCode, String) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let headers = self.sign(&format!("{signer}#main-key"), inbox_url, &bytes);
+        send(inbox_url, headers, bytes).await
+    }
 }

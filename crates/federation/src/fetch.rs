@@ -19,13 +19,19 @@ pub type FedData = Data<FedContext>;
 
 /// Build the library configuration for this node. Plain-http public URLs (development and the
 /// test suite) run the library in debug mode, which allows http and explicit ports.
+/// Every fetch is signed with the instance actor's key (created on first start).
 pub async fn federation_config(ctx: FedContext) -> Result<FederationConfig<FedContext>, FedError> {
     let debug = ctx.base.as_str().starts_with("http://");
+    let keys = crate::routes::instance_actor::instance_actor_keys(&ctx.db, ctx.instance_id)
+        .await
+        .map_err(|e| FedError::Internal(format!("instance actor keys: {e}")))?;
+    let instance_actor = crate::signed_fetch::InstanceActor::new(&ctx, keys)?;
     FederationConfig::builder()
         .domain(ctx.base.authority())
         .app_data(ctx)
         .debug(debug)
         .http_fetch_limit(MAX_FETCHES_PER_ACTIVITY)
+        .signed_fetch_actor(&instance_actor)
         .build()
         .await
         .map_err(|e| FedError::Internal(format!("federation config: {e}")))

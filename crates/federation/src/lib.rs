@@ -17,6 +17,7 @@ pub mod resolve;
 pub mod routes;
 pub mod sender;
 pub mod signatures;
+pub mod signed_fetch;
 pub mod urls;
 
 pub use context::FedContext;
