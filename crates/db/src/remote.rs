@@ -494,3 +494,51 @@ pub async fn community_by_id_in(
     .await?
     .ok_or(DbError::NotFound("community"))
 }
+
+/// The software an instance runs, if known (from its NodeInfo).
+pub async fn instance_software(pool: &PgPool, authority: &str) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT software FROM instance WHERE authority = lower($1)")
+            .bind(authority)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(s,)| s))
+}
+
+/// Record the software and version an instance reports.
+pub async fn set_instance_software(
+    pool: &PgPool,
+    authority: &str,
+    software: &str,
+    version: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE instance SET software = lower($2), version = $3, updated_at = now() WHERE authority = lower($1)")
+        .bind(authority)
+        .bind(software)
+        .bind(version)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A follower inbox with the software its instance runs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FollowerInbox {
+    pub inbox: String,
+    pub software: Option<String>,
+}
+
+/// [`community_follower_inboxes`] with each instance's software, to pick the dialect to speak.
+pub async fn community_follower_inboxes_by_software(
+    conn: &mut PgConnection,
+    community: CommunityId,
+) -> Result<Vec<FollowerInbox>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT coalesce(p.shared_inbox_url, p.inbox_url) AS inbox, i.software
+         FROM community_follow f JOIN person p ON p.id = f.person_id JOIN instance i ON i.id = p.instance_id
+         WHERE f.community_id = $1 AND NOT f.pending AND NOT p.local",
+    )
+    .bind(community)
+    .fetch_all(&mut *conn)
+    .await?)
+}

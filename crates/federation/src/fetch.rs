@@ -257,3 +257,59 @@ pub async fn webfinger(handle: &str, want: Option<&str>, data: &FedData) -> Resu
         .and_then(|h| Url::parse(h).ok())
         .ok_or_else(|| FedError::Unresolvable(format!("webfinger for {handle} names no actor")))
 }
+
+/// Learn which software `authority` runs from its NodeInfo, once; failures leave it unknown.
+pub async fn detect_software(authority: &str, data: &FedData) {
+    match canopy_db::remote::instance_software(&data.db, authority).await {
+        Ok(Some(_)) | Err(_) => return,
+        Ok(None) => {}
+    }
+    let scheme = if data.base.as_str().starts_with("http://") {
+        "http"
+    } else {
+        "https"
+    };
+    let get = |url: String| async move {
+        let r = data
+            .http
+            .get(url)
+            .header("accept", "application/json")
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        r.json::<Value>().await.ok()
+    };
+    let Some(index) = get(format!("{scheme}://{authority}/.well-known/nodeinfo")).await else {
+        return;
+    };
+    let href = index
+        .get("links")
+        .and_then(Value::as_array)
+        .and_then(|links| links.iter().rev().find_map(|l| str_field(l, "href")))
+        .map(String::from);
+    let Some(href) = href else { return };
+    // NodeInfo must be on the instance itself.
+    if Url::parse(&href)
+        .map(|u| authority_of(&u) != authority)
+        .unwrap_or(true)
+    {
+        return;
+    }
+    let Some(info) = get(href).await else { return };
+    if let Some(name) = info.get("software").and_then(|s| str_field(s, "name")) {
+        let version = info.get("software").and_then(|s| str_field(s, "version"));
+        if let Err(e) =
+            canopy_db::remote::set_instance_software(&data.db, authority, name, version).await
+        {
+            tracing::debug!(error = %e, authority, "could not record instance software");
+        }
+    }
+}
+
+fn authority_of(url: &Url) -> String {
+    authority(url)
+}

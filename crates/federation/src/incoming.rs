@@ -62,6 +62,8 @@ async fn follow(
         return Err(FedError::bad("Follow of an actor that is not on this node"));
     }
     let activity_id = activity.get("id").and_then(Value::as_str);
+    // Which dialect to speak to this follower's server (see outgoing::announce_in).
+    fetch::detect_software(&actor.row().authority, data).await;
     match fetch::actor(&target, data, false).await? {
         Actor::Community(c) => {
             let mut tx = data.db.begin().await?;

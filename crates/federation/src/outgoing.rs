@@ -128,8 +128,50 @@ async fn announce_in(
     activity: &Value,
     object_ap_id: Option<&str>,
 ) -> Result<(), FedError> {
-    let inboxes = remote::community_follower_inboxes(conn, CommunityId(community.id)).await?;
-    let targets: Vec<(String, String)> = inboxes.iter().filter_map(|u| inbox_target(u)).collect();
+    let inboxes =
+        remote::community_follower_inboxes_by_software(conn, CommunityId(community.id)).await?;
+    let (microblog, threaded): (Vec<_>, Vec<_>) = inboxes
+        .into_iter()
+        .partition(|f| f.software.as_deref().is_some_and(is_microblog));
+    // Microblogs (Mastodon and kin) do not display an Announce of an activity; they get an
+    // Announce of the new post itself, which they fetch and show as a boost. Only new posts are
+    // sent to them: comments would flood a timeline, and votes and edits mean nothing there.
+    let creates_page = activity["type"] == "Create" && activity["object"]["type"] == "Page";
+    if !microblog.is_empty() && creates_page {
+        if let Some(object) = activity.get("object").and_then(crate::json::id_of) {
+            let boost = json!({
+                "@context": context(),
+                "id": activity_id(base, "announce"),
+                "type": "Announce",
+                "actor": community.ap_id,
+                "to": [PUBLIC],
+                "cc": [format!("{}/followers", community.ap_id)],
+                "object": object.as_str(),
+            });
+            let ap_id = boost["id"].as_str().unwrap_or_default().to_string();
+            let targets: Vec<(String, String)> = microblog
+                .iter()
+                .filter_map(|f| inbox_target(&f.inbox))
+                .collect();
+            outbox::enqueue(
+                conn,
+                &NewActivity {
+                    ap_id: &ap_id,
+                    kind: "Announce",
+                    object_ap_id,
+                    actor_ap_id: &community.ap_id,
+                    signer: Signer::Community(CommunityId(community.id)),
+                    payload: &boost,
+                },
+                &targets,
+            )
+            .await?;
+        }
+    }
+    let targets: Vec<(String, String)> = threaded
+        .iter()
+        .filter_map(|f| inbox_target(&f.inbox))
+        .collect();
     let mut inner = activity.clone();
     if let Some(o) = inner.as_object_mut() {
         o.remove("@context");
@@ -158,6 +200,23 @@ async fn announce_in(
     )
     .await?;
     Ok(())
+}
+
+/// Software that shows posts as a timeline of statuses rather than threads (by NodeInfo name).
+fn is_microblog(software: &str) -> bool {
+    const MICROBLOGS: [&str; 10] = [
+        "mastodon",
+        "pleroma",
+        "akkoma",
+        "misskey",
+        "sharkey",
+        "firefish",
+        "gotosocial",
+        "hometown",
+        "iceshrimp",
+        "glitch-soc",
+    ];
+    MICROBLOGS.contains(&software)
 }
 
 /// A local community forwards an activity it received (FEP-1b12).
