@@ -10,6 +10,7 @@ mod federation;
 mod federation_discovery;
 mod federation_snapshots;
 mod inbox_security;
+mod inbox_semantics;
 mod meta;
 mod posts;
 mod tree;

@@ -32,8 +32,35 @@ pub fn sanitize_html(html: &str) -> String {
     sanitizer().clean(html).to_string()
 }
 
+/// The text of an HTML fragment, one line per paragraph or line break, with tags removed and
+/// entities decoded (for titles made from remote HTML).
+pub fn html_to_text(html: &str) -> String {
+    let spaced = html
+        .replace("</p>", "</p>\n")
+        .replace("<br>", "\n")
+        .replace("<br/>", "\n")
+        .replace("<br />", "\n");
+    let stripped = ammonia::Builder::empty().clean(&spaced).to_string();
+    stripped
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn html_becomes_lines_of_text() {
+        let text = super::html_to_text(
+            "<p>A &amp; B <b>bold</b></p><p>second<br>third</p><script>x</script>",
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, ["A & B bold", "second", "third"]);
+    }
+
     use super::*;
 
     #[test]

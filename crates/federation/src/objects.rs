@@ -287,9 +287,9 @@ async fn insert_post(
         Some(t) => t.chars().take(limits::MAX_TITLE_CHARS).collect::<String>(),
         // A Mastodon-style Note addressed to a community: its first line is the title.
         None => {
-            let plain = content::sanitize_html(&html);
+            let plain = content::html_to_text(&html);
             let first = plain
-                .split(['\n', '<'])
+                .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("untitled");
             first.trim().chars().take(limits::MAX_TITLE_CHARS).collect()
