@@ -1,6 +1,6 @@
 //! People (`/u/{name}`) and communities (`/c/{name}`) with their collections.
 
-use super::error::FedError;
+use super::error::RouteError;
 use super::extract::Name;
 use super::negotiate::{activity_json, html, wants_activity_json};
 use crate::protocol::actors::{Group, Person};
@@ -32,7 +32,7 @@ pub async fn person(
     State(ctx): State<FedContext>,
     Name(name): Name,
     headers: HeaderMap,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = actors::local_person(&ctx.db, &name).await?;
     if row.deleted {
         return Ok(gone(&headers, &row.ap_id, Kind::Person, row.updated_at));
@@ -46,10 +46,10 @@ pub async fn person(
     ))
 }
 
-async fn live_person(ctx: &FedContext, name: &str) -> Result<LocalPerson, FedError> {
+async fn live_person(ctx: &FedContext, name: &str) -> Result<LocalPerson, RouteError> {
     let row = actors::local_person(&ctx.db, name).await?;
     if row.deleted {
-        return Err(FedError::gone("user"));
+        return Err(RouteError::gone("user"));
     }
     Ok(row)
 }
@@ -58,7 +58,7 @@ async fn live_person(ctx: &FedContext, name: &str) -> Result<LocalPerson, FedErr
 pub async fn person_outbox(
     State(ctx): State<FedContext>,
     Name(name): Name,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = live_person(&ctx, &name).await?;
     let id = format!("{}/outbox", row.ap_id);
     Ok(activity_json(
@@ -70,7 +70,7 @@ pub async fn person_outbox(
 pub async fn person_followers(
     State(ctx): State<FedContext>,
     Name(name): Name,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = live_person(&ctx, &name).await?;
     let count = actors::person_follower_count(&ctx.db, row.id).await?;
     let id = format!("{}/followers", row.ap_id);
@@ -84,7 +84,7 @@ pub async fn group(
     State(ctx): State<FedContext>,
     Name(name): Name,
     headers: HeaderMap,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = actors::local_community(&ctx.db, &name).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Group, row.updated_at));
@@ -101,10 +101,10 @@ pub async fn group(
     ))
 }
 
-async fn live_community(ctx: &FedContext, name: &str) -> Result<LocalCommunity, FedError> {
+async fn live_community(ctx: &FedContext, name: &str) -> Result<LocalCommunity, RouteError> {
     let row = actors::local_community(&ctx.db, name).await?;
     if row.deleted || row.removed {
-        return Err(FedError::gone("community"));
+        return Err(RouteError::gone("community"));
     }
     Ok(row)
 }
@@ -112,7 +112,7 @@ async fn live_community(ctx: &FedContext, name: &str) -> Result<LocalCommunity, 
 pub async fn group_moderators(
     State(ctx): State<FedContext>,
     Name(name): Name,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = live_community(&ctx, &name).await?;
     let moderators = actors::moderator_ap_ids(&ctx.db, row.id).await?;
     let id = format!("{}/moderators", row.ap_id);
@@ -126,7 +126,7 @@ pub async fn group_moderators(
 pub async fn group_followers(
     State(ctx): State<FedContext>,
     Name(name): Name,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = live_community(&ctx, &name).await?;
     let id = row
         .followers_url
@@ -142,7 +142,7 @@ pub async fn group_followers(
 pub async fn group_outbox(
     State(ctx): State<FedContext>,
     Name(name): Name,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = live_community(&ctx, &name).await?;
     let id = format!("{}/outbox", row.ap_id);
     Ok(activity_json(

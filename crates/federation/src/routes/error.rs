@@ -8,7 +8,7 @@ use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
-pub struct FedError {
+pub struct RouteError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -20,7 +20,7 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
-impl FedError {
+impl RouteError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -50,7 +50,7 @@ impl FedError {
     }
 }
 
-impl IntoResponse for FedError {
+impl IntoResponse for RouteError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.code,
@@ -60,20 +60,20 @@ impl IntoResponse for FedError {
     }
 }
 
-impl From<DbError> for FedError {
+impl From<DbError> for RouteError {
     fn from(err: DbError) -> Self {
         match err {
-            DbError::NotFound(what) => FedError::not_found(what),
+            DbError::NotFound(what) => RouteError::not_found(what),
             other => {
                 tracing::error!(error = %other, "database error");
-                FedError::internal()
+                RouteError::internal()
             }
         }
     }
 }
 
 /// `Ok(None)` for a row that does not exist, so a handler can look for several.
-pub fn optional<T>(found: Result<T, DbError>) -> Result<Option<T>, FedError> {
+pub fn optional<T>(found: Result<T, DbError>) -> Result<Option<T>, RouteError> {
     match found {
         Ok(row) => Ok(Some(row)),
         Err(DbError::NotFound(_)) => Ok(None),

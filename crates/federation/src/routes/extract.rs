@@ -1,6 +1,6 @@
 //! Path extractors whose failures are our JSON errors: a segment that cannot name a row is a 404.
 
-use super::error::FedError;
+use super::error::RouteError;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 
@@ -9,15 +9,15 @@ use axum::http::request::Parts;
 pub struct RowId(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for RowId {
-    type Rejection = FedError;
+    type Rejection = RouteError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| FedError::not_found("object"))?;
+            .map_err(|_| RouteError::not_found("object"))?;
         match raw.parse::<i64>() {
             Ok(id) if id > 0 => Ok(RowId(id)),
-            _ => Err(FedError::not_found("object")),
+            _ => Err(RouteError::not_found("object")),
         }
     }
 }
@@ -27,12 +27,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RowId {
 pub struct Name(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Name {
-    type Rejection = FedError;
+    type Rejection = RouteError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| FedError::not_found("actor"))?;
+            .map_err(|_| RouteError::not_found("actor"))?;
         Ok(Name(raw))
     }
 }

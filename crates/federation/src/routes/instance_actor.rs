@@ -1,7 +1,7 @@
 //! The instance actor (`/actor`, an `Application`): the key the node signs its own fetches
 //! with. Its key pair is made the first time anything needs it and stored in `instance_actor`.
 
-use super::error::FedError;
+use super::error::RouteError;
 use super::negotiate::{activity_json, html, wants_activity_json};
 use crate::keys::{generate_actor_keys, KeyError};
 use crate::protocol::actors::{instance_actor_id, Application};
@@ -24,13 +24,13 @@ pub enum InstanceActorError {
     Task,
 }
 
-impl From<InstanceActorError> for FedError {
+impl From<InstanceActorError> for RouteError {
     fn from(err: InstanceActorError) -> Self {
         match err {
             InstanceActorError::Db(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "instance actor keys unavailable");
-                FedError::internal()
+                RouteError::internal()
             }
         }
     }
@@ -61,7 +61,7 @@ pub async fn instance_actor_keys(
 pub async fn actor(
     State(ctx): State<FedContext>,
     headers: HeaderMap,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let keys = instance_actor_keys(&ctx.db, ctx.instance_id).await?;
     let app = Application::new(&keys, &ctx.base);
     if !wants_activity_json(&headers) {

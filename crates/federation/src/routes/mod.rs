@@ -13,7 +13,7 @@ pub mod nodeinfo;
 pub mod objects;
 pub mod webfinger;
 
-pub use error::FedError;
+pub use error::RouteError;
 
 use crate::FedContext;
 use axum::routing::get;

@@ -1,7 +1,7 @@
 //! Content negotiation: one URL answers ActivityPub peers with ActivityStreams JSON and browsers
 //! with HTML.
 
-use super::error::FedError;
+use super::error::RouteError;
 use crate::protocol::{WithContext, ACTIVITY_JSON};
 use axum::http::header::{ACCEPT, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -58,7 +58,7 @@ pub fn activity_json<T: Serialize>(status: StatusCode, object: T) -> Response {
             .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "serialising an ActivityStreams document failed");
-            FedError::internal().into_response()
+            RouteError::internal().into_response()
         }
     }
 }
@@ -95,7 +95,7 @@ pub fn json_as<T: Serialize>(content_type: &'static str, object: &T) -> Response
             .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "serialising a JSON document failed");
-            FedError::internal().into_response()
+            RouteError::internal().into_response()
         }
     }
 }

@@ -1,6 +1,6 @@
 //! NodeInfo discovery (`/.well-known/nodeinfo`) and the 2.1 document (`/nodeinfo/2.1`).
 
-use super::error::FedError;
+use super::error::RouteError;
 use super::negotiate::json_as;
 use crate::protocol::nodeinfo::{NodeInfo, NodeInfoLink, NodeInfoLinks, NODEINFO_JSON, SCHEMA_2_1};
 use crate::FedContext;
@@ -19,7 +19,7 @@ pub async fn links(State(ctx): State<FedContext>) -> Response {
     )
 }
 
-pub async fn nodeinfo(State(ctx): State<FedContext>) -> Result<Response, FedError> {
+pub async fn nodeinfo(State(ctx): State<FedContext>) -> Result<Response, RouteError> {
     let counts = canopy_db::actors::local_counts(&ctx.db).await?;
     Ok(json_as(NODEINFO_JSON, &NodeInfo::new(&counts)))
 }

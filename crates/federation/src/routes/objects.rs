@@ -2,7 +2,7 @@
 //! are served; a remote object's id is a URL on its own server.
 
 use super::actors::gone;
-use super::error::FedError;
+use super::error::RouteError;
 use super::extract::RowId;
 use super::negotiate::{activity_json, html, wants_activity_json};
 use crate::protocol::objects::{Note, Page};
@@ -18,7 +18,7 @@ pub async fn page(
     State(ctx): State<FedContext>,
     RowId(id): RowId,
     headers: HeaderMap,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = actors::local_post(&ctx.db, PostId(id)).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Page, row.updated));
@@ -33,7 +33,7 @@ pub async fn note(
     State(ctx): State<FedContext>,
     RowId(id): RowId,
     headers: HeaderMap,
-) -> Result<Response, FedError> {
+) -> Result<Response, RouteError> {
     let row = actors::local_comment(&ctx.db, CommentId(id)).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Note, row.updated));

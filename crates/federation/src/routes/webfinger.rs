@@ -5,7 +5,7 @@
 //! carries both `self` links, the Person's first (Mastodon takes the first), each typed with
 //! `properties["https://www.w3.org/ns/activitystreams#type"]` so Lemmy-style clients can pick.
 
-use super::error::{optional, FedError};
+use super::error::{optional, RouteError};
 use super::negotiate::json_as;
 use crate::protocol::webfinger::{Webfinger, WebfingerActor, JRD_JSON};
 use crate::protocol::Kind;
@@ -36,11 +36,11 @@ enum Wanted {
 pub async fn webfinger(
     State(ctx): State<FedContext>,
     params: Result<Query<Params>, QueryRejection>,
-) -> Result<Response, FedError> {
-    let Query(params) = params.map_err(|e| FedError::bad_request(e.body_text()))?;
+) -> Result<Response, RouteError> {
+    let Query(params) = params.map_err(|e| RouteError::bad_request(e.body_text()))?;
     let resource = params
         .resource
-        .ok_or_else(|| FedError::bad_request("the resource parameter is required"))?;
+        .ok_or_else(|| RouteError::bad_request("the resource parameter is required"))?;
     let wanted = parse_resource(&resource, &ctx.base)?;
     let (name, want_person, want_community) = match wanted {
         Wanted::Any(n) => (n, true, true),
@@ -76,7 +76,7 @@ pub async fn webfinger(
         }
     }
     let Some((stored_name, _)) = found.first() else {
-        return Err(FedError::not_found("account"));
+        return Err(RouteError::not_found("account"));
     };
     let subject = format!("acct:{stored_name}@{}", ctx.base.authority());
     let actors: Vec<WebfingerActor> = found.into_iter().map(|(_, a)| a).collect();
@@ -85,7 +85,7 @@ pub async fn webfinger(
 
 /// Read a resource: `acct:name@authority` (the `acct:` may be left out) or an actor URL.
 /// Malformed is 400; well-formed but not ours is 404.
-fn parse_resource(resource: &str, base: &PublicBase) -> Result<Wanted, FedError> {
+fn parse_resource(resource: &str, base: &PublicBase) -> Result<Wanted, RouteError> {
     let resource = resource.trim();
     if resource.starts_with("https://") || resource.starts_with("http://") {
         return parse_actor_url(resource, base);
@@ -96,33 +96,33 @@ fn parse_resource(resource: &str, base: &PublicBase) -> Result<Wanted, FedError>
     };
     let acct = acct.strip_prefix('@').unwrap_or(acct);
     let Some((name, authority)) = acct.rsplit_once('@') else {
-        return Err(FedError::bad_request(
+        return Err(RouteError::bad_request(
             "resource must be acct:name@host or an actor URL",
         ));
     };
     if name.is_empty() || authority.is_empty() || name.contains('@') {
-        return Err(FedError::bad_request(
+        return Err(RouteError::bad_request(
             "resource must be acct:name@host or an actor URL",
         ));
     }
     if !authority.eq_ignore_ascii_case(&base.authority()) {
-        return Err(FedError::not_found("account on this server"));
+        return Err(RouteError::not_found("account on this server"));
     }
     Ok(Wanted::Any(name.to_string()))
 }
 
-fn parse_actor_url(resource: &str, base: &PublicBase) -> Result<Wanted, FedError> {
+fn parse_actor_url(resource: &str, base: &PublicBase) -> Result<Wanted, RouteError> {
     let url = url::Url::parse(resource)
-        .map_err(|e| FedError::bad_request(format!("resource is not a valid URL: {e}")))?;
-    let ours = url::Url::parse(base.as_str()).map_err(|_| FedError::internal())?;
+        .map_err(|e| RouteError::bad_request(format!("resource is not a valid URL: {e}")))?;
+    let ours = url::Url::parse(base.as_str()).map_err(|_| RouteError::internal())?;
     if url.origin() != ours.origin() || url.query().is_some() || url.fragment().is_some() {
-        return Err(FedError::not_found("account on this server"));
+        return Err(RouteError::not_found("account on this server"));
     }
     let segments: Vec<&str> = url.path().trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["u", name] if !name.is_empty() => Ok(Wanted::Person((*name).to_string())),
         ["c", name] if !name.is_empty() => Ok(Wanted::Community((*name).to_string())),
-        _ => Err(FedError::not_found("account")),
+        _ => Err(RouteError::not_found("account")),
     }
 }
 
