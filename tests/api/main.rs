@@ -11,6 +11,7 @@ mod federation_discovery;
 mod federation_snapshots;
 mod inbox_security;
 mod inbox_semantics;
+mod interop;
 mod meta;
 mod posts;
 mod tree;
