@@ -614,9 +614,11 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
         .accepted();
     let p = n.post_row(&page).await.unwrap();
     assert_eq!(p.title, "test post 1");
-    // Inbox bug (docs/INTEROP.md): an Update(Page) drops the post's link although the Page still
-    // carries it. When this assertion fails, the bug is fixed: assert the link and update the doc.
-    assert_eq!(p.url, None, "known bug: Update clears the link");
+    assert_eq!(
+        p.url.as_deref(),
+        Some(link.as_str()),
+        "the Page's link is kept"
+    );
 
     n.deliver(&rw, &format!("{dir}/voting/like_note.json"))
         .await
@@ -1179,15 +1181,15 @@ async fn mitra_post_lands_and_accept_by_id() {
         "a title-less Note's first line, as text"
     );
 
-    // Inbox bug (docs/INTEROP.md): an Accept naming the Follow by id is refused although the
-    // handler documents that form, so alice's follow stays pending.
+    // Mitra names the accepted Follow by id rather than embedding it.
     n.deliver(&rw, "mitra/activities/accept.json")
         .await
-        .refused(
-            StatusCode::BAD_REQUEST,
-            "Accept does not embed the Follow it accepts",
-        );
-    assert_eq!(n.community_follow(&group, &n.alice).await, Some(true));
+        .accepted();
+    assert_eq!(
+        n.community_follow(&group, &n.alice).await,
+        Some(false),
+        "the follow is accepted"
+    );
 }
 
 /// PeerTube: a channel (a Group) announces a video by URL; the video is fetched and stored as a
@@ -1247,18 +1249,16 @@ async fn wordpress_announce_and_objects() {
     for rel in ["person.json", "group.json", "page.json", "note.json"] {
         n.serve(&rw, &format!("{dir}/{rel}"));
     }
-    let before = n.tally().await;
-    // Inbox gap (docs/INTEROP.md): an Update of an object the node has not stored is
-    // acknowledged and dropped, so the announced Article is lost.
+    // The blog announces an Update of an Article this node never saw: it is stored as new.
     n.deliver(&rw, "wordpress/activities/announce.json")
         .await
         .accepted();
     let article = rw.url("https://pfefferle.org/lemmy-part-4/");
-    assert!(
-        n.post_row(&article).await.is_none(),
-        "known gap: Update of an unseen Article is dropped"
-    );
-    assert_eq!(n.tally().await, before);
+    let stored = n
+        .post_row(&article)
+        .await
+        .expect("the announced Article is stored");
+    assert!(!stored.title.is_empty());
 
     n.resolve("person.json", &id_of(&rw, &format!("{dir}/person.json")))
         .await

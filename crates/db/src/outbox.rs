@@ -236,3 +236,18 @@ pub async fn post_ap(
     .await?
     .ok_or(DbError::NotFound("post"))
 }
+
+/// The payload of an activity this node sent, by id and kind.
+pub async fn sent_payload(
+    pool: &PgPool,
+    ap_id: &str,
+    kind: &str,
+) -> Result<Option<serde_json::Value>, DbError> {
+    let row: Option<(serde_json::Value,)> =
+        sqlx::query_as("SELECT payload FROM outbox_activity WHERE ap_id = $1 AND kind = $2")
+            .bind(ap_id)
+            .bind(kind)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(p,)| p))
+}

@@ -82,7 +82,7 @@ async fn follow(
     Ok(())
 }
 
-/// The follow this Accept answers: embedded, or named by id (then the actor is what was followed).
+/// The follow this Accept answers: embedded (Lemmy, Mastodon) or named by id (Mitra).
 async fn accept(object: &Value, actor: &Actor, data: &FedData) -> Result<(), FedError> {
     let Actor::Community(c) = actor else {
         // Person-to-person follows are recorded as accepted when sent.
@@ -90,8 +90,25 @@ async fn accept(object: &Value, actor: &Actor, data: &FedData) -> Result<(), Fed
     };
     let follower = match object.get("actor").and_then(id_of) {
         Some(f) => f,
+        // The Follow named by id: it must be one this node sent to this community.
         None => {
-            return Err(FedError::bad("Accept does not embed the Follow it accepts"));
+            let follow_id = id_of(object).ok_or_else(|| FedError::bad("Accept without object"))?;
+            let sent = canopy_db::outbox::sent_payload(&data.db, follow_id.as_str(), "Follow")
+                .await?
+                .ok_or_else(|| FedError::bad("Accept of a Follow this node did not send"))?;
+            if sent
+                .get("object")
+                .and_then(id_of)
+                .map(|o| o.as_str() == c.ap_id)
+                != Some(true)
+            {
+                return Err(FedError::forbidden(
+                    "Accept of a Follow sent to another actor",
+                ));
+            }
+            sent.get("actor")
+                .and_then(id_of)
+                .ok_or_else(|| FedError::Internal("sent Follow without actor".into()))?
         }
     };
     if !fetch::is_local(&follower, data) {
@@ -193,7 +210,7 @@ async fn update(object: &Value, actor_id: &Url, data: &FedData) -> Result<(), Fe
         }
         _ => {
             objects::check_authorship(object, actor_id)?;
-            objects::update(object, data).await?;
+            objects::update(object, None, data).await?;
             Ok(())
         }
     }
@@ -304,7 +321,7 @@ async fn announce(
             if inner_kind == "Create" {
                 objects::store(&object, Some(community_id), data, &mut Vec::new()).await?;
             } else {
-                objects::update(&object, data).await?;
+                objects::update(&object, Some(community_id), data).await?;
             }
             Ok(())
         }

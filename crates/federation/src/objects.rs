@@ -295,19 +295,7 @@ async fn insert_post(
             first.trim().chars().take(limits::MAX_TITLE_CHARS).collect()
         }
     };
-    let link = object
-        .get("attachment")
-        .and_then(|a| match a {
-            Value::Array(items) => items
-                .iter()
-                .find(|i| kind_of(i) == "Link")
-                .and_then(|l| str_field(l, "href")),
-            _ => None,
-        })
-        .filter(|u| {
-            u.len() <= limits::MAX_URL_BYTES
-                && (u.starts_with("https://") || u.starts_with("http://"))
-        });
+    let link = link_of(object);
     let mut tx = data.db.begin().await?;
     let post = canopy_db::posts::create(
         &mut tx,
@@ -338,8 +326,27 @@ async fn insert_post(
     }
 }
 
-/// Apply an Update of a stored remote object when newer than what is stored.
-pub async fn update(object: &Value, data: &FedData) -> Result<bool, FedError> {
+/// The http(s) link a post points to: its first `Link` attachment.
+fn link_of(object: &Value) -> Option<&str> {
+    let items = object.get("attachment")?.as_array()?;
+    items
+        .iter()
+        .find(|i| kind_of(i) == "Link")
+        .and_then(|l| str_field(l, "href"))
+        .filter(|u| {
+            u.len() <= limits::MAX_URL_BYTES
+                && (u.starts_with("https://") || u.starts_with("http://"))
+        })
+}
+
+/// Apply an Update of a stored remote object when newer than what is stored. An Update of an
+/// object this node has not seen stores it, as a Create would (servers announce edits of
+/// content some followers never received).
+pub async fn update(
+    object: &Value,
+    community_hint: Option<CommunityId>,
+    data: &FedData,
+) -> Result<bool, FedError> {
     let id = object
         .get("id")
         .and_then(id_of)
@@ -358,14 +365,17 @@ pub async fn update(object: &Value, data: &FedData) -> Result<bool, FedError> {
                 &data.db,
                 pid,
                 &title,
-                None,
+                link_of(object),
                 Some(&source),
                 Some(&html),
                 updated,
             )
             .await?)
         }
-        None => Ok(false),
+        None => {
+            store(object, community_hint, data, &mut Vec::new()).await?;
+            Ok(true)
+        }
     }
 }
 
