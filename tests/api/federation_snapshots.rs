@@ -36,13 +36,18 @@ fn normalise(v: &Value, hosts: &[(&str, &str)]) -> Value {
     }
 }
 
+/// Payloads of `kind` activities; `Announce:Create` selects announces of a Create.
 async fn outbox(app: &TestApp, kind: &str) -> Vec<Value> {
-    let rows: Vec<(Value,)> =
-        sqlx::query_as("SELECT payload FROM outbox_activity WHERE kind = $1 ORDER BY id")
-            .bind(kind)
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
+    let (kind, inner) = kind.split_once(':').unwrap_or((kind, ""));
+    let rows: Vec<(Value,)> = sqlx::query_as(
+        "SELECT payload FROM outbox_activity
+         WHERE kind = $1 AND ($2 = '' OR payload->'object'->>'type' = $2) ORDER BY id",
+    )
+    .bind(kind)
+    .bind(inner)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     rows.into_iter().map(|(v,)| v).collect()
 }
 
@@ -112,7 +117,7 @@ async fn emitted_activities_keep_their_shape() {
     assert_eq!(s, 200);
     let create = wait_for(&beta, "Create").await;
     let like = wait_for(&beta, "Like").await;
-    let announce = wait_for(&alpha, "Announce").await;
+    let announce = wait_for(&alpha, "Announce:Create").await;
 
     let hosts = [
         (alpha.public_url.as_str(), "https://alpha.example"),

@@ -293,6 +293,16 @@ impl Node {
         }
     }
 
+    /// A stand-in person follows the local community `community` (an ap_id), so that the
+    /// community has a remote follower to announce to.
+    async fn remote_follower(&self, community: &str) {
+        let watcher = self.standin.person("watcher");
+        let follow = json!({"id": format!("{}/follows/watcher", self.standin.base), "type": "Follow",
+                            "actor": watcher, "object": community});
+        let (status, body) = self.standin.deliver(&self.inbox(), &follow).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+
     /// `GET /api/v1/resolve?q={url}`.
     async fn resolve(&self, what: &str, url: &str) -> Reply {
         let resp = self
@@ -561,6 +571,7 @@ fn collections_parse_as_collections_of_what_they_claim() {
 async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_community() {
     let n = Node::start().await;
     let main = n.community("main").await;
+    n.remote_follower(&main).await;
     let rw = n.rewriter().local("enterprise.lemmy.ml/c/main", &main);
     let alpha = n.actor(
         &rw,
@@ -892,6 +903,7 @@ async fn mastodon_replies_likes_and_follows_land_on_local_content() {
     let (post_id, post) = n.post("testcom").await;
     let comment = n.comment(post_id).await;
     let testcom = format!("{}/c/testcom", n.app.public_url);
+    n.remote_follower(&testcom).await;
     let tenforward = n.community("tenforward").await;
     let rw = n
         .rewriter()

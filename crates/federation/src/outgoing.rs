@@ -81,21 +81,8 @@ async fn publish(
 ) -> Result<(), FedError> {
     let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
     if c.community_local {
+        // The community announces the person's activity; nobody receives it directly.
         let community = remote_community(conn, CommunityId(c.community_id)).await?;
-        // The person's activity is stored too, so that its id resolves and is kept.
-        outbox::enqueue(
-            conn,
-            &NewActivity {
-                ap_id: &ap_id,
-                kind,
-                object_ap_id: Some(&c.ap_id),
-                actor_ap_id: &c.creator_ap_id,
-                signer: Signer::Person(PersonId(c.creator_id)),
-                payload: &activity,
-            },
-            &[],
-        )
-        .await?;
         announce_in(conn, base, &community, &activity, Some(&c.ap_id)).await
     } else {
         let target: Vec<(String, String)> = inbox_target(&c.community_inbox).into_iter().collect();
@@ -130,6 +117,10 @@ async fn announce_in(
 ) -> Result<(), FedError> {
     let inboxes =
         remote::community_follower_inboxes_by_software(conn, CommunityId(community.id)).await?;
+    if inboxes.is_empty() {
+        // No remote followers: nothing to send, nothing to store.
+        return Ok(());
+    }
     let (microblog, threaded): (Vec<_>, Vec<_>) = inboxes
         .into_iter()
         .partition(|f| f.software.as_deref().is_some_and(is_microblog));
@@ -172,6 +163,9 @@ async fn announce_in(
         .iter()
         .filter_map(|f| inbox_target(&f.inbox))
         .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
     let mut inner = activity.clone();
     if let Some(o) = inner.as_object_mut() {
         o.remove("@context");
