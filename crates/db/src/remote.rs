@@ -39,50 +39,49 @@ pub struct ActorRow {
     pub deleted: bool,
 }
 
+/// [`ActorRow`] of a person; append a `WHERE`.
+const PERSON_ACTOR: &str = "SELECT p.id, p.ap_id, p.name, p.local, p.inbox_url, p.shared_inbox_url,
+        p.public_key_pem, p.private_key_pem, i.authority, p.last_refreshed_at, p.deleted
+    FROM person p JOIN instance i ON i.id = p.instance_id";
+
+/// [`ActorRow`] of a community; append a `WHERE`.
+const COMMUNITY_ACTOR: &str =
+    "SELECT c.id, c.ap_id, c.name, c.local, c.inbox_url, c.shared_inbox_url,
+        c.public_key_pem, c.private_key_pem, i.authority, c.last_refreshed_at, c.deleted
+    FROM community c JOIN instance i ON i.id = c.instance_id";
+
 pub async fn person_by_ap_id(pool: &PgPool, ap_id: &str) -> Result<Option<ActorRow>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT p.id, p.ap_id, p.name, p.local, p.inbox_url, p.shared_inbox_url, p.public_key_pem,
-                p.private_key_pem, i.authority, p.last_refreshed_at, p.deleted
-         FROM person p JOIN instance i ON i.id = p.instance_id WHERE p.ap_id = $1",
+    Ok(
+        sqlx::query_as(&format!("{PERSON_ACTOR} WHERE p.ap_id = $1"))
+            .bind(ap_id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(ap_id)
-    .fetch_optional(pool)
-    .await?)
 }
 
 pub async fn person_by_id(pool: &PgPool, id: PersonId) -> Result<ActorRow, DbError> {
-    sqlx::query_as(
-        "SELECT p.id, p.ap_id, p.name, p.local, p.inbox_url, p.shared_inbox_url, p.public_key_pem,
-                p.private_key_pem, i.authority, p.last_refreshed_at, p.deleted
-         FROM person p JOIN instance i ON i.id = p.instance_id WHERE p.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("user"))
+    sqlx::query_as(&format!("{PERSON_ACTOR} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DbError::NotFound("user"))
 }
 
 pub async fn community_by_ap_id(pool: &PgPool, ap_id: &str) -> Result<Option<ActorRow>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT c.id, c.ap_id, c.name, c.local, c.inbox_url, c.shared_inbox_url, c.public_key_pem,
-                c.private_key_pem, i.authority, c.last_refreshed_at, c.deleted
-         FROM community c JOIN instance i ON i.id = c.instance_id WHERE c.ap_id = $1",
+    Ok(
+        sqlx::query_as(&format!("{COMMUNITY_ACTOR} WHERE c.ap_id = $1"))
+            .bind(ap_id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(ap_id)
-    .fetch_optional(pool)
-    .await?)
 }
 
 pub async fn community_by_id(pool: &PgPool, id: CommunityId) -> Result<ActorRow, DbError> {
-    sqlx::query_as(
-        "SELECT c.id, c.ap_id, c.name, c.local, c.inbox_url, c.shared_inbox_url, c.public_key_pem,
-                c.private_key_pem, i.authority, c.last_refreshed_at, c.deleted
-         FROM community c JOIN instance i ON i.id = c.instance_id WHERE c.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("community"))
+    sqlx::query_as(&format!("{COMMUNITY_ACTOR} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DbError::NotFound("community"))
 }
 
 /// A remote person as its server describes it.
@@ -484,15 +483,11 @@ pub async fn community_by_id_in(
     conn: &mut PgConnection,
     id: CommunityId,
 ) -> Result<ActorRow, DbError> {
-    sqlx::query_as(
-        "SELECT c.id, c.ap_id, c.name, c.local, c.inbox_url, c.shared_inbox_url, c.public_key_pem,
-                c.private_key_pem, i.authority, c.last_refreshed_at, c.deleted
-         FROM community c JOIN instance i ON i.id = c.instance_id WHERE c.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(DbError::NotFound("community"))
+    sqlx::query_as(&format!("{COMMUNITY_ACTOR} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(DbError::NotFound("community"))
 }
 
 /// The software an instance runs, if known (from its NodeInfo).

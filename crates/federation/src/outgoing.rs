@@ -277,18 +277,7 @@ pub async fn created(
     base: &PublicBase,
     what: Content,
 ) -> Result<(), FedError> {
-    let c = what.load(conn).await?;
-    let activity = json!({
-        "@context": context(),
-        "id": activity_id(base, "create"),
-        "type": "Create",
-        "actor": c.creator_ap_id,
-        "to": [PUBLIC],
-        "cc": [c.community_ap_id],
-        "audience": c.community_ap_id,
-        "object": object_json(&c),
-    });
-    publish(conn, base, &c, activity, "Create").await
+    by_creator(conn, base, what, "Create").await
 }
 
 /// A local post or comment was edited.
@@ -297,18 +286,7 @@ pub async fn updated(
     base: &PublicBase,
     what: Content,
 ) -> Result<(), FedError> {
-    let c = what.load(conn).await?;
-    let activity = json!({
-        "@context": context(),
-        "id": activity_id(base, "update"),
-        "type": "Update",
-        "actor": c.creator_ap_id,
-        "to": [PUBLIC],
-        "cc": [c.community_ap_id],
-        "audience": c.community_ap_id,
-        "object": object_json(&c),
-    });
-    publish(conn, base, &c, activity, "Update").await
+    by_creator(conn, base, what, "Update").await
 }
 
 /// A local post or comment was deleted by its creator.
@@ -317,18 +295,33 @@ pub async fn deleted(
     base: &PublicBase,
     what: Content,
 ) -> Result<(), FedError> {
+    by_creator(conn, base, what, "Delete").await
+}
+
+/// Create, Update (with the object) or Delete (with its id) by the content's creator.
+async fn by_creator(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    what: Content,
+    kind: &str,
+) -> Result<(), FedError> {
     let c = what.load(conn).await?;
+    let object = if kind == "Delete" {
+        json!(c.ap_id)
+    } else {
+        object_json(&c)
+    };
     let activity = json!({
         "@context": context(),
-        "id": activity_id(base, "delete"),
-        "type": "Delete",
+        "id": activity_id(base, kind),
+        "type": kind,
         "actor": c.creator_ap_id,
         "to": [PUBLIC],
         "cc": [c.community_ap_id],
         "audience": c.community_ap_id,
-        "object": c.ap_id,
+        "object": object,
     });
-    publish(conn, base, &c, activity, "Delete").await
+    publish(conn, base, &c, activity, kind).await
 }
 
 /// A local person voted (1, -1) or cleared a vote (0) on a post or comment.
