@@ -537,3 +537,51 @@ pub async fn community_follower_inboxes_by_software(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// Where a stored post or comment sits: `(comment id or None, post id, community id)`.
+pub async fn locate_content(
+    pool: &PgPool,
+    ap_id: &str,
+) -> Result<Option<(Option<i64>, i64, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT c.id, c.post_id, p.community_id FROM comment c JOIN post p ON p.id = c.post_id
+         WHERE c.ap_id = $1
+         UNION ALL
+         SELECT NULL, p.id, p.community_id FROM post p WHERE p.ap_id = $1
+         LIMIT 1",
+    )
+    .bind(ap_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Whether a reply may go under this post (and comment): `(post deleted or removed, post locked,
+/// comment deleted or removed)`.
+pub async fn reply_target_state(
+    pool: &PgPool,
+    post: PostId,
+    comment: Option<CommentId>,
+) -> Result<(bool, bool, bool), DbError> {
+    sqlx::query_as(
+        "SELECT p.deleted OR p.removed, p.locked,
+                coalesce((SELECT c.deleted OR c.removed FROM comment c WHERE c.id = $2), false)
+         FROM post p WHERE p.id = $1",
+    )
+    .bind(post)
+    .bind(comment)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DbError::NotFound("post"))
+}
+
+/// Whether a local community has followers on other servers (so that it has anyone to announce to).
+pub async fn has_remote_followers(pool: &PgPool, community: CommunityId) -> Result<bool, DbError> {
+    let (yes,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM community_follow f JOIN person p ON p.id = f.person_id
+                        WHERE f.community_id = $1 AND NOT f.pending AND NOT p.local)",
+    )
+    .bind(community)
+    .fetch_one(pool)
+    .await?;
+    Ok(yes)
+}

@@ -350,7 +350,7 @@ async fn reannounce(
     data: &FedData,
 ) -> Result<(), FedError> {
     let row = remote::community_by_id(&data.db, community).await?;
-    if !row.local {
+    if !row.local || !remote::has_remote_followers(&data.db, community).await? {
         return Ok(());
     }
     let mut tx = data.db.begin().await?;

@@ -73,20 +73,19 @@ pub async fn resolve(
 }
 
 async fn lookup(ap_id: &Url, data: &FedData) -> Result<Option<Stored>, FedError> {
-    if let Some(c) = remote::comment_by_ap_id(&data.db, ap_id.as_str()).await? {
-        return Ok(Some(Stored::Comment {
-            id: CommentId(c.id),
-            post: PostId(c.post_id),
-            community: CommunityId(c.community_id),
-        }));
-    }
-    if let Some(p) = remote::post_by_ap_id(&data.db, ap_id.as_str()).await? {
-        return Ok(Some(Stored::Post {
-            id: PostId(p.id),
-            community: CommunityId(p.community_id),
-        }));
-    }
-    Ok(None)
+    Ok(remote::locate_content(&data.db, ap_id.as_str())
+        .await?
+        .map(|(comment, post, community)| match comment {
+            Some(c) => Stored::Comment {
+                id: CommentId(c),
+                post: PostId(post),
+                community: CommunityId(community),
+            },
+            None => Stored::Post {
+                id: PostId(post),
+                community: CommunityId(community),
+            },
+        }))
 }
 
 /// Check that an object from `actor` may be stored: its id and author are the actor's.
@@ -163,21 +162,20 @@ pub async fn store(
 /// Replies go only under live content: not under a deleted, removed or locked post, nor under a
 /// deleted comment.
 async fn check_open(parent: Stored, data: &FedData) -> Result<(), FedError> {
-    let post = match parent {
-        Stored::Post { id, .. } | Stored::Comment { post: id, .. } => id,
+    let (post, comment) = match parent {
+        Stored::Post { id, .. } => (id, None),
+        Stored::Comment { id, post, .. } => (post, Some(id)),
     };
-    let p = canopy_db::posts::view(&data.db, post, None).await?;
-    if p.deleted || p.removed {
+    let (post_gone, locked, comment_gone) =
+        remote::reply_target_state(&data.db, post, comment).await?;
+    if post_gone {
         return Err(FedError::forbidden("reply to a deleted post"));
     }
-    if p.locked {
+    if locked {
         return Err(FedError::forbidden("reply to a locked post"));
     }
-    if let Stored::Comment { id, .. } = parent {
-        let c = canopy_db::comments::head(&data.db, id).await?;
-        if c.deleted || c.removed {
-            return Err(FedError::forbidden("reply to a deleted comment"));
-        }
+    if comment_gone {
+        return Err(FedError::forbidden("reply to a deleted comment"));
     }
     Ok(())
 }
@@ -241,9 +239,11 @@ async fn insert_comment(
         } => (post, Some(id), community),
     };
     let (source, html) = text_of(object, limits::MAX_COMMENT_BODY_BYTES)?;
-    let mut tx = data.db.begin().await?;
+    // One statement on its own (autocommit): the row locks its triggers take on the ancestors
+    // and the post are held for the statement only, not across client round trips.
+    let mut conn = data.db.acquire().await?;
     let comment = canopy_db::comments::create(
-        &mut tx,
+        &mut conn,
         &NewComment {
             post_id: post,
             parent_id: parent_comment,
@@ -259,7 +259,6 @@ async fn insert_comment(
     .await;
     match comment {
         Ok(c) => {
-            tx.commit().await?;
             tracing::debug!(comment_id = %c, ap_id = %id, "remote comment stored");
             Ok(Stored::Comment {
                 id: c,
