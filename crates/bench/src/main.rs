@@ -7,8 +7,11 @@
     reason = "a benchmark's output is its figures, on stdout"
 )]
 
+mod inbox;
 mod node;
+mod process;
 mod shape;
+mod standin;
 mod stats;
 mod tree;
 
@@ -25,11 +28,14 @@ struct Cli {
 enum Command {
     /// Comment-tree pages at 2,000, 10,000 and 50,000 comments.
     Tree(tree::Args),
+    /// Signed Create(Note) replies from remote actors posted to the shared inbox.
+    Inbox(inbox::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Tree(args) => tree::run(args).await,
+        Command::Inbox(args) => inbox::run(args).await,
     }
 }
