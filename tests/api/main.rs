@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod concurrency;
 mod content;
+mod delivery;
 mod dialects;
 mod federation;
 mod federation_discovery;

@@ -18,14 +18,30 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The public URL the node names itself by (`http://localhost:PORT`).
     pub public_url: String,
+    /// What federation code and delivery workers need to act as this node.
+    pub fed: canopy_federation::FedContext,
     server: tokio::task::JoinHandle<()>,
-    sender: tokio::task::JoinHandle<()>,
+    /// The node's own delivery worker, if it runs one.
+    worker: Option<tokio::task::JoinHandle<()>>,
+    _stop_worker: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        self.sender.abort();
+        if let Some(w) = &self.worker {
+            w.abort();
+        }
+    }
+}
+
+/// A worker configuration for tests: quick retries and polls, otherwise the defaults.
+pub fn fast_worker_config() -> canopy_worker::WorkerConfig {
+    canopy_worker::WorkerConfig {
+        retry_base: std::time::Duration::from_millis(20),
+        retry_max: std::time::Duration::from_millis(200),
+        poll_interval: std::time::Duration::from_millis(5),
+        ..canopy_worker::WorkerConfig::default()
     }
 }
 
@@ -55,7 +71,17 @@ pub async fn fresh_database() -> PgPool {
 }
 
 impl TestApp {
+    /// A node with its own delivery worker (default configuration), as `serve` runs it.
     pub async fn spawn() -> Self {
+        Self::spawn_with_worker(Some(canopy_worker::WorkerConfig::default())).await
+    }
+
+    /// A node that sends nothing until the test runs workers on [`TestApp::fed`] itself.
+    pub async fn spawn_without_worker() -> Self {
+        Self::spawn_with_worker(None).await
+    }
+
+    pub async fn spawn_with_worker(worker: Option<canopy_worker::WorkerConfig>) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -67,7 +93,10 @@ impl TestApp {
         let public_url = format!("http://localhost:{port}");
         let public = canopy_federation_base(&public_url);
         let state = canopy_api::AppState::new(db.clone(), public).await.unwrap();
-        let sender = canopy_federation::sender::spawn(state.fed.clone());
+        let fed = state.fed.clone();
+        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+        let worker =
+            worker.map(|config| tokio::spawn(canopy_worker::run(fed.clone(), config, stopped)));
         let router = canopy_api::router(state);
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
@@ -77,8 +106,10 @@ impl TestApp {
             db,
             client: reqwest::Client::new(),
             public_url,
+            fed,
             server,
-            sender,
+            worker,
+            _stop_worker: stop_worker,
         }
     }
 

@@ -28,11 +28,55 @@ pub enum Command {
     /// Without database_url, a private PostgreSQL cluster in <data_dir>/postgres is created
     /// on first start and stopped again when the server shuts down.
     Serve,
+    /// Apply pending database migrations, then deliver outgoing activities until SIGINT or
+    /// SIGTERM (`serve` already runs one worker; run more to share the delivery work).
+    ///
+    /// On SIGTERM the worker stops claiming, lets in-flight sends finish and returns the
+    /// deliveries it claimed but did not send to the queue.
+    Worker(WorkerArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+/// Arguments of `canopy worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Deliver only to instances of shard I out of N (`abs(hashtext(authority)) % N = I`),
+    /// so that N workers split the instances between them.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+}
+
+/// `I/N` with `I < N`.
+#[derive(Debug, Clone, Copy)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("expected I/N such as 0/2, got {s:?}"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard index {i:?} is not a number"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard count {n:?} is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: need 0 <= I < N"));
+        }
+        Ok(Self { index, count })
+    }
 }
 
 /// Subcommands of `canopy admin`.
@@ -68,5 +112,15 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shard_is_index_over_count() {
+        let s: Shard = "1/3".parse().unwrap();
+        assert_eq!((s.index, s.count), (1, 3));
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("0/0".parse::<Shard>().is_err());
+        assert!("1".parse::<Shard>().is_err());
+        assert!("a/2".parse::<Shard>().is_err());
     }
 }

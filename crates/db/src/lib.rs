@@ -9,6 +9,7 @@ pub mod actors;
 pub mod comments;
 pub mod communities;
 pub mod cursor;
+pub mod delivery;
 pub mod error;
 pub mod instances;
 pub mod outbox;

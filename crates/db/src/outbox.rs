@@ -1,13 +1,11 @@
 //! The transactional outbox: an activity and one delivery row per target inbox, written in the
-//! same transaction as the content the activity announces. Senders claim due deliveries with a
-//! lease (`next_attempt_at` pushed into the future under `FOR UPDATE SKIP LOCKED`), so several
-//! senders never send one delivery at once, and a sender that dies leaves its rows due again.
+//! same transaction as the content the activity announces. The worker claims and records
+//! deliveries through [`crate::delivery`].
 
 use crate::DbError;
 use canopy_core::{CommunityId, PersonId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use std::time::Duration;
 
 /// Who signs an activity.
 #[derive(Debug, Clone, Copy)]
@@ -55,100 +53,18 @@ pub async fn enqueue(
         let urls: Vec<&str> = inboxes.iter().map(|(u, _)| u.as_str()).collect();
         let authorities: Vec<&str> = inboxes.iter().map(|(_, a)| a.as_str()).collect();
         sqlx::query(
-            "INSERT INTO delivery (activity_id, inbox_url, authority)
-             SELECT $1, u, a FROM unnest($2::text[], $3::text[]) AS t(u, a)
+            "INSERT INTO delivery (activity_id, inbox_url, authority, object_ap_id)
+             SELECT $1, u, a, $4 FROM unnest($2::text[], $3::text[]) AS t(u, a)
              ON CONFLICT (activity_id, inbox_url) DO NOTHING",
         )
         .bind(id)
         .bind(&urls)
         .bind(&authorities)
+        .bind(activity.object_ap_id)
         .execute(&mut *conn)
         .await?;
     }
     Ok(id)
-}
-
-/// A claimed delivery with what it takes to sign and send it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DueDelivery {
-    pub id: i64,
-    pub inbox_url: String,
-    pub authority: String,
-    pub attempts: i32,
-    pub payload: serde_json::Value,
-    pub actor_ap_id: String,
-    pub private_key_pem: Option<String>,
-}
-
-/// Claim up to `limit` due deliveries for `lease`: other senders skip them until it expires.
-pub async fn claim_due(
-    pool: &PgPool,
-    limit: i64,
-    lease: Duration,
-) -> Result<Vec<DueDelivery>, DbError> {
-    let lease_secs = lease.as_secs_f64();
-    Ok(sqlx::query_as(
-        "WITH due AS (
-             SELECT id FROM delivery
-             WHERE state = 'pending' AND next_attempt_at <= now()
-             ORDER BY next_attempt_at, id
-             LIMIT $1
-             FOR UPDATE SKIP LOCKED
-         ), claimed AS (
-             UPDATE delivery d SET next_attempt_at = now() + make_interval(secs => $2), attempts = d.attempts + 1
-             FROM due WHERE d.id = due.id
-             RETURNING d.id, d.activity_id, d.inbox_url, d.authority, d.attempts
-         )
-         SELECT c.id, c.inbox_url, c.authority, c.attempts, a.payload, a.actor_ap_id,
-                coalesce(p.private_key_pem, cm.private_key_pem) AS private_key_pem
-         FROM claimed c
-         JOIN outbox_activity a ON a.id = c.activity_id
-         LEFT JOIN person p ON p.id = a.person_id
-         LEFT JOIN community cm ON cm.id = a.community_id
-         ORDER BY c.id",
-    )
-    .bind(limit)
-    .bind(lease_secs)
-    .fetch_all(pool)
-    .await?)
-}
-
-pub async fn mark_done(pool: &PgPool, id: i64) -> Result<(), DbError> {
-    sqlx::query(
-        "UPDATE delivery SET state = 'done', finished_at = now(), last_error = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Schedule another attempt at `next_at`.
-pub async fn mark_retry(
-    pool: &PgPool,
-    id: i64,
-    error: &str,
-    next_at: DateTime<Utc>,
-) -> Result<(), DbError> {
-    sqlx::query("UPDATE delivery SET next_attempt_at = $2, last_error = $3 WHERE id = $1")
-        .bind(id)
-        .bind(next_at)
-        .bind(error)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Give up on a delivery (a permanent refusal by the receiver).
-pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), DbError> {
-    sqlx::query(
-        "UPDATE delivery SET state = 'failed', finished_at = now(), last_error = $2 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(error)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// Deliveries not yet done, for tests and operators.

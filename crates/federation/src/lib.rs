@@ -15,7 +15,6 @@ pub mod outgoing;
 pub mod protocol;
 pub mod resolve;
 pub mod routes;
-pub mod sender;
 pub mod signatures;
 pub mod signed_fetch;
 pub mod urls;

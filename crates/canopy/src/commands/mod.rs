@@ -3,6 +3,7 @@
 mod admin;
 mod migrate;
 mod serve;
+mod worker;
 
 use crate::cli::{AdminCommand, Command};
 use crate::config::Settings;
@@ -11,6 +12,7 @@ use crate::config::Settings;
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(settings).await,
+        Command::Worker(args) => worker::run(settings, args).await,
         Command::Migrate => migrate::run(settings).await,
         Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(settings, args).await,
     }

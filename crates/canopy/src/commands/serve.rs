@@ -41,14 +41,22 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     ));
     tracing::info!(%local, public_url = settings.public_base.as_str(), "serving");
 
-    // Until the delivery worker exists, `serve` drains the outbox itself. Deliveries are
-    // claimed under a lease, so one stopped mid-send is sent again after the lease expires.
-    let sender = canopy_federation::sender::spawn(state.fed.clone());
+    // One unsharded delivery worker in-process, so a single machine needs nothing more.
+    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(canopy_worker::run(
+        state.fed.clone(),
+        canopy_worker::WorkerConfig::default(),
+        stopped,
+    ));
     let served = axum::serve(listener, canopy_api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP");
-    sender.abort();
+    // In-flight sends finish; claimed but unsent deliveries are released.
+    let _ = stop_worker.send(true);
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "delivery worker panicked");
+    }
     served?;
     tracing::info!("shut down");
     Ok(())
@@ -61,7 +69,7 @@ fn announce(text: &str) {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let term = async {
         match signal(SignalKind::terminate()) {

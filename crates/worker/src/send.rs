@@ -1,0 +1,196 @@
+//! One delivery: sign, POST, classify the answer, record the outcome and the instance's health.
+
+use crate::WorkerConfig;
+use canopy_db::delivery::{self, DueDelivery};
+use canopy_federation::signatures::{self, PrivateKey};
+use canopy_federation::FedContext;
+use chrono::Utc;
+use rand::Rng;
+use reqwest::StatusCode;
+use std::time::{Duration, SystemTime};
+
+/// How long one POST may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+enum Outcome {
+    Done,
+    /// Retry later; the receiver may have said when (`Retry-After`).
+    Retry(String, Option<Duration>),
+    /// A permanent refusal (other 4xx, or nothing we could send).
+    Failed(String),
+    /// 410 Gone: the inbox no longer exists.
+    Gone(String),
+}
+
+/// Send `d` and record what happened.
+pub(crate) async fn deliver(ctx: &FedContext, config: &WorkerConfig, d: DueDelivery) {
+    let outcome = attempt(ctx, &d).await;
+    if let Err(e) = record(ctx, config, &d, outcome).await {
+        tracing::warn!(delivery = d.id, error = %e, "could not record delivery outcome; the lease will expire and it is sent again");
+    }
+}
+
+async fn record(
+    ctx: &FedContext,
+    config: &WorkerConfig,
+    d: &DueDelivery,
+    outcome: Outcome,
+) -> Result<(), canopy_db::DbError> {
+    let pool = &ctx.db;
+    match outcome {
+        Outcome::Done => {
+            delivery::mark_done(pool, d.id).await?;
+            delivery::instance_answered(pool, &d.authority).await?;
+            tracing::debug!(delivery = d.id, inbox = %d.inbox_url, attempts = d.attempts, "delivered");
+        }
+        Outcome::Failed(error) => {
+            tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error, "delivery refused");
+            delivery::mark_failed(pool, d.id, &error).await?;
+            delivery::instance_answered(pool, &d.authority).await?;
+        }
+        Outcome::Gone(error) => {
+            let removed = delivery::remove_followers_at(pool, &d.inbox_url).await?;
+            tracing::info!(delivery = d.id, inbox = %d.inbox_url, removed, "inbox gone; its followers are removed");
+            delivery::mark_failed(pool, d.id, &error).await?;
+            delivery::instance_answered(pool, &d.authority).await?;
+        }
+        Outcome::Retry(error, retry_after) => {
+            let wait = retry_after
+                .map(|w| w.min(config.retry_max))
+                .unwrap_or_else(|| backoff(config, d.attempts, rand::thread_rng().gen()));
+            let next = Utc::now()
+                + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
+            delivery::mark_retry(pool, d.id, &error, next).await?;
+            let unreachable = delivery::instance_failed(
+                pool,
+                &d.authority,
+                &error,
+                config.unreachable_after,
+                config.probe_every,
+            )
+            .await?;
+            tracing::debug!(delivery = d.id, inbox = %d.inbox_url, error = %error, attempts = d.attempts,
+                wait_ms = wait.as_millis() as u64, unreachable, "delivery will be retried");
+        }
+    }
+    Ok(())
+}
+
+/// `retry_base * 2^(attempts-1)` with ±20% jitter (`jitter` in `[0, 1)`), at most `retry_max`.
+fn backoff(config: &WorkerConfig, attempts: i32, jitter: f64) -> Duration {
+    let doublings = attempts.saturating_sub(1).clamp(0, 30);
+    let plain = config.retry_base.as_secs_f64() * f64::from(1u32 << doublings);
+    let jittered = plain * (0.8 + 0.4 * jitter);
+    Duration::try_from_secs_f64(jittered)
+        .unwrap_or(config.retry_max)
+        .min(config.retry_max)
+}
+
+/// `Retry-After` as seconds or an HTTP date, as a wait from `now`.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+async fn attempt(ctx: &FedContext, d: &DueDelivery) -> Outcome {
+    let Some(pem) = &d.private_key_pem else {
+        return Outcome::Failed("the signing actor has no private key".into());
+    };
+    let key = match PrivateKey::from_pem(pem) {
+        Ok(k) => k,
+        Err(e) => return Outcome::Failed(format!("private key: {e}")),
+    };
+    let url = match url::Url::parse(&d.inbox_url) {
+        Ok(u) => u,
+        Err(e) => return Outcome::Failed(format!("inbox URL: {e}")),
+    };
+    let body = match serde_json::to_vec(&d.payload) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Failed(format!("payload: {e}")),
+    };
+    let key_id = format!("{}#main-key", d.actor_ap_id);
+    let headers = match signatures::sign_post(&key, &key_id, &url, &body, SystemTime::now()) {
+        Ok(h) => h,
+        Err(e) => return Outcome::Failed(format!("signing: {e}")),
+    };
+    let response = ctx
+        .http
+        .post(url)
+        .headers(headers)
+        .header("content-type", "application/activity+json")
+        .body(body)
+        .timeout(TIMEOUT)
+        .send()
+        .await;
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => return Outcome::Retry(e.to_string(), None),
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Outcome::Done;
+    }
+    let wait = matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    )
+    .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
+    .flatten()
+    .and_then(|v| v.to_str().ok())
+    .and_then(|v| retry_after(v, SystemTime::now()));
+    let text: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    let message = format!("{status}: {text}");
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        Outcome::Retry(message, wait)
+    } else if status == StatusCode::GONE {
+        Outcome::Gone(message)
+    } else {
+        Outcome::Failed(message)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        let config = WorkerConfig {
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(10),
+            ..WorkerConfig::default()
+        };
+        assert_eq!(backoff(&config, 1, 0.5), Duration::from_secs(1));
+        assert_eq!(backoff(&config, 3, 0.5), Duration::from_secs(4));
+        assert_eq!(backoff(&config, 1, 0.0), Duration::from_millis(800));
+        assert!(backoff(&config, 1, 0.999) < Duration::from_millis(1200));
+        assert_eq!(backoff(&config, 20, 0.5), Duration::from_secs(10));
+        assert_eq!(backoff(&config, 1000, 0.5), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(30)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,413 @@
+//! The delivery worker against loopback receivers: retries with growing waits, unreachable
+//! instances skipped and revived, per-object order with parallel sends, and several workers
+//! on one database sending each delivery once.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use canopy_db::outbox::{self, NewActivity, Signer};
+use canopy_tests::{fast_worker_config, TestApp};
+use canopy_worker::WorkerConfig;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// One POST the receiver saw: when, the activity id and its object id.
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Instant,
+    id: String,
+    object: String,
+    accepted: bool,
+}
+
+type Decide = Arc<dyn Fn(&Value, usize) -> (StatusCode, Duration) + Send + Sync>;
+
+#[derive(Clone)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    decide: Decide,
+}
+
+/// A loopback inbox at `http://localhost:PORT/inbox`; `decide(activity, attempts so far of
+/// this activity)` gives the status to answer and how long to take.
+async fn receiver(
+    decide: impl Fn(&Value, usize) -> (StatusCode, Duration) + Send + Sync + 'static,
+) -> (String, String, Arc<Mutex<Vec<Seen>>>) {
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let state = Receiver {
+        seen: seen.clone(),
+        decide: Arc::new(decide),
+    };
+    async fn inbox(State(r): State<Receiver>, body: axum::body::Bytes) -> StatusCode {
+        let activity: Value = serde_json::from_slice(&body).unwrap();
+        let id = activity["id"].as_str().unwrap().to_string();
+        let before = r.seen.lock().unwrap().iter().filter(|s| s.id == id).count();
+        let (status, delay) = (r.decide)(&activity, before);
+        tokio::time::sleep(delay).await;
+        r.seen.lock().unwrap().push(Seen {
+            at: Instant::now(),
+            object: activity["object"].as_str().unwrap_or_default().to_string(),
+            id,
+            accepted: status.is_success(),
+        });
+        status
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = Router::new().route("/inbox", post(inbox)).with_state(state);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let authority = format!("localhost:{port}");
+    (format!("http://{authority}/inbox"), authority, seen)
+}
+
+/// A node without a worker of its own and a local person to sign with.
+async fn node() -> (TestApp, canopy_core::PersonId, String) {
+    let app = TestApp::spawn_without_worker().await;
+    app.user("sender").await;
+    let person = canopy_db::people::local_by_name(&app.db, "sender")
+        .await
+        .unwrap();
+    (app, person.id, person.ap_id)
+}
+
+/// Queue one activity `kind` about `object` to each `(inbox, authority)`; returns its id.
+async fn enqueue(
+    app: &TestApp,
+    (person, actor): (canopy_core::PersonId, &str),
+    kind: &str,
+    object: &str,
+    inboxes: &[(String, String)],
+) -> String {
+    let id = format!("{}/activities/{}", app.public_url, uuid_like());
+    let payload = json!({"id": id, "type": kind, "actor": actor, "object": object});
+    let mut conn = app.db.acquire().await.unwrap();
+    outbox::enqueue(
+        &mut conn,
+        &NewActivity {
+            ap_id: &id,
+            kind,
+            object_ap_id: Some(object),
+            actor_ap_id: actor,
+            signer: Signer::Person(person),
+            payload: &payload,
+        },
+        inboxes,
+    )
+    .await
+    .unwrap();
+    id
+}
+
+fn uuid_like() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Run a worker on `app` until the returned sender says stop.
+fn start_worker(
+    app: &TestApp,
+    config: WorkerConfig,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = watch::channel(false);
+    let handle = tokio::spawn(canopy_worker::run(app.fed.clone(), config, stopped));
+    (stop, handle)
+}
+
+/// Poll `check` every 10 ms until it is true; panic with `what` after `limit`.
+async fn until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn stop(worker: (watch::Sender<bool>, tokio::task::JoinHandle<()>)) {
+    worker.0.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), worker.1)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_receiver_that_fails_three_times_gets_the_activity_once_after_growing_waits() {
+    let (app, person, actor) = node().await;
+    let (inbox, authority, seen) = receiver(|_, before| {
+        let status = if before < 3 {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::ACCEPTED
+        };
+        (status, Duration::ZERO)
+    })
+    .await;
+    let id = enqueue(
+        &app,
+        (person, &actor),
+        "Create",
+        "http://localhost:1/note/1",
+        &[(inbox, authority)],
+    )
+    .await;
+    let worker = start_worker(
+        &app,
+        WorkerConfig {
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(10),
+            ..fast_worker_config()
+        },
+    );
+    until(
+        Duration::from_secs(20),
+        "the delivery to be done",
+        || async {
+            canopy_db::delivery::of_activity(&app.db, &id)
+                .await
+                .unwrap()[0]
+                .state
+                == "done"
+        },
+    )
+    .await;
+    stop(worker).await;
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "three failures and one success: {seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.accepted).count(), 1);
+    assert!(seen[3].accepted);
+    let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps[0] < gaps[1] && gaps[1] < gaps[2],
+        "waits grow: {gaps:?}"
+    );
+    assert!(gaps[0] >= Duration::from_millis(75), "{gaps:?}");
+    let d = &canopy_db::delivery::of_activity(&app.db, &id)
+        .await
+        .unwrap()[0];
+    assert_eq!(d.attempts, 4);
+}
+
+#[tokio::test]
+async fn an_instance_that_stays_down_is_marked_unreachable_probed_and_revived() {
+    let (app, person, actor) = node().await;
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = up.clone();
+    let (inbox, authority, seen) = receiver(move |_, _| {
+        let status = if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (status, Duration::ZERO)
+    })
+    .await;
+    let inboxes = [(inbox, authority.clone())];
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let object = format!("http://localhost:1/note/{n}");
+        ids.push(enqueue(&app, (person, &actor), "Create", &object, &inboxes).await);
+    }
+    let probe_every = Duration::from_millis(200);
+    let worker = start_worker(
+        &app,
+        WorkerConfig {
+            retry_max: Duration::from_millis(40),
+            unreachable_after: Duration::from_millis(300),
+            probe_every,
+            ..fast_worker_config()
+        },
+    );
+    until(
+        Duration::from_secs(20),
+        "the instance to be unreachable",
+        || async {
+            canopy_db::delivery::instance_health(&app.db, &authority)
+                .await
+                .unwrap()
+                .is_some_and(|h| h.delivery_state == "unreachable" && h.failing_since.is_some())
+        },
+    )
+    .await;
+    // Sends already under way when it turned unreachable may still arrive; after them, only
+    // one probe per period.
+    let marked = seen.lock().unwrap().len();
+    until(Duration::from_secs(20), "four probes", || async {
+        seen.lock().unwrap().len() >= marked + 6
+    })
+    .await;
+    let later: Vec<Instant> = seen.lock().unwrap()[marked + 2..]
+        .iter()
+        .map(|s| s.at)
+        .collect();
+    for pair in later.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= probe_every.mul_f64(0.75),
+            "an unreachable instance is only probed: {gap:?} between attempts"
+        );
+    }
+    for id in &ids {
+        let d = &canopy_db::delivery::of_activity(&app.db, id).await.unwrap()[0];
+        assert_eq!(d.state, "pending", "skipped, not given up");
+    }
+
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    until(
+        Duration::from_secs(20),
+        "every delivery after the revival",
+        || async { outbox::pending_count(&app.db).await.unwrap() == 0 },
+    )
+    .await;
+    let health = canopy_db::delivery::instance_health(&app.db, &authority)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health.delivery_state, "ok");
+    assert!(health.failing_since.is_none());
+    assert!(health.last_success_at.is_some());
+    stop(worker).await;
+    let seen = seen.lock().unwrap().clone();
+    for id in &ids {
+        let accepted = seen.iter().filter(|s| &s.id == id && s.accepted).count();
+        assert_eq!(accepted, 1, "{id} arrives once");
+    }
+}
+
+#[tokio::test]
+async fn activities_about_one_object_arrive_in_order_while_others_overtake_a_failing_one() {
+    let (app, person, actor) = node().await;
+    let bad = "http://localhost:1/note/bad".to_string();
+    let refused = bad.clone();
+    let (inbox, authority, seen) = receiver(move |activity, _| {
+        if activity["object"] == refused.as_str() {
+            return (StatusCode::INTERNAL_SERVER_ERROR, Duration::ZERO);
+        }
+        // Uneven answer times: without the ordering rule, parallel sends would overtake.
+        let delay = Duration::from_millis(rand::random::<u64>() % 40);
+        (StatusCode::ACCEPTED, delay)
+    })
+    .await;
+    let inboxes = [(inbox, authority)];
+    let who = (person, actor.as_str());
+    let failing = enqueue(&app, who, "Create", &bad, &inboxes).await;
+    let failing_update = enqueue(&app, who, "Update", &bad, &inboxes).await;
+    let mut ordered = Vec::new();
+    let mut unrelated = Vec::new();
+    for round in 0..3 {
+        let object = format!("http://localhost:1/note/{round}");
+        for kind in ["Create", "Update", "Delete"] {
+            ordered.push((
+                object.clone(),
+                enqueue(&app, who, kind, &object, &inboxes).await,
+            ));
+        }
+        for n in 0..4 {
+            let object = format!("http://localhost:1/other/{round}-{n}");
+            unrelated.push(enqueue(&app, who, "Create", &object, &inboxes).await);
+        }
+    }
+    let worker = start_worker(
+        &app,
+        WorkerConfig {
+            per_instance_concurrency: 4,
+            ..fast_worker_config()
+        },
+    );
+    let expected = ordered.len() + unrelated.len();
+    until(
+        Duration::from_secs(30),
+        "all but the failing object",
+        || async { seen.lock().unwrap().iter().filter(|s| s.accepted).count() >= expected },
+    )
+    .await;
+    // The failing Create has been tried more than once by now, and is still behind nothing.
+    until(
+        Duration::from_secs(20),
+        "retries of the failing one",
+        || async {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.id == failing)
+                .count()
+                >= 2
+        },
+    )
+    .await;
+    stop(worker).await;
+
+    let seen = seen.lock().unwrap().clone();
+    let accepted: Vec<&Seen> = seen.iter().filter(|s| s.accepted).collect();
+    assert_eq!(accepted.len(), expected, "each arrives once");
+    for chunk in ordered.chunks(3) {
+        let arrival: Vec<usize> = chunk
+            .iter()
+            .map(|(_, id)| accepted.iter().position(|s| &s.id == id).unwrap())
+            .collect();
+        assert!(
+            arrival[0] < arrival[1] && arrival[1] < arrival[2],
+            "Create, Update, Delete of {} in order: {arrival:?}",
+            chunk[0].0
+        );
+    }
+    assert!(accepted.iter().all(|s| s.object != bad));
+    assert!(
+        seen.iter().all(|s| s.id != failing_update),
+        "the Update waits behind its failing Create"
+    );
+    let statuses = canopy_db::delivery::of_activity(&app.db, &failing_update)
+        .await
+        .unwrap();
+    assert_eq!(statuses[0].state, "pending");
+    assert_eq!(statuses[0].attempts, 0);
+}
+
+#[tokio::test]
+async fn two_workers_deliver_five_hundred_deliveries_exactly_once_between_them() {
+    let (app, person, actor) = node().await;
+    let mut receivers = Vec::new();
+    for _ in 0..2 {
+        receivers.push(receiver(|_, _| (StatusCode::ACCEPTED, Duration::ZERO)).await);
+    }
+    let mut ids = Vec::new();
+    for n in 0..250 {
+        let object = format!("http://localhost:1/note/{n}");
+        let inboxes: Vec<(String, String)> = receivers
+            .iter()
+            .map(|(inbox, authority, _)| (inbox.clone(), authority.clone()))
+            .collect();
+        ids.push(enqueue(&app, (person, &actor), "Create", &object, &inboxes).await);
+    }
+    let config = WorkerConfig {
+        batch: 16,
+        ..fast_worker_config()
+    };
+    let a = start_worker(&app, config.clone());
+    let b = start_worker(&app, config);
+    until(Duration::from_secs(60), "all 500 deliveries", || async {
+        outbox::pending_count(&app.db).await.unwrap() == 0
+    })
+    .await;
+    stop(a).await;
+    stop(b).await;
+    for (_, authority, seen) in &receivers {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for s in seen.lock().unwrap().iter() {
+            *counts.entry(s.id.clone()).or_default() += 1;
+        }
+        assert_eq!(counts.len(), ids.len(), "{authority} got every activity");
+        assert!(
+            counts.values().all(|n| *n == 1),
+            "{authority} got each activity once"
+        );
+    }
+}
