@@ -113,22 +113,6 @@ pub async fn by_name(pool: &PgPool, name: &str) -> Result<Community, DbError> {
         .ok_or(DbError::NotFound("community"))
 }
 
-/// Whether `person` moderates `community`.
-pub async fn is_moderator(
-    pool: &PgPool,
-    community: CommunityId,
-    person: PersonId,
-) -> Result<bool, DbError> {
-    let row: Option<(i32,)> = sqlx::query_as(
-        "SELECT 1 FROM community_moderator WHERE community_id = $1 AND person_id = $2",
-    )
-    .bind(community)
-    .bind(person)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.is_some())
-}
-
 /// Where a page of the community list ended.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ListCursor {

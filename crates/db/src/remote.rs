@@ -184,6 +184,8 @@ pub async fn upsert_community(
 /// What federation needs to know about a stored post or comment.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ContentRow {
+    /// A comment (`id` is the comment's) or a post (`id == post_id`).
+    pub is_comment: bool,
     pub id: i64,
     pub ap_id: String,
     pub local: bool,
@@ -196,23 +198,18 @@ pub struct ContentRow {
     pub published: DateTime<Utc>,
 }
 
-pub async fn post_by_ap_id(pool: &PgPool, ap_id: &str) -> Result<Option<ContentRow>, DbError> {
+/// A stored comment or post by its ActivityPub id.
+pub async fn content_by_ap_id(pool: &PgPool, ap_id: &str) -> Result<Option<ContentRow>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT p.id, p.ap_id, p.local, p.id AS post_id, p.community_id, p.creator_id,
-                u.ap_id AS creator_ap_id, p.deleted, p.updated, p.published
-         FROM post p JOIN person u ON u.id = p.creator_id WHERE p.ap_id = $1",
-    )
-    .bind(ap_id)
-    .fetch_optional(pool)
-    .await?)
-}
-
-pub async fn comment_by_ap_id(pool: &PgPool, ap_id: &str) -> Result<Option<ContentRow>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT c.id, c.ap_id, c.local, c.post_id, p.community_id, c.creator_id,
-                u.ap_id AS creator_ap_id, c.deleted, c.updated, c.published
+        "SELECT true AS is_comment, c.id, c.ap_id, c.local, c.post_id, p.community_id,
+                c.creator_id, u.ap_id AS creator_ap_id, c.deleted, c.updated, c.published
          FROM comment c JOIN post p ON p.id = c.post_id JOIN person u ON u.id = c.creator_id
-         WHERE c.ap_id = $1",
+         WHERE c.ap_id = $1
+         UNION ALL
+         SELECT false, p.id, p.ap_id, p.local, p.id, p.community_id, p.creator_id,
+                u.ap_id, p.deleted, p.updated, p.published
+         FROM post p JOIN person u ON u.id = p.creator_id WHERE p.ap_id = $1
+         LIMIT 1",
     )
     .bind(ap_id)
     .fetch_optional(pool)
@@ -430,35 +427,6 @@ pub async fn unfollow_person(
     Ok(done.rows_affected() > 0)
 }
 
-/// Where to deliver to a community's remote followers: each instance's shared inbox when it
-/// has one, else the follower's own inbox; one row per distinct inbox.
-pub async fn community_follower_inboxes(
-    conn: &mut PgConnection,
-    community: CommunityId,
-) -> Result<Vec<String>, DbError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT coalesce(p.shared_inbox_url, p.inbox_url)
-         FROM community_follow f JOIN person p ON p.id = f.person_id
-         WHERE f.community_id = $1 AND NOT f.pending AND NOT p.local",
-    )
-    .bind(community)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().map(|(u,)| u).collect())
-}
-
-/// Whether any local user follows `community` (accepted or pending).
-pub async fn has_local_follower(pool: &PgPool, community: CommunityId) -> Result<bool, DbError> {
-    let row: Option<(i32,)> = sqlx::query_as(
-        "SELECT 1 FROM community_follow f JOIN person p ON p.id = f.person_id
-         WHERE f.community_id = $1 AND p.local LIMIT 1",
-    )
-    .bind(community)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.is_some())
-}
-
 /// Remember an incoming activity id. Returns false when it was seen before (a replay).
 pub async fn mark_received(pool: &PgPool, activity_ap_id: &str) -> Result<bool, DbError> {
     let done =
@@ -523,7 +491,9 @@ pub struct FollowerInbox {
     pub software: Option<String>,
 }
 
-/// [`community_follower_inboxes`] with each instance's software, to pick the dialect to speak.
+/// Where to deliver to a community's remote followers: each instance's shared inbox when it has
+/// one, else the follower's own inbox, once each, with the instance's software (to pick the
+/// dialect to speak).
 pub async fn community_follower_inboxes_by_software(
     conn: &mut PgConnection,
     community: CommunityId,
@@ -535,23 +505,6 @@ pub async fn community_follower_inboxes_by_software(
     )
     .bind(community)
     .fetch_all(&mut *conn)
-    .await?)
-}
-
-/// Where a stored post or comment sits: `(comment id or None, post id, community id)`.
-pub async fn locate_content(
-    pool: &PgPool,
-    ap_id: &str,
-) -> Result<Option<(Option<i64>, i64, i64)>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT c.id, c.post_id, p.community_id FROM comment c JOIN post p ON p.id = c.post_id
-         WHERE c.ap_id = $1
-         UNION ALL
-         SELECT NULL, p.id, p.community_id FROM post p WHERE p.ap_id = $1
-         LIMIT 1",
-    )
-    .bind(ap_id)
-    .fetch_optional(pool)
     .await?)
 }
 

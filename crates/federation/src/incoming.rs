@@ -225,12 +225,9 @@ async fn delete(object: &Value, actor_id: &Url, data: &FedData) -> Result<(), Fe
         // An account deletion; its content stays, marked by its own deletes.
         return Ok(());
     }
-    let creator = match remote::comment_by_ap_id(&data.db, target.as_str()).await? {
-        Some(c) => Some(c.creator_ap_id),
-        None => remote::post_by_ap_id(&data.db, target.as_str())
-            .await?
-            .map(|p| p.creator_ap_id),
-    };
+    let creator = remote::content_by_ap_id(&data.db, target.as_str())
+        .await?
+        .map(|c| c.creator_ap_id);
     match creator {
         Some(c) if c == actor_id.as_str() => {
             remote::delete_remote_content(&data.db, target.as_str()).await?;
@@ -376,12 +373,9 @@ async fn announce_if_local_community(
     if !changed {
         return Ok(());
     }
-    let community = match remote::comment_by_ap_id(&data.db, target.as_str()).await? {
-        Some(c) => Some(c.community_id),
-        None => remote::post_by_ap_id(&data.db, target.as_str())
-            .await?
-            .map(|p| p.community_id),
-    };
+    let community = remote::content_by_ap_id(&data.db, target.as_str())
+        .await?
+        .map(|c| c.community_id);
     if let Some(c) = community {
         reannounce(CommunityId(c), activity, &Value::Null, data).await?;
     }

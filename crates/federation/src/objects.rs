@@ -4,9 +4,7 @@
 
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
-use crate::json::{
-    authority, id_of, ids_of, kind_of, markdown_source, same_authority, str_field, time_field,
-};
+use crate::json::{id_of, ids_of, kind_of, markdown_source, same_authority, str_field, time_field};
 use canopy_core::{content, limits, CommentId, CommunityId, PersonId, PostId};
 use canopy_db::comments::NewComment;
 use canopy_db::posts::NewPost;
@@ -73,18 +71,22 @@ pub async fn resolve(
 }
 
 async fn lookup(ap_id: &Url, data: &FedData) -> Result<Option<Stored>, FedError> {
-    Ok(remote::locate_content(&data.db, ap_id.as_str())
+    Ok(remote::content_by_ap_id(&data.db, ap_id.as_str())
         .await?
-        .map(|(comment, post, community)| match comment {
-            Some(c) => Stored::Comment {
-                id: CommentId(c),
-                post: PostId(post),
-                community: CommunityId(community),
-            },
-            None => Stored::Post {
-                id: PostId(post),
-                community: CommunityId(community),
-            },
+        .map(|c| {
+            let (post, community) = (PostId(c.post_id), CommunityId(c.community_id));
+            if c.is_comment {
+                Stored::Comment {
+                    id: CommentId(c.id),
+                    post,
+                    community,
+                }
+            } else {
+                Stored::Post {
+                    id: post,
+                    community,
+                }
+            }
         }))
 }
 
@@ -376,9 +378,4 @@ pub async fn update(
             Ok(true)
         }
     }
-}
-
-/// The authority an object claims, for logs.
-pub fn host_of(url: &Url) -> String {
-    authority(url)
 }
