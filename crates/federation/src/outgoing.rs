@@ -70,6 +70,31 @@ pub fn object_json(c: &ContentAp) -> Value {
     o
 }
 
+/// Store `activity` (its id and type are read from it) with a delivery to each target.
+async fn enqueue(
+    conn: &mut PgConnection,
+    activity: &Value,
+    object_ap_id: Option<&str>,
+    actor_ap_id: &str,
+    signer: Signer,
+    targets: &[(String, String)],
+) -> Result<(), FedError> {
+    outbox::enqueue(
+        conn,
+        &NewActivity {
+            ap_id: activity["id"].as_str().unwrap_or_default(),
+            kind: activity["type"].as_str().unwrap_or_default(),
+            object_ap_id,
+            actor_ap_id,
+            signer,
+            payload: activity,
+        },
+        targets,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Send `activity` (by a person) about content in `c`'s community: to the community's inbox when
 /// it is remote (it will announce it), or announced by the local community to its followers.
 async fn publish(
@@ -77,34 +102,23 @@ async fn publish(
     base: &PublicBase,
     c: &ContentAp,
     activity: Value,
-    kind: &str,
 ) -> Result<(), FedError> {
-    let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
     if c.community_local {
         // The community announces the person's activity; nobody receives it directly.
-        let community = remote_community(conn, CommunityId(c.community_id)).await?;
+        let community = remote::community_by_id_in(conn, CommunityId(c.community_id)).await?;
         announce_in(conn, base, &community, &activity, Some(&c.ap_id)).await
     } else {
         let target: Vec<(String, String)> = inbox_target(&c.community_inbox).into_iter().collect();
-        outbox::enqueue(
+        enqueue(
             conn,
-            &NewActivity {
-                ap_id: &ap_id,
-                kind,
-                object_ap_id: Some(&c.ap_id),
-                actor_ap_id: &c.creator_ap_id,
-                signer: Signer::Person(PersonId(c.creator_id)),
-                payload: &activity,
-            },
+            &activity,
+            Some(&c.ap_id),
+            &c.creator_ap_id,
+            Signer::Person(PersonId(c.creator_id)),
             &target,
         )
-        .await?;
-        Ok(())
+        .await
     }
-}
-
-async fn remote_community(conn: &mut PgConnection, id: CommunityId) -> Result<ActorRow, FedError> {
-    Ok(remote::community_by_id_in(conn, id).await?)
 }
 
 /// A local community wraps `activity` in an Announce to its remote followers.
@@ -139,21 +153,16 @@ async fn announce_in(
                 "cc": [format!("{}/followers", community.ap_id)],
                 "object": object.as_str(),
             });
-            let ap_id = boost["id"].as_str().unwrap_or_default().to_string();
             let targets: Vec<(String, String)> = microblog
                 .iter()
                 .filter_map(|f| inbox_target(&f.inbox))
                 .collect();
-            outbox::enqueue(
+            enqueue(
                 conn,
-                &NewActivity {
-                    ap_id: &ap_id,
-                    kind: "Announce",
-                    object_ap_id,
-                    actor_ap_id: &community.ap_id,
-                    signer: Signer::Community(CommunityId(community.id)),
-                    payload: &boost,
-                },
+                &boost,
+                object_ap_id,
+                &community.ap_id,
+                Signer::Community(CommunityId(community.id)),
                 &targets,
             )
             .await?;
@@ -179,21 +188,15 @@ async fn announce_in(
         "cc": [format!("{}/followers", community.ap_id)],
         "object": inner,
     });
-    let ap_id = announce["id"].as_str().unwrap_or_default().to_string();
-    outbox::enqueue(
+    enqueue(
         conn,
-        &NewActivity {
-            ap_id: &ap_id,
-            kind: "Announce",
-            object_ap_id,
-            actor_ap_id: &community.ap_id,
-            signer: Signer::Community(CommunityId(community.id)),
-            payload: &announce,
-        },
+        &announce,
+        object_ap_id,
+        &community.ap_id,
+        Signer::Community(CommunityId(community.id)),
         &targets,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Software that shows posts as a timeline of statuses rather than threads (by NodeInfo name).
@@ -248,27 +251,13 @@ pub async fn accept_follow(
         "to": [follower.ap_id],
         "object": follow,
     });
-    let ap_id = accept["id"].as_str().unwrap_or_default().to_string();
     let signer = if is_community {
         Signer::Community(CommunityId(target.id))
     } else {
         Signer::Person(PersonId(target.id))
     };
     let targets: Vec<(String, String)> = inbox_target(&follower.inbox_url).into_iter().collect();
-    outbox::enqueue(
-        conn,
-        &NewActivity {
-            ap_id: &ap_id,
-            kind: "Accept",
-            object_ap_id: None,
-            actor_ap_id: &target.ap_id,
-            signer,
-            payload: &accept,
-        },
-        &targets,
-    )
-    .await?;
-    Ok(())
+    enqueue(conn, &accept, None, &target.ap_id, signer, &targets).await
 }
 
 /// A local post or comment was created.
@@ -321,7 +310,7 @@ async fn by_creator(
         "audience": c.community_ap_id,
         "object": object,
     });
-    publish(conn, base, &c, activity, kind).await
+    publish(conn, base, &c, activity).await
 }
 
 /// A local person voted (1, -1) or cleared a vote (0) on a post or comment.
@@ -354,11 +343,10 @@ pub async fn voted(
         }),
     };
     activity["@context"] = context();
-    let kind = activity["type"].as_str().unwrap_or("Like").to_string();
     let mut by_voter = c.clone();
     by_voter.creator_id = voter.id;
     by_voter.creator_ap_id = voter.ap_id.clone();
-    publish(conn, base, &by_voter, activity, &kind).await
+    publish(conn, base, &by_voter, activity).await
 }
 
 /// A local person follows (or stops following) a remote community.
@@ -388,23 +376,16 @@ pub async fn follow_community(
         follow
     };
     activity["@context"] = context();
-    let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
-    let kind = activity["type"].as_str().unwrap_or("Follow").to_string();
     let targets: Vec<(String, String)> = inbox_target(&community.inbox_url).into_iter().collect();
-    outbox::enqueue(
+    enqueue(
         conn,
-        &NewActivity {
-            ap_id: &ap_id,
-            kind: &kind,
-            object_ap_id: Some(&community.ap_id),
-            actor_ap_id: &follower.ap_id,
-            signer: Signer::Person(PersonId(follower.id)),
-            payload: &activity,
-        },
+        &activity,
+        Some(&community.ap_id),
+        &follower.ap_id,
+        Signer::Person(PersonId(follower.id)),
         &targets,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Which local content an activity is about.
