@@ -81,12 +81,23 @@ async fn parallel_votes_and_replies_leave_every_count_exact() {
             OR c.descendant_count <> (SELECT count(*) FROM comment x WHERE x.path[1:cardinality(c.path)] = c.path AND x.id <> c.id)
             OR c.upvotes <> (SELECT count(*) FROM comment_vote v WHERE v.comment_id = c.id AND v.score = 1)
             OR c.downvotes <> (SELECT count(*) FROM comment_vote v WHERE v.comment_id = c.id AND v.score = -1)
-            OR c.score <> c.upvotes - c.downvotes",
+            OR c.score <> c.upvotes - c.downvotes
+            OR c.hot <> canopy_hot(c.score, c.published)
+            OR c.controversy <> canopy_controversy(c.upvotes, c.downvotes)",
     )
     .fetch_all(&app.db)
     .await
     .unwrap();
     assert!(wrong.is_empty(), "comments with wrong counts: {wrong:?}");
+    let (kept, counted): (i32, i64) = sqlx::query_as(
+        "SELECT a.comment_count, (SELECT count(*) FROM comment c WHERE c.post_id = a.post_id)
+         FROM post_aggregates a WHERE a.post_id = $1",
+    )
+    .bind(post)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(i64::from(kept), counted, "the post's maintained comment count");
 
     let (_, c) = app.get(&format!("/api/v1/comments/{child}"), None).await;
     // 16 voters: 4 end on -1, 12 on +1.

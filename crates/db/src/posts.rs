@@ -51,13 +51,14 @@ pub struct PostView {
 
 const VIEW: &str = "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.body_html, p.deleted,
         p.removed, p.locked, p.published, p.updated, p.score, p.upvotes, p.downvotes,
-        p.comment_count, p.hot,
+        a.comment_count, p.hot,
         c.id AS community_id, c.name AS community_name, c.local AS community_local,
         ci.authority AS community_authority,
         u.id AS creator_id, u.name AS creator_name, u.display_name AS creator_display_name,
         u.local AS creator_local, ui.authority AS creator_authority,
         v.score AS my_vote
     FROM post p
+    JOIN post_aggregates a ON a.post_id = p.id
     JOIN community c ON c.id = p.community_id
     JOIN instance ci ON ci.id = c.instance_id
     JOIN person u ON u.id = p.creator_id

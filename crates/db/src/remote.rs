@@ -508,33 +508,52 @@ pub async fn community_follower_inboxes_by_software(
     .await?)
 }
 
-/// Whether a reply may go under this post (and comment): `(post deleted or removed, post locked,
-/// comment deleted or removed)`.
-pub async fn reply_target_state(
-    pool: &PgPool,
-    post: PostId,
-    comment: Option<CommentId>,
-) -> Result<(bool, bool, bool), DbError> {
-    sqlx::query_as(
-        "SELECT p.deleted OR p.removed, p.locked,
-                coalesce((SELECT c.deleted OR c.removed FROM comment c WHERE c.id = $2), false)
-         FROM post p WHERE p.id = $1",
-    )
-    .bind(post)
-    .bind(comment)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("post"))
+/// A stored post or comment that a new reply names as its parent, with what decides whether
+/// the reply may go under it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReplyTarget {
+    /// A comment (`id` is the comment's) or a post (`id == post_id`).
+    pub is_comment: bool,
+    pub id: i64,
+    pub post_id: i64,
+    pub community_id: i64,
+    /// The post is deleted or removed.
+    pub post_gone: bool,
+    pub post_locked: bool,
+    /// The parent is a comment that is deleted or removed.
+    pub comment_gone: bool,
 }
 
-/// Whether a local community has followers on other servers (so that it has anyone to announce to).
-pub async fn has_remote_followers(pool: &PgPool, community: CommunityId) -> Result<bool, DbError> {
-    let (yes,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM community_follow f JOIN person p ON p.id = f.person_id
-                        WHERE f.community_id = $1 AND NOT f.pending AND NOT p.local)",
+/// The post or comment `ap_id` as a reply target, in one statement.
+pub async fn reply_target(pool: &PgPool, ap_id: &str) -> Result<Option<ReplyTarget>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT true AS is_comment, c.id, c.post_id, p.community_id,
+                p.deleted OR p.removed AS post_gone, p.locked AS post_locked,
+                c.deleted OR c.removed AS comment_gone
+         FROM comment c JOIN post p ON p.id = c.post_id
+         WHERE c.ap_id = $1
+         UNION ALL
+         SELECT false, p.id, p.id, p.community_id, p.deleted OR p.removed, p.locked, false
+         FROM post p WHERE p.ap_id = $1
+         LIMIT 1",
     )
-    .bind(community)
-    .fetch_one(pool)
-    .await?;
-    Ok(yes)
+    .bind(ap_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The community `id` when it is local and has followers on other servers (someone to announce
+/// its content to); `None` otherwise. One statement.
+pub async fn announcing_community(
+    pool: &PgPool,
+    id: CommunityId,
+) -> Result<Option<ActorRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{COMMUNITY_ACTOR} WHERE c.id = $1 AND c.local
+           AND EXISTS (SELECT 1 FROM community_follow f JOIN person p ON p.id = f.person_id
+                       WHERE f.community_id = c.id AND NOT f.pending AND NOT p.local)"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
 }

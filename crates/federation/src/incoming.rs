@@ -188,7 +188,8 @@ async fn create(
         return Err(FedError::bad("Create must embed its object"));
     }
     objects::check_authorship(object, actor_id)?;
-    let stored = objects::store(object, announced_by, data, &mut Vec::new()).await?;
+    let stored =
+        objects::store_new(object, announced_by, Some(actor.row()), data, &mut Vec::new()).await?;
     if announced_by.is_none() {
         reannounce(stored.community(), activity, object, data).await?;
     }
@@ -346,10 +347,9 @@ async fn reannounce(
     _object: &Value,
     data: &FedData,
 ) -> Result<(), FedError> {
-    let row = remote::community_by_id(&data.db, community).await?;
-    if !row.local || !remote::has_remote_followers(&data.db, community).await? {
+    let Some(row) = remote::announcing_community(&data.db, community).await? else {
         return Ok(());
-    }
+    };
     let mut tx = data.db.begin().await?;
     outgoing::announce(&mut tx, &row, activity, data).await?;
     tx.commit().await?;

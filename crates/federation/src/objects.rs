@@ -8,7 +8,7 @@ use crate::json::{id_of, ids_of, kind_of, markdown_source, same_authority, str_f
 use canopy_core::{content, limits, CommentId, CommunityId, PersonId, PostId};
 use canopy_db::comments::NewComment;
 use canopy_db::posts::NewPost;
-use canopy_db::remote;
+use canopy_db::remote::{self, ActorRow};
 use serde_json::Value;
 use url::Url;
 
@@ -65,7 +65,7 @@ pub async fn resolve(
     }
     chain.push(ap_id.clone());
     let json = fetch::fetch_json(ap_id, data).await?;
-    let stored = Box::pin(store(&json, None, data, chain)).await;
+    let stored = Box::pin(store_new(&json, None, None, data, chain)).await;
     chain.pop();
     stored
 }
@@ -113,8 +113,9 @@ pub fn check_authorship(object: &Value, actor: &Url) -> Result<Url, FedError> {
     Ok(id)
 }
 
-/// Store a Note as a comment or a Page-like object as a post; returns where it sits.
-/// `community_hint` is the community that announced it, if any.
+/// Store a Note as a comment or a Page-like object as a post; returns where it sits (where it
+/// already sat, when it was stored before). `community_hint` is the community that announced it,
+/// if any.
 pub async fn store(
     object: &Value,
     community_hint: Option<CommunityId>,
@@ -128,6 +129,23 @@ pub async fn store(
     if let Some(s) = lookup(&id, data).await? {
         return Ok(s);
     }
+    store_new(object, community_hint, None, data, chain).await
+}
+
+/// [`store`] for an object the caller expects to be new: it is inserted without looking it up
+/// first, and a duplicate is found through the unique `ap_id` instead. `author` is the verified
+/// sender when the caller has it: when the object is attributed to it, it is not looked up again.
+pub async fn store_new(
+    object: &Value,
+    community_hint: Option<CommunityId>,
+    author: Option<&ActorRow>,
+    data: &FedData,
+    chain: &mut Vec<Url>,
+) -> Result<Stored, FedError> {
+    let id = object
+        .get("id")
+        .and_then(id_of)
+        .ok_or_else(|| FedError::bad("object without id"))?;
     let author_url = object
         .get("attributedTo")
         .and_then(id_of)
@@ -141,18 +159,21 @@ pub async fn store(
     let in_reply_to = object.get("inReplyTo").and_then(id_of);
     match (kind, in_reply_to) {
         ("Note", Some(parent)) | ("Article", Some(parent)) => {
-            let parent = resolve(&parent, data, chain).await?;
-            check_open(parent, data).await?;
-            let author = fetch::person(&author_url, data).await?;
-            insert_comment(object, &id, parent, PersonId(author.id), data).await
+            let parent = match reply_parent(&parent, data, chain).await {
+                Ok(p) => p,
+                // Refused as a reply, but perhaps stored already (before its parent went away).
+                Err(e) => return lookup(&id, data).await?.ok_or(e),
+            };
+            let creator = creator_of(&author_url, author, data).await?;
+            insert_comment(object, &id, parent, creator, data).await
         }
         (k, None) if POST_TYPES.contains(&k) || k == "Note" => {
             let community = match community_hint {
                 Some(c) => c,
                 None => find_community(object, data).await?,
             };
-            let author = fetch::person(&author_url, data).await?;
-            insert_post(object, &id, community, PersonId(author.id), data).await
+            let creator = creator_of(&author_url, author, data).await?;
+            insert_post(object, &id, community, creator, data).await
         }
         (k, Some(_)) => Err(FedError::bad(format!("a {k:?} cannot be a reply"))),
         (k, None) => Err(FedError::bad(format!(
@@ -161,22 +182,59 @@ pub async fn store(
     }
 }
 
+/// The person `author_url`: `known` when that is who it is, else stored or fetched.
+async fn creator_of(
+    author_url: &Url,
+    known: Option<&ActorRow>,
+    data: &FedData,
+) -> Result<PersonId, FedError> {
+    match known {
+        Some(a) if a.ap_id == author_url.as_str() => Ok(PersonId(a.id)),
+        _ => Ok(PersonId(fetch::person(author_url, data).await?.id)),
+    }
+}
+
+/// A reply's parent, stored or fetched with its own chain, checked to accept replies.
+async fn reply_parent(
+    ap_id: &Url,
+    data: &FedData,
+    chain: &mut Vec<Url>,
+) -> Result<Stored, FedError> {
+    let target = match remote::reply_target(&data.db, ap_id.as_str()).await? {
+        Some(t) => t,
+        None => {
+            resolve(ap_id, data, chain).await?;
+            remote::reply_target(&data.db, ap_id.as_str())
+                .await?
+                .ok_or_else(|| FedError::Internal(format!("{ap_id} vanished after storing")))?
+        }
+    };
+    check_open(&target)?;
+    let (post, community) = (PostId(target.post_id), CommunityId(target.community_id));
+    Ok(if target.is_comment {
+        Stored::Comment {
+            id: CommentId(target.id),
+            post,
+            community,
+        }
+    } else {
+        Stored::Post {
+            id: post,
+            community,
+        }
+    })
+}
+
 /// Replies go only under live content: not under a deleted, removed or locked post, nor under a
 /// deleted comment.
-async fn check_open(parent: Stored, data: &FedData) -> Result<(), FedError> {
-    let (post, comment) = match parent {
-        Stored::Post { id, .. } => (id, None),
-        Stored::Comment { id, post, .. } => (post, Some(id)),
-    };
-    let (post_gone, locked, comment_gone) =
-        remote::reply_target_state(&data.db, post, comment).await?;
-    if post_gone {
+fn check_open(target: &remote::ReplyTarget) -> Result<(), FedError> {
+    if target.post_gone {
         return Err(FedError::forbidden("reply to a deleted post"));
     }
-    if locked {
+    if target.post_locked {
         return Err(FedError::forbidden("reply to a locked post"));
     }
-    if comment_gone {
+    if target.comment_gone {
         return Err(FedError::forbidden("reply to a deleted comment"));
     }
     Ok(())
@@ -374,7 +432,7 @@ pub async fn update(
             .await?)
         }
         None => {
-            store(object, community_hint, data, &mut Vec::new()).await?;
+            store_new(object, community_hint, None, data, &mut Vec::new()).await?;
             Ok(true)
         }
     }
