@@ -97,7 +97,11 @@ async fn parallel_votes_and_replies_leave_every_count_exact() {
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!(i64::from(kept), counted, "the post's maintained comment count");
+    assert_eq!(
+        i64::from(kept),
+        counted,
+        "the post's maintained comment count"
+    );
 
     let (_, c) = app.get(&format!("/api/v1/comments/{child}"), None).await;
     // 16 voters: 4 end on -1, 12 on +1.

@@ -188,8 +188,14 @@ async fn create(
         return Err(FedError::bad("Create must embed its object"));
     }
     objects::check_authorship(object, actor_id)?;
-    let stored =
-        objects::store_new(object, announced_by, Some(actor.row()), data, &mut Vec::new()).await?;
+    let stored = objects::store_new(
+        object,
+        announced_by,
+        Some(actor.row()),
+        data,
+        &mut Vec::new(),
+    )
+    .await?;
     if announced_by.is_none() {
         reannounce(stored.community(), activity, object, data).await?;
     }
