@@ -67,6 +67,7 @@ impl AppState {
             base: base.clone(),
             instance_id,
             http,
+            actors: Default::default(),
         };
         let config = canopy_federation::fetch::federation_config(fed.clone()).await?;
         Ok(Self {

@@ -2,7 +2,9 @@
 
 use canopy_core::InstanceId;
 use sqlx::PgPool;
+use std::sync::Arc;
 
+use crate::actor_cache::ActorCache;
 use crate::urls::PublicBase;
 
 /// Shared by the ActivityPub routes, the inbox and the senders.
@@ -13,4 +15,6 @@ pub struct FedContext {
     pub instance_id: InstanceId,
     /// Client for fetching remote objects and delivering activities (rustls; loopback in tests).
     pub http: reqwest::Client,
+    /// Remote actors seen recently by this process (see [`ActorCache`]).
+    pub actors: Arc<ActorCache>,
 }

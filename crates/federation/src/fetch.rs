@@ -161,7 +161,9 @@ pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Acto
         let row = remote::community_by_ap_id(&data.db, id.as_str())
             .await?
             .ok_or_else(|| FedError::Internal("stored community vanished".into()))?;
-        Ok(Actor::Community(row))
+        let actor = Actor::Community(row);
+        data.actors.put(&actor);
+        Ok(actor)
     } else if PERSON_TYPES.contains(&kind) {
         let bio_html = match source {
             Some(md) => Some(content::markdown_to_html(md)),
@@ -185,7 +187,9 @@ pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Acto
         let row = remote::person_by_ap_id(&data.db, id.as_str())
             .await?
             .ok_or_else(|| FedError::Internal("stored person vanished".into()))?;
-        Ok(Actor::Person(row))
+        let actor = Actor::Person(row);
+        data.actors.put(&actor);
+        Ok(actor)
     } else {
         Err(FedError::bad(format!(
             "{id} is a {kind:?}, not an actor Canopy understands"

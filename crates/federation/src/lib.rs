@@ -3,6 +3,7 @@
 //!
 //! This crate is the only one that knows ActivityStreams JSON.
 
+pub mod actor_cache;
 pub mod context;
 pub mod error;
 pub mod fetch;
