@@ -102,6 +102,44 @@ async fn a_valid_reply_lands_once_and_a_replay_changes_nothing() {
     let (status, body) = s.standin.deliver(&inbox(&s), &activity).await;
     assert!(status.is_success(), "a replay is acknowledged: {body}");
     assert_eq!(comment_count(&s.app).await, 1, "a replay stores nothing");
+
+    // The same Note in another Create (servers re-send content in new activities): accepted,
+    // nothing new stored, the stored text unchanged (only an Update edits).
+    let again = create(
+        &s.mallory,
+        &format!("{}/activities/2", s.standin.base),
+        note(&s.mallory, &id, &s.post_ap, "<p>other text</p>"),
+    );
+    let (status, body) = s.standin.deliver(&inbox(&s), &again).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(comment_count(&s.app).await, 1, "the Note is stored once");
+    let (content,): (String,) = sqlx::query_as("SELECT content FROM comment WHERE ap_id = $1")
+        .bind(&id)
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert!(content.starts_with("<p>hi"), "{content}");
+
+    // Once the post is deleted, new replies are refused, but content already stored under it
+    // that arrives again is acknowledged as known rather than refused.
+    let (status, _) = s
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/posts/{}", s.post_id),
+            Some(&s.alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let third = create(
+        &s.mallory,
+        &format!("{}/activities/3", s.standin.base),
+        note(&s.mallory, &id, &s.post_ap, "<p>hi</p>"),
+    );
+    let (status, body) = s.standin.deliver(&inbox(&s), &third).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(comment_count(&s.app).await, 1);
 }
 
 #[tokio::test]

@@ -91,12 +91,19 @@ mod tests {
     fn a_full_cache_makes_room() {
         let cache = ActorCache::default();
         for i in 0..ActorCache::CAPACITY + 5 {
-            cache.put(&person(&format!("https://remote.example/u/{i}"), false, "k"));
+            cache.put(&person(
+                &format!("https://remote.example/u/{i}"),
+                false,
+                "k",
+            ));
         }
         let len = cache.entries.lock().unwrap().len();
         assert!(len <= ActorCache::CAPACITY, "{len} entries");
         assert!(cache
-            .get(&format!("https://remote.example/u/{}", ActorCache::CAPACITY + 4))
+            .get(&format!(
+                "https://remote.example/u/{}",
+                ActorCache::CAPACITY + 4
+            ))
             .is_some());
     }
 }
