@@ -172,3 +172,111 @@ async fn a_mastodon_note_mentioning_a_community_becomes_a_post_and_users_can_be_
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn a_stale_remote_actor_is_refreshed_when_it_is_next_used() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let post = app.community_with_post(&alice, "fresh").await;
+    let (_, p) = app.get(&format!("/api/v1/posts/{post}"), None).await;
+    let post_ap = p["ap_id"].as_str().unwrap().to_string();
+    let s = StandIn::start().await;
+    let rita = s.person("rita");
+    let display_name = || async {
+        let (name,): (Option<String>,) =
+            sqlx::query_as("SELECT display_name FROM person WHERE ap_id = $1")
+                .bind(&rita)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        name
+    };
+    deliver_ok(
+        &s,
+        &app,
+        &wrap(
+            &s,
+            "Create",
+            &rita,
+            1,
+            note(&s, &rita, 1, &post_ap, "one", None),
+        ),
+    )
+    .await;
+    assert_eq!(display_name().await.as_deref(), Some("rita (stand-in)"));
+
+    // Her server renames her. A row stored less than a day ago is used as it is.
+    let mut renamed = s.get("/users/rita").unwrap();
+    renamed["name"] = json!("Rita Renamed");
+    s.put("/users/rita", renamed);
+    app.fed.actors.forget(&rita);
+    deliver_ok(
+        &s,
+        &app,
+        &wrap(
+            &s,
+            "Create",
+            &rita,
+            2,
+            note(&s, &rita, 2, &post_ap, "two", None),
+        ),
+    )
+    .await;
+    assert_eq!(display_name().await.as_deref(), Some("rita (stand-in)"));
+
+    // A day later her next activity refreshes the row first.
+    sqlx::query(
+        "UPDATE person SET last_refreshed_at = now() - interval '25 hours' WHERE ap_id = $1",
+    )
+    .bind(&rita)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.fed.actors.forget(&rita);
+    deliver_ok(
+        &s,
+        &app,
+        &wrap(
+            &s,
+            "Create",
+            &rita,
+            3,
+            note(&s, &rita, 3, &post_ap, "three", None),
+        ),
+    )
+    .await;
+    assert_eq!(display_name().await.as_deref(), Some("Rita Renamed"));
+
+    // When her server cannot answer, the stored row is used and the next try waits a day.
+    s.remove("/users/rita");
+    sqlx::query(
+        "UPDATE person SET last_refreshed_at = now() - interval '25 hours' WHERE ap_id = $1",
+    )
+    .bind(&rita)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.fed.actors.forget(&rita);
+    deliver_ok(
+        &s,
+        &app,
+        &wrap(
+            &s,
+            "Create",
+            &rita,
+            4,
+            note(&s, &rita, 4, &post_ap, "four", None),
+        ),
+    )
+    .await;
+    let (comments, recent): (i64, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM comment WHERE NOT local),
+                (SELECT last_refreshed_at > now() - interval '1 hour' FROM person WHERE ap_id = $1)",
+    )
+    .bind(&rita)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(comments, 4);
+    assert!(recent, "a failed refresh postpones the next one");
+}

@@ -117,6 +117,16 @@ impl StandIn {
         self.objects.lock().unwrap().insert(path.to_string(), value);
     }
 
+    /// What is served at `path`, if anything.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        self.objects.lock().unwrap().get(path).cloned()
+    }
+
+    /// Stop serving `path` (it answers 404 from now on).
+    pub fn remove(&self, path: &str) {
+        self.objects.lock().unwrap().remove(path);
+    }
+
     /// Serve a Person `name` at `/users/{name}`; returns its id.
     pub fn person(&self, name: &str) -> String {
         let id = format!("{}/users/{name}", self.base);

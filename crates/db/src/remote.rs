@@ -84,6 +84,19 @@ pub async fn community_by_id(pool: &PgPool, id: CommunityId) -> Result<ActorRow,
         .ok_or(DbError::NotFound("community"))
 }
 
+/// Count a failed refresh of a remote actor as a refresh, so that the next attempt waits as
+/// long as after a successful one.
+pub async fn postpone_refresh(pool: &PgPool, ap_id: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "WITH p AS (UPDATE person SET last_refreshed_at = now() WHERE ap_id = $1 AND NOT local)
+         UPDATE community SET last_refreshed_at = now() WHERE ap_id = $1 AND NOT local",
+    )
+    .bind(ap_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// A remote person as its server describes it.
 #[derive(Debug)]
 pub struct RemotePerson<'a> {

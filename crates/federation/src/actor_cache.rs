@@ -32,6 +32,14 @@ impl ActorCache {
             .map(|(_, a)| a.clone())
     }
 
+    /// Drop the entry of `ap_id`, so that its next use reads the database.
+    pub fn forget(&self, ap_id: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ap_id);
+    }
+
     /// Remember `actor` (a remote one; local actors are not cached).
     pub fn put(&self, actor: &Actor) {
         let row = actor.row();
@@ -78,6 +86,8 @@ mod tests {
         let got = cache.get("https://remote.example/u/a").unwrap();
         assert_eq!(got.row().public_key_pem, "new");
         assert!(cache.get("https://remote.example/u/b").is_none());
+        cache.forget("https://remote.example/u/a");
+        assert!(cache.get("https://remote.example/u/a").is_none());
     }
 
     #[test]

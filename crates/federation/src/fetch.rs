@@ -69,20 +69,46 @@ impl Actor {
 
 const PERSON_TYPES: [&str; 4] = ["Person", "Service", "Application", "Organization"];
 
+/// A stored remote actor older than this is fetched again when it is next used (its name, key,
+/// inboxes may have changed); if that fetch fails the stored row is used as it is.
+pub const ACTOR_REFRESH_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 /// The actor `ap_id`, from the database or fetched and stored. `refresh` forces a fetch (used
-/// when a signature fails with a stored key that may have been rotated).
+/// when a signature fails with a stored key that may have been rotated); a stored remote actor
+/// older than [`ACTOR_REFRESH_AFTER`] is refreshed too, keeping the stored row if that fails.
 pub async fn actor(ap_id: &Url, data: &FedData, refresh: bool) -> Result<Actor, FedError> {
     if !refresh || is_local(ap_id, data) {
-        if let Some(p) = remote::person_by_ap_id(&data.db, ap_id.as_str()).await? {
-            return Ok(Actor::Person(p));
-        }
-        if let Some(c) = remote::community_by_ap_id(&data.db, ap_id.as_str()).await? {
-            return Ok(Actor::Community(c));
-        }
-        if is_local(ap_id, data) {
-            return Err(FedError::NotFound(format!("no local actor {ap_id}")));
+        let stored = match remote::person_by_ap_id(&data.db, ap_id.as_str()).await? {
+            Some(p) => Some(Actor::Person(p)),
+            None => remote::community_by_ap_id(&data.db, ap_id.as_str())
+                .await?
+                .map(Actor::Community),
+        };
+        match stored {
+            Some(a) if a.row().local => return Ok(a),
+            Some(a) if chrono::Utc::now() - a.row().last_refreshed_at < ACTOR_REFRESH_AFTER => {
+                return Ok(a)
+            }
+            Some(stale) => {
+                return Ok(match refetch(ap_id, data).await {
+                    Ok(fresh) => fresh,
+                    Err(e) => {
+                        tracing::info!(actor = %ap_id, error = %e, "could not refresh a stale actor; using the stored one");
+                        remote::postpone_refresh(&data.db, ap_id.as_str()).await?;
+                        stale
+                    }
+                })
+            }
+            None if is_local(ap_id, data) => {
+                return Err(FedError::NotFound(format!("no local actor {ap_id}")))
+            }
+            None => {}
         }
     }
+    refetch(ap_id, data).await
+}
+
+async fn refetch(ap_id: &Url, data: &FedData) -> Result<Actor, FedError> {
     let json = fetch_json(ap_id, data).await?;
     store_actor(ap_id, &json, data).await
 }
