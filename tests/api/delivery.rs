@@ -411,3 +411,90 @@ async fn two_workers_deliver_five_hundred_deliveries_exactly_once_between_them()
         );
     }
 }
+
+#[tokio::test]
+async fn one_activity_goes_to_several_inboxes_of_an_instance_at_once_and_the_next_about_its_object_waits(
+) {
+    #[derive(Clone, Default)]
+    struct Gate {
+        /// `(type, inbox name, Creates answered when it arrived)`.
+        arrivals: Arc<Mutex<Vec<(String, String, usize)>>>,
+        creates_arrived: Arc<tokio::sync::watch::Sender<usize>>,
+        creates_answered: Arc<std::sync::atomic::AtomicUsize>,
+    }
+    const INBOXES: usize = 4;
+    async fn inbox(
+        State(g): State<Gate>,
+        axum::extract::Path(name): axum::extract::Path<String>,
+        body: axum::body::Bytes,
+    ) -> StatusCode {
+        let activity: Value = serde_json::from_slice(&body).unwrap();
+        let kind = activity["type"].as_str().unwrap().to_string();
+        let answered = g.creates_answered.load(std::sync::atomic::Ordering::SeqCst);
+        g.arrivals
+            .lock()
+            .unwrap()
+            .push((kind.clone(), name, answered));
+        if kind != "Create" {
+            return StatusCode::ACCEPTED;
+        }
+        // Hold each Create until all of them are in flight together.
+        g.creates_arrived.send_modify(|n| *n += 1);
+        let mut arrived = g.creates_arrived.subscribe();
+        let together =
+            tokio::time::timeout(Duration::from_secs(10), arrived.wait_for(|n| *n >= INBOXES))
+                .await
+                .is_ok();
+        g.creates_answered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if together {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+    let gate = Gate::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authority = format!("localhost:{}", listener.local_addr().unwrap().port());
+    let router = Router::new()
+        .route("/u/{name}/inbox", post(inbox))
+        .with_state(gate.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let (app, person, actor) = node().await;
+    let inboxes: Vec<(String, String)> = (0..INBOXES)
+        .map(|n| {
+            (
+                format!("http://{authority}/u/f{n}/inbox"),
+                authority.clone(),
+            )
+        })
+        .collect();
+    let object = "http://localhost:1/note/1";
+    enqueue(&app, (person, &actor), "Create", object, &inboxes).await;
+    enqueue(&app, (person, &actor), "Update", object, &inboxes).await;
+    let worker = start_worker(&app, fast_worker_config());
+    until(Duration::from_secs(20), "every delivery", || async {
+        outbox::pending_count(&app.db).await.unwrap() == 0
+    })
+    .await;
+    stop(worker).await;
+
+    let arrivals = gate.arrivals.lock().unwrap().clone();
+    assert_eq!(
+        arrivals.len(),
+        2 * INBOXES,
+        "each arrives once: {arrivals:?}"
+    );
+    let (creates, updates): (Vec<_>, Vec<_>) =
+        arrivals.iter().partition(|(kind, _, _)| kind == "Create");
+    assert_eq!(creates.len(), INBOXES);
+    assert!(
+        creates.iter().all(|(_, _, answered)| *answered == 0),
+        "the Creates were in flight together: {arrivals:?}"
+    );
+    assert!(
+        updates.iter().all(|(_, _, answered)| *answered == INBOXES),
+        "no Update before every Create was answered: {arrivals:?}"
+    );
+}
