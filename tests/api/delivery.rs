@@ -411,3 +411,258 @@ async fn two_workers_deliver_five_hundred_deliveries_exactly_once_between_them()
         );
     }
 }
+
+/// Loopback instance serving `/u/{name}/inbox`; `status(name)` is the answer to each POST.
+/// Returns the authority and the inbox names in the order the POSTs arrived.
+async fn named_inboxes(
+    status: impl Fn(&str) -> StatusCode + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    type State_ = (
+        Arc<Mutex<Vec<String>>>,
+        Arc<dyn Fn(&str) -> StatusCode + Send + Sync>,
+    );
+    async fn inbox(
+        State((seen, status)): State<State_>,
+        axum::extract::Path(name): axum::extract::Path<String>,
+        _body: axum::body::Bytes,
+    ) -> StatusCode {
+        seen.lock().unwrap().push(name.clone());
+        status(&name)
+    }
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authority = format!("localhost:{}", listener.local_addr().unwrap().port());
+    let state: State_ = (seen.clone(), Arc::new(status));
+    let router = Router::new()
+        .route("/u/{name}/inbox", post(inbox))
+        .with_state(state);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (authority, seen)
+}
+
+/// A local community `town` with a node that delivers (its own fast worker).
+async fn node_with_community() -> (TestApp, String, i64) {
+    let app = TestApp::spawn_with_worker(Some(fast_worker_config())).await;
+    let token = app.user("alice").await;
+    let (s, c) = app
+        .post(
+            "/api/v1/communities",
+            Some(&token),
+            json!({"name": "town", "title": "Town"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    (app, token, c["id"].as_i64().unwrap())
+}
+
+async fn post_in(app: &TestApp, token: &str, community: i64, title: &str) {
+    let (s, p) = app
+        .post(
+            "/api/v1/posts",
+            Some(token),
+            json!({"community_id": community, "title": title}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+}
+
+/// Inboxes of each Announce, oldest first, with each delivery's state.
+async fn announce_deliveries(app: &TestApp) -> Vec<Vec<(String, String)>> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT a.id, d.inbox_url, d.state FROM delivery d JOIN outbox_activity a ON a.id = d.activity_id
+         WHERE a.kind = 'Announce' ORDER BY a.id, d.inbox_url",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let mut out: Vec<(i64, Vec<(String, String)>)> = Vec::new();
+    for (activity, inbox, state) in rows {
+        match out.last_mut() {
+            Some((a, list)) if *a == activity => list.push((inbox, state)),
+            _ => out.push((activity, vec![(inbox, state)])),
+        }
+    }
+    out.into_iter().map(|(_, list)| list).collect()
+}
+
+#[tokio::test]
+async fn a_410_gone_removes_that_follower_and_later_activities_skip_it_while_others_still_get_them()
+{
+    let (app, token, community) = node_with_community().await;
+    // Instance one: "gone" answers 410, "stays" takes everything; instance two: "other".
+    let (one, seen_one) = named_inboxes(|name| {
+        if name == "gone" {
+            StatusCode::GONE
+        } else {
+            StatusCode::ACCEPTED
+        }
+    })
+    .await;
+    let (two, seen_two) = named_inboxes(|_| StatusCode::ACCEPTED).await;
+    let gone = format!("http://{one}/u/gone/inbox");
+    let stays = format!("http://{one}/u/stays/inbox");
+    let other = format!("http://{two}/u/other/inbox");
+    app.remote_followers("town", &[gone.clone(), stays.clone(), other.clone()])
+        .await;
+    // The gone person also follows alice.
+    sqlx::query(
+        "INSERT INTO person_follow (target_id, follower_id)
+         SELECT t.id, f.id FROM person t, person f WHERE t.name = 'alice' AND t.local AND f.inbox_url = $1",
+    )
+    .bind(&gone)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let follows_of = |inbox: String| {
+        let db = app.db.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM community_follow f JOIN person p ON p.id = f.person_id WHERE p.inbox_url = $1)
+                      + (SELECT count(*) FROM person_follow f JOIN person p ON p.id = f.follower_id WHERE p.inbox_url = $1)",
+            )
+            .bind(inbox)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    assert_eq!(follows_of(gone.clone()).await, 2);
+    let subscribers = || async {
+        let (n,): (i32,) = sqlx::query_as("SELECT subscriber_count FROM community WHERE id = $1")
+            .bind(community)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        n
+    };
+    let subscribed = subscribers().await;
+
+    post_in(&app, &token, community, "first").await;
+    until(Duration::from_secs(20), "the first fan-out", || async {
+        outbox::pending_count(&app.db).await.unwrap() == 0
+    })
+    .await;
+    let mut expected = vec![
+        (gone.clone(), "failed".to_string()),
+        (stays.clone(), "done".to_string()),
+        (other.clone(), "done".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(announce_deliveries(&app).await[0], expected);
+    let (error,): (String,) =
+        sqlx::query_as("SELECT last_error FROM delivery WHERE inbox_url = $1")
+            .bind(&gone)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(error.starts_with("410"), "{error}");
+    assert_eq!(follows_of(gone.clone()).await, 0, "both follows removed");
+    assert_eq!(follows_of(stays.clone()).await, 1);
+    assert_eq!(follows_of(other.clone()).await, 1);
+    assert_eq!(subscribers().await, subscribed - 1);
+
+    post_in(&app, &token, community, "second").await;
+    until(Duration::from_secs(20), "the second fan-out", || async {
+        outbox::pending_count(&app.db).await.unwrap() == 0
+    })
+    .await;
+    let all = announce_deliveries(&app).await;
+    assert_eq!(all.len(), 2);
+    let mut second: Vec<(String, String)> = all[1].clone();
+    second.sort();
+    let mut expected = vec![(stays, "done".to_string()), (other, "done".to_string())];
+    expected.sort();
+    assert_eq!(second, expected, "nothing more for the gone inbox");
+    let mut one_seen = seen_one.lock().unwrap().clone();
+    one_seen.sort();
+    assert_eq!(one_seen, ["gone", "stays", "stays"]);
+    assert_eq!(*seen_two.lock().unwrap(), ["other", "other"]);
+}
+
+#[tokio::test]
+async fn one_activity_goes_to_several_inboxes_of_an_instance_at_once_and_the_next_about_its_object_waits(
+) {
+    #[derive(Clone, Default)]
+    struct Gate {
+        /// `(type, inbox name, Creates answered when it arrived)`.
+        arrivals: Arc<Mutex<Vec<(String, String, usize)>>>,
+        creates_arrived: Arc<tokio::sync::watch::Sender<usize>>,
+        creates_answered: Arc<std::sync::atomic::AtomicUsize>,
+    }
+    const INBOXES: usize = 4;
+    async fn inbox(
+        State(g): State<Gate>,
+        axum::extract::Path(name): axum::extract::Path<String>,
+        body: axum::body::Bytes,
+    ) -> StatusCode {
+        let activity: Value = serde_json::from_slice(&body).unwrap();
+        let kind = activity["type"].as_str().unwrap().to_string();
+        let answered = g.creates_answered.load(std::sync::atomic::Ordering::SeqCst);
+        g.arrivals
+            .lock()
+            .unwrap()
+            .push((kind.clone(), name, answered));
+        if kind != "Create" {
+            return StatusCode::ACCEPTED;
+        }
+        // Hold each Create until all of them are in flight together.
+        g.creates_arrived.send_modify(|n| *n += 1);
+        let mut arrived = g.creates_arrived.subscribe();
+        let together =
+            tokio::time::timeout(Duration::from_secs(10), arrived.wait_for(|n| *n >= INBOXES))
+                .await
+                .is_ok();
+        g.creates_answered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if together {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+    let gate = Gate::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authority = format!("localhost:{}", listener.local_addr().unwrap().port());
+    let router = Router::new()
+        .route("/u/{name}/inbox", post(inbox))
+        .with_state(gate.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let (app, person, actor) = node().await;
+    let inboxes: Vec<(String, String)> = (0..INBOXES)
+        .map(|n| {
+            (
+                format!("http://{authority}/u/f{n}/inbox"),
+                authority.clone(),
+            )
+        })
+        .collect();
+    let object = "http://localhost:1/note/1";
+    enqueue(&app, (person, &actor), "Create", object, &inboxes).await;
+    enqueue(&app, (person, &actor), "Update", object, &inboxes).await;
+    let worker = start_worker(&app, fast_worker_config());
+    until(Duration::from_secs(20), "every delivery", || async {
+        outbox::pending_count(&app.db).await.unwrap() == 0
+    })
+    .await;
+    stop(worker).await;
+
+    let arrivals = gate.arrivals.lock().unwrap().clone();
+    assert_eq!(
+        arrivals.len(),
+        2 * INBOXES,
+        "each arrives once: {arrivals:?}"
+    );
+    let (creates, updates): (Vec<_>, Vec<_>) =
+        arrivals.iter().partition(|(kind, _, _)| kind == "Create");
+    assert_eq!(creates.len(), INBOXES);
+    assert!(
+        creates.iter().all(|(_, _, answered)| *answered == 0),
+        "the Creates were in flight together: {arrivals:?}"
+    );
+    assert!(
+        updates.iter().all(|(_, _, answered)| *answered == INBOXES),
+        "no Update before every Create was answered: {arrivals:?}"
+    );
+}

@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod content;
 mod delivery;
+mod delivery_signatures;
 mod dialects;
 mod federation;
 mod federation_discovery;

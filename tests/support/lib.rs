@@ -198,6 +198,63 @@ impl TestApp {
         p["id"].as_i64().unwrap()
     }
 
+    /// Make one remote person per inbox in `inboxes` (`http://host:port/u/NAME/inbox`, the
+    /// person's id being the inbox URL without `/inbox`, no shared inbox) and let each follow the
+    /// local community `community`.
+    ///
+    /// Written straight to the tables so that a test can have thousands of followers without
+    /// thousands of signed Follow requests.
+    pub async fn remote_followers(&self, community: &str, inboxes: &[String]) {
+        let authorities: Vec<String> = inboxes
+            .iter()
+            .map(|u| {
+                let url = url::Url::parse(u).unwrap();
+                let host = url.host_str().unwrap().to_ascii_lowercase();
+                match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                }
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO instance (authority) SELECT DISTINCT a FROM unnest($1::text[]) AS t(a)
+             ON CONFLICT (authority) DO NOTHING",
+        )
+        .bind(&authorities)
+        .execute(&self.db)
+        .await
+        .unwrap();
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "INSERT INTO person (instance_id, name, ap_id, inbox_url, public_key_pem, local)
+             SELECT i.id, 'follower' || t.n || '_' || md5(t.u), regexp_replace(t.u, '/inbox$', ''), t.u,
+                    'not used', false
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(u, a, n)
+             JOIN instance i ON i.authority = t.a
+             RETURNING id",
+        )
+        .bind(inboxes)
+        .bind(&authorities)
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
+        let followed = sqlx::query(
+            "INSERT INTO community_follow (community_id, person_id)
+             SELECT c.id, p FROM community c, unnest($2::bigint[]) AS p WHERE c.name = $1 AND c.local",
+        )
+        .bind(community)
+        .bind(&ids)
+        .execute(&self.db)
+        .await
+        .unwrap()
+        .rows_affected();
+        assert_eq!(
+            followed as usize,
+            inboxes.len(),
+            "no local community {community}"
+        );
+    }
+
     /// Post a comment (reply when `parent` is given); returns its id.
     pub async fn comment(&self, token: &str, post: i64, parent: Option<i64>, text: &str) -> i64 {
         let (s, c) = self

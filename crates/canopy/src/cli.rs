@@ -48,6 +48,12 @@ pub struct WorkerArgs {
     /// so that N workers split the instances between them.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
+    /// How long a claimed delivery stays reserved for this worker (default 120). Claims of a
+    /// worker that dies without shutting down (SIGKILL, a lost machine) are taken over by
+    /// others only after this; keep it longer than a send can take (10 s), or a slow send may
+    /// be made a second time by another worker.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_secs: Option<u64>,
 }
 
 /// `I/N` with `I < N`.

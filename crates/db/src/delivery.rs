@@ -3,9 +3,11 @@
 //!
 //! A claim pushes `next_attempt_at` past the lease under `FOR UPDATE SKIP LOCKED`, so several
 //! workers never send one delivery at once and a worker that dies leaves its rows due again.
-//! A delivery is claimable only when no earlier pending delivery about the same object to the
-//! same instance exists (in flight or waiting for a retry), which keeps per-object order while
-//! deliveries about other objects overtake one that keeps failing.
+//! A delivery is claimable only when no pending delivery of an earlier activity about the same
+//! object to the same instance exists (in flight or waiting for a retry), which keeps per-object
+//! order while deliveries about other objects overtake one that keeps failing. The deliveries
+//! of one activity to several inboxes of an instance need no order among themselves and go out
+//! in parallel.
 
 use crate::DbError;
 use chrono::{DateTime, Utc};
@@ -47,7 +49,8 @@ WITH due AS (
       AND NOT EXISTS (
           SELECT 1 FROM delivery e
           WHERE e.state = 'pending' AND e.authority = d.authority
-            AND e.object_ap_id = d.object_ap_id AND e.id < d.id)
+            AND e.object_ap_id = d.object_ap_id AND e.id < d.id
+            AND e.activity_id <> d.activity_id)
     ORDER BY d.next_attempt_at, d.id
     LIMIT $1
     FOR UPDATE OF d SKIP LOCKED

@@ -22,9 +22,13 @@ async fn work(settings: &Settings, db: &Database, args: WorkerArgs) -> anyhow::R
         .await
         .map_err(|e| anyhow!("{e}"))
         .context("setting up federation")?;
+    let defaults = canopy_worker::WorkerConfig::default();
     let config = canopy_worker::WorkerConfig {
         shard: args.shard.map(|s| (s.index, s.count)),
-        ..canopy_worker::WorkerConfig::default()
+        lease: args
+            .lease_secs
+            .map_or(defaults.lease, std::time::Duration::from_secs),
+        ..defaults
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(canopy_worker::run(state.fed.clone(), config, stopped));
