@@ -27,7 +27,11 @@ async fn enqueue(
     kind: &str,
     inboxes: &[&str],
 ) -> String {
-    let id = format!("{}/activities/{:032x}", app.public_url, rand::random::<u128>());
+    let id = format!(
+        "{}/activities/{:032x}",
+        app.public_url,
+        rand::random::<u128>()
+    );
     let object = format!("https://{REMOTE}/c/x");
     let payload = json!({"id": id, "type": kind, "actor": actor, "object": object});
     let targets: Vec<(String, String)> = inboxes
@@ -55,14 +59,12 @@ async fn enqueue(
 /// Make the activity `id` and its deliveries look `age` old (a PostgreSQL interval), and mark
 /// the delivery to `path` `state`, finished then (`pending` leaves it unfinished).
 async fn age(app: &TestApp, id: &str, path: &str, state: &str, age: &str) {
-    sqlx::query(
-        "UPDATE outbox_activity SET created_at = now() - $2::interval WHERE ap_id = $1",
-    )
-    .bind(id)
-    .bind(age)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    sqlx::query("UPDATE outbox_activity SET created_at = now() - $2::interval WHERE ap_id = $1")
+        .bind(id)
+        .bind(age)
+        .execute(&app.db)
+        .await
+        .unwrap();
     sqlx::query(
         "UPDATE delivery SET created_at = now() - $3::interval, state = $4,
              finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() - $3::interval END
@@ -179,7 +181,11 @@ async fn cleanup_deletes_finished_rows_past_their_retention_and_keeps_the_rest()
         .unwrap();
     assert!(payload.is_some(), "the Follow can still be read back");
 
-    assert_eq!(succeeded(&app).await, before, "deleted successes still count");
+    assert_eq!(
+        succeeded(&app).await,
+        before,
+        "deleted successes still count"
+    );
     // Nothing more to do the second time.
     let again = cleanup::once(&app.db, &config(2), &stopped).await.unwrap();
     assert_eq!(again, Removed::default());

@@ -63,7 +63,11 @@ async fn enqueue(
     n: usize,
     inbox: &(String, String),
 ) {
-    let id = format!("{}/activities/create/{:032x}", app.public_url, rand::random::<u128>());
+    let id = format!(
+        "{}/activities/create/{:032x}",
+        app.public_url,
+        rand::random::<u128>()
+    );
     let object = format!("http://localhost:1/note/{n}");
     let payload = json!({"id": id, "type": "Create", "actor": actor, "object": object});
     let mut conn = app.db.acquire().await.unwrap();
@@ -190,10 +194,7 @@ async fn the_queue_shows_depth_age_successes_failures_last_error_and_state_per_i
     let attempts = down_seen.load(Ordering::SeqCst);
     assert!(attempts >= 2, "{attempts}");
     assert_eq!(d["failed"], attempts, "every failed attempt counts: {d}");
-    assert!(
-        d["last_error"].as_str().unwrap().starts_with("500"),
-        "{d}"
-    );
+    assert!(d["last_error"].as_str().unwrap().starts_with("500"), "{d}");
     assert!(d["failing_since"].is_string(), "{d}");
     assert!(d["next_probe_at"].is_string(), "{d}");
     assert!(d["last_success_at"].is_null(), "{d}");
@@ -214,9 +215,6 @@ async fn the_queue_shows_depth_age_successes_failures_last_error_and_state_per_i
     assert_eq!(r["pending"], 0, "{r}");
     assert_eq!(r["succeeded"], 0, "{r}");
     assert_eq!(r["failed"], 1, "{r}");
-    assert!(
-        r["last_error"].as_str().unwrap().starts_with("400"),
-        "{r}"
-    );
+    assert!(r["last_error"].as_str().unwrap().starts_with("400"), "{r}");
     assert!(r["failing_since"].is_null(), "{r}");
 }

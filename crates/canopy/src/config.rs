@@ -89,12 +89,14 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 f.write_str("a duration with a unit, such as \"90s\", \"10m\" or \"3d\"")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {
-                humantime::parse_duration(v).map(HumanDuration).map_err(|e| {
-                    E::custom(format!(
-                        "{v:?} is not a duration ({e}); write a number with a unit, \
+                humantime::parse_duration(v)
+                    .map(HumanDuration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "{v:?} is not a duration ({e}); write a number with a unit, \
                          such as \"90s\", \"10m\" or \"3d\""
-                    ))
-                })
+                        ))
+                    })
             }
         }
         deserializer.deserialize_str(Text)
@@ -275,8 +277,12 @@ fn check_worker(figment: &Figment, config: &Config) -> anyhow::Result<()> {
         return Err(invalid(
             "worker_retry_max",
             &format!(
-                "{} is shorter than worker_retry_base ({})",
-                config.worker_retry_max, config.worker_retry_base
+                "{} is shorter than worker_retry_base ({}{})",
+                config.worker_retry_max,
+                config.worker_retry_base,
+                origin_of(figment, "worker_retry_base")
+                    .map(|o| format!(", {o}"))
+                    .unwrap_or_default()
             ),
         ));
     }
@@ -286,12 +292,17 @@ fn check_worker(figment: &Figment, config: &Config) -> anyhow::Result<()> {
 /// Where the value of `key` came from, e.g. ` (environment variable CANOPY_BIND)`, or nothing
 /// when it is the built-in default.
 fn source_of(figment: &Figment, key: &str) -> String {
+    origin_of(figment, key)
+        .map(|o| format!(" ({o})"))
+        .unwrap_or_default()
+}
+
+/// Where the value of `key` came from, unless it is the built-in default.
+fn origin_of(figment: &Figment, key: &str) -> Option<String> {
     figment
         .find_metadata(key)
         .map(|md| origin(md, &[key]))
         .filter(|o| !o.is_empty())
-        .map(|o| format!(" ({o})"))
-        .unwrap_or_default()
 }
 
 /// `environment variable CANOPY_X`, `key "x" in <file>`, or empty for the built-in defaults.
@@ -528,7 +539,12 @@ mod tests {
             )
         );
         assert_eq!(
-            (w.retry_max, w.unreachable_after, w.probe_every, w.poll_interval),
+            (
+                w.retry_max,
+                w.unreachable_after,
+                w.probe_every,
+                w.poll_interval
+            ),
             (
                 defaults.retry_max,
                 defaults.unreachable_after,
@@ -551,7 +567,13 @@ mod tests {
 
     #[test]
     fn durations_print_as_they_are_written() {
-        assert_eq!(HumanDuration(Duration::from_secs(3 * 86400)).to_string(), "3days");
-        assert_eq!(HumanDuration(Duration::from_millis(100)).to_string(), "100ms");
+        assert_eq!(
+            HumanDuration(Duration::from_secs(3 * 86400)).to_string(),
+            "3days"
+        );
+        assert_eq!(
+            HumanDuration(Duration::from_millis(100)).to_string(),
+            "100ms"
+        );
     }
 }

@@ -266,6 +266,11 @@ async fn serve_with_embedded_postgres_survives_a_restart() {
 
     let server = Server::start(&dir, 1).await;
     server.wait_healthy().await;
+    assert!(
+        server.log_text().contains("delivery worker settings"),
+        "serve runs a worker: {}",
+        server.log_text()
+    );
     // Leave a mark in the database to find after the restart.
     let pool = sqlx::PgPool::connect(&embedded_url(&dir)).await.unwrap();
     for statement in [
@@ -355,7 +360,10 @@ fn bad_worker_duration_is_named() {
         err.contains("worker_lease") && err.contains("CANOPY_WORKER_LEASE"),
         "{err}"
     );
-    assert!(err.contains("\"90s\""), "the message shows the syntax: {err}");
+    assert!(
+        err.contains("\"90s\""),
+        "the message shows the syntax: {err}"
+    );
 
     let file = dir.0.join("canopy.toml");
     std::fs::write(&file, "worker_keep_failed = \"two weeks\"\n").unwrap();
@@ -407,7 +415,13 @@ async fn fresh_database() -> String {
 async fn create_user(dir: &TempDir, database: &str, name: &str) -> i64 {
     let out = canopy(&dir.0)
         .env("CANOPY_DATABASE_URL", database)
-        .args(["admin", "create-user", name, "--password", "a long password"])
+        .args([
+            "admin",
+            "create-user",
+            name,
+            "--password",
+            "a long password",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "create-user: {}", stderr_of(&out));
@@ -489,7 +503,11 @@ async fn admin_queue_prints_the_queue_per_instance_as_a_table_and_as_json() {
         "{text}"
     );
     let slow: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(&slow[..5], ["slow.example", "unreachable", "2", "2h", "0"], "{text}");
+    assert_eq!(
+        &slow[..5],
+        ["slow.example", "unreachable", "2", "2h", "0"],
+        "{text}"
+    );
     assert_eq!(slow[5], "4", "{text}");
     assert!(lines[1].ends_with("operation timed out"), "{text}");
     let fast: Vec<&str> = lines[2].split_whitespace().collect();
@@ -498,7 +516,10 @@ async fn admin_queue_prints_the_queue_per_instance_as_a_table_and_as_json() {
         ["fast.example:8443", "ok", "0", "-", "1", "0"],
         "{text}"
     );
-    assert_eq!(lines[3], "2 pending deliveries; 2 instances, 1 unreachable.");
+    assert_eq!(
+        lines[3],
+        "2 pending deliveries; 2 instances, 1 unreachable."
+    );
 
     let report: serde_json::Value = serde_json::from_str(&queue(true)).unwrap();
     assert_eq!(report["pending"], 2, "{report}");
@@ -581,5 +602,8 @@ async fn worker_runs_with_the_settings_of_the_config_file() {
     assert_eq!(settings["fields"]["batch"], 7, "{settings}");
     assert_eq!(settings["fields"]["keep_done"], "1h", "{settings}");
     assert_eq!(settings["fields"]["cleanup_every"], "1s", "{settings}");
-    assert_eq!(settings["fields"]["lease"], "2m", "defaults fill the rest: {settings}");
+    assert_eq!(
+        settings["fields"]["lease"], "2m",
+        "defaults fill the rest: {settings}"
+    );
 }

@@ -179,7 +179,10 @@ fn age(secs: i64) -> String {
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+    t.map_or_else(
+        || "-".into(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
 }
 
 /// One line from stdin, without its line ending; prompts when stdin is a terminal.
@@ -224,7 +227,11 @@ mod tests {
         let report = QueueReport {
             pending: 5,
             instances: vec![
-                instance("down.example", 5, Some("503 Service Unavailable: busy\nmore")),
+                instance(
+                    "down.example",
+                    5,
+                    Some("503 Service Unavailable: busy\nmore"),
+                ),
                 instance("up.example:8443", 0, None),
             ],
         };
@@ -237,13 +244,19 @@ mod tests {
         assert!(lines[1].contains("unreachable"), "{text}");
         assert!(lines[1].contains("1h 2m"), "{text}");
         assert!(lines[1].contains("2027-01-15 08:00:00Z"), "{text}");
-        assert!(lines[1].ends_with("503 Service Unavailable: busy…"), "{text}");
+        assert!(
+            lines[1].ends_with("503 Service Unavailable: busy…"),
+            "{text}"
+        );
         assert!(lines[2].starts_with("up.example:8443 "), "{text}");
         // Columns line up: the state column starts at the same place on every line.
         let col = lines[0].find("STATE").unwrap();
         assert_eq!(lines[1].find("unreachable"), Some(col), "{text}");
         assert_eq!(lines[2].find("ok"), Some(col), "{text}");
-        assert_eq!(lines[3], "5 pending deliveries; 2 instances, 1 unreachable.");
+        assert_eq!(
+            lines[3],
+            "5 pending deliveries; 2 instances, 1 unreachable."
+        );
     }
 
     #[test]

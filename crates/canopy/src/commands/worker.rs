@@ -32,7 +32,12 @@ async fn work(settings: &Settings, db: &Database, args: WorkerArgs) -> anyhow::R
         ..settings.config.worker()
     };
     let (stop, stopped) = watch::channel(false);
-    let tasks = Tasks::spawn(state.fed.clone(), config, settings.config.cleanup(), stopped);
+    let tasks = Tasks::spawn(
+        state.fed.clone(),
+        config,
+        settings.config.cleanup(),
+        stopped,
+    );
     super::serve::shutdown_signal().await;
     let _ = stop.send(true);
     tasks.join().await
