@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod cleanup;
 mod concurrency;
 mod content;
 mod delivery;
@@ -16,6 +17,7 @@ mod inbox_semantics;
 mod interop;
 mod meta;
 mod posts;
+mod queue_admin;
 mod tree;
 
 use canopy_tests::TestApp;

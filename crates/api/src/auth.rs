@@ -140,3 +140,20 @@ impl FromRequestParts<AppState> for Viewer {
         }
     }
 }
+
+/// A request from a logged-in instance administrator: 401 without a valid token, 403 for
+/// anyone else.
+#[derive(Debug, Clone)]
+pub struct Admin(pub SessionUser);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Auth(user) = Auth::from_request_parts(parts, state).await?;
+        if !user.is_admin {
+            return Err(ApiError::forbidden("this is for instance administrators"));
+        }
+        Ok(Admin(user))
+    }
+}

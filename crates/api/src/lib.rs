@@ -25,7 +25,7 @@ use canopy_db::PgPool;
 use canopy_federation::inbox::InboxState;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::FedContext;
-use routes::{comments, communities, meta, posts};
+use routes::{admin, comments, communities, meta, posts};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -122,7 +122,8 @@ pub fn router(state: AppState) -> Router {
                 .delete(comments::delete),
         )
         .route("/comments/{id}/vote", post(comments::vote))
-        .route("/comments/{id}/replies", get(comments::replies));
+        .route("/comments/{id}/replies", get(comments::replies))
+        .route("/admin/queue", get(admin::queue));
 
     Router::new()
         .nest("/api/v1", api)

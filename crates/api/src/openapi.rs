@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{accounts, comments, communities, meta, posts};
+use crate::routes::{accounts, admin, comments, communities, meta, posts};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
         comments::create, comments::get, comments::edit, comments::delete, comments::vote,
         comments::tree, comments::replies,
+        admin::queue,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -22,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "communities"), (name = "posts"),
         (name = "comments", description = "Comments and paged comment trees"),
         (name = "meta", description = "Health"),
+        (name = "admin", description = "For instance administrators: the delivery queue"),
     )
 )]
 struct ApiDoc;

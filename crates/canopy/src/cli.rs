@@ -90,6 +90,17 @@ impl std::str::FromStr for Shard {
 pub enum AdminCommand {
     /// Create a local user account (applies pending migrations first).
     CreateUser(CreateUser),
+    /// Show the outgoing delivery queue per remote instance: pending deliveries, age of the
+    /// oldest, successes, failures, state and last error (applies pending migrations first).
+    Queue(QueueArgs),
+}
+
+/// Arguments of `canopy admin queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Print the report as JSON (the body of `GET /api/v1/admin/queue`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `canopy admin create-user`.

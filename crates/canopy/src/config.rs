@@ -3,11 +3,15 @@
 
 use anyhow::{anyhow, Context};
 use canopy_federation::urls::PublicBase;
+use canopy_worker::cleanup::CleanupConfig;
+use canopy_worker::WorkerConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "CANOPY_";
@@ -33,6 +37,70 @@ pub struct Config {
     pub log_level: String,
     /// Shape of log lines.
     pub log_format: LogFormat,
+    /// Whether `serve` runs a delivery worker (and its cleanup) in-process.
+    pub worker_in_serve: bool,
+    /// Most deliveries a worker claims and has in flight at once.
+    pub worker_batch: usize,
+    /// How long a claim lasts before another worker may take the delivery.
+    pub worker_lease: HumanDuration,
+    /// Most deliveries in flight to one instance, per worker.
+    pub worker_per_instance_concurrency: usize,
+    /// Wait before the first retry; it doubles with each attempt.
+    pub worker_retry_base: HumanDuration,
+    /// Longest wait between two attempts.
+    pub worker_retry_max: HumanDuration,
+    /// Failing without a break for this long makes an instance unreachable.
+    pub worker_unreachable_after: HumanDuration,
+    /// How often an unreachable instance is probed with one delivery.
+    pub worker_probe_every: HumanDuration,
+    /// How long an idle worker waits before looking for due deliveries again.
+    pub worker_poll_interval: HumanDuration,
+    /// Time between two cleanups of finished deliveries.
+    pub worker_cleanup_every: HumanDuration,
+    /// How long delivered rows are kept.
+    pub worker_keep_done: HumanDuration,
+    /// How long permanently failed deliveries are kept.
+    pub worker_keep_failed: HumanDuration,
+}
+
+/// A duration written with units, such as `"90s"`, `"10m"`, `"3d"` or `"1h 30m"`
+/// (humantime's syntax). A bare number is refused: its unit would be a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration with a unit, such as \"90s\", \"10m\" or \"3d\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {
+                humantime::parse_duration(v)
+                    .map(HumanDuration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "{v:?} is not a duration ({e}); write a number with a unit, \
+                         such as \"90s\", \"10m\" or \"3d\""
+                        ))
+                    })
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 /// How log lines are written to stderr.
@@ -47,6 +115,8 @@ pub enum LogFormat {
 
 impl Default for Config {
     fn default() -> Self {
+        let worker = WorkerConfig::default();
+        let cleanup = CleanupConfig::default();
         Self {
             public_url: "http://localhost:8536".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8536)),
@@ -56,9 +126,51 @@ impl Default for Config {
             postgres_bin_dir: None,
             log_level: "info".into(),
             log_format: LogFormat::Text,
+            worker_in_serve: true,
+            worker_batch: worker.batch,
+            worker_lease: HumanDuration(worker.lease),
+            worker_per_instance_concurrency: worker.per_instance_concurrency,
+            worker_retry_base: HumanDuration(worker.retry_base),
+            worker_retry_max: HumanDuration(worker.retry_max),
+            worker_unreachable_after: HumanDuration(worker.unreachable_after),
+            worker_probe_every: HumanDuration(worker.probe_every),
+            worker_poll_interval: HumanDuration(worker.poll_interval),
+            worker_cleanup_every: HumanDuration(cleanup.every),
+            worker_keep_done: HumanDuration(cleanup.keep_done),
+            worker_keep_failed: HumanDuration(cleanup.keep_failed),
         }
     }
 }
+
+impl Config {
+    /// The delivery worker's settings (unsharded).
+    pub fn worker(&self) -> WorkerConfig {
+        WorkerConfig {
+            batch: self.worker_batch,
+            lease: self.worker_lease.0,
+            per_instance_concurrency: self.worker_per_instance_concurrency,
+            retry_base: self.worker_retry_base.0,
+            retry_max: self.worker_retry_max.0,
+            unreachable_after: self.worker_unreachable_after.0,
+            probe_every: self.worker_probe_every.0,
+            poll_interval: self.worker_poll_interval.0,
+            shard: None,
+        }
+    }
+
+    /// The cleanup's settings.
+    pub fn cleanup(&self) -> CleanupConfig {
+        CleanupConfig {
+            every: self.worker_cleanup_every.0,
+            keep_done: self.worker_keep_done.0,
+            keep_failed: self.worker_keep_failed.0,
+            ..CleanupConfig::default()
+        }
+    }
+}
+
+/// Shortest lease accepted: a send may take 10 s, and waiting for an instance's turn counts too.
+const MIN_LEASE: Duration = Duration::from_secs(30);
 
 /// A loaded configuration together with the values derived from it.
 #[derive(Debug, Clone)]
@@ -109,6 +221,7 @@ fn settings_from(figment: &Figment) -> anyhow::Result<Settings> {
             source_of(figment, "log_level")
         )
     })?;
+    check_worker(figment, &config)?;
     if let Some(url) = &config.database_url {
         url::Url::parse(url).map_err(|e| {
             // Do not echo the URL: it may carry a password.
@@ -124,15 +237,72 @@ fn settings_from(figment: &Figment) -> anyhow::Result<Settings> {
     })
 }
 
+/// The worker settings that parse but make no sense.
+fn check_worker(figment: &Figment, config: &Config) -> anyhow::Result<()> {
+    let invalid = |key: &str, why: &str| anyhow!("invalid {key}{}: {why}", source_of(figment, key));
+    for (key, value) in [
+        ("worker_batch", config.worker_batch),
+        (
+            "worker_per_instance_concurrency",
+            config.worker_per_instance_concurrency,
+        ),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be at least 1"));
+        }
+    }
+    for (key, value) in [
+        ("worker_retry_base", config.worker_retry_base),
+        ("worker_retry_max", config.worker_retry_max),
+        ("worker_unreachable_after", config.worker_unreachable_after),
+        ("worker_probe_every", config.worker_probe_every),
+        ("worker_poll_interval", config.worker_poll_interval),
+        ("worker_cleanup_every", config.worker_cleanup_every),
+    ] {
+        if value.0.is_zero() {
+            return Err(invalid(key, "must be longer than zero"));
+        }
+    }
+    if config.worker_lease.0 < MIN_LEASE {
+        return Err(invalid(
+            "worker_lease",
+            &format!(
+                "{} is too short: a send may take 10s, so at least {}",
+                config.worker_lease,
+                HumanDuration(MIN_LEASE)
+            ),
+        ));
+    }
+    if config.worker_retry_max.0 < config.worker_retry_base.0 {
+        return Err(invalid(
+            "worker_retry_max",
+            &format!(
+                "{} is shorter than worker_retry_base ({}{})",
+                config.worker_retry_max,
+                config.worker_retry_base,
+                origin_of(figment, "worker_retry_base")
+                    .map(|o| format!(", {o}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Where the value of `key` came from, e.g. ` (environment variable CANOPY_BIND)`, or nothing
 /// when it is the built-in default.
 fn source_of(figment: &Figment, key: &str) -> String {
+    origin_of(figment, key)
+        .map(|o| format!(" ({o})"))
+        .unwrap_or_default()
+}
+
+/// Where the value of `key` came from, unless it is the built-in default.
+fn origin_of(figment: &Figment, key: &str) -> Option<String> {
     figment
         .find_metadata(key)
         .map(|md| origin(md, &[key]))
         .filter(|o| !o.is_empty())
-        .map(|o| format!(" ({o})"))
-        .unwrap_or_default()
 }
 
 /// `environment variable CANOPY_X`, `key "x" in <file>`, or empty for the built-in defaults.
@@ -193,7 +363,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 8] {
+    fn all_keys() -> [&'static str; 20] {
         let Config {
             public_url: _,
             bind: _,
@@ -203,6 +373,18 @@ mod tests {
             postgres_bin_dir: _,
             log_level: _,
             log_format: _,
+            worker_in_serve: _,
+            worker_batch: _,
+            worker_lease: _,
+            worker_per_instance_concurrency: _,
+            worker_retry_base: _,
+            worker_retry_max: _,
+            worker_unreachable_after: _,
+            worker_probe_every: _,
+            worker_poll_interval: _,
+            worker_cleanup_every: _,
+            worker_keep_done: _,
+            worker_keep_failed: _,
         } = Config::default();
         [
             "public_url",
@@ -213,6 +395,18 @@ mod tests {
             "postgres_bin_dir",
             "log_level",
             "log_format",
+            "worker_in_serve",
+            "worker_batch",
+            "worker_lease",
+            "worker_per_instance_concurrency",
+            "worker_retry_base",
+            "worker_retry_max",
+            "worker_unreachable_after",
+            "worker_probe_every",
+            "worker_poll_interval",
+            "worker_cleanup_every",
+            "worker_keep_done",
+            "worker_keep_failed",
         ]
     }
 
@@ -265,6 +459,24 @@ mod tests {
             ("log_format = \"xml\"", "log_format"),
             ("database_max_connections = 0", "database_max_connections"),
             ("log_level = \"=[\"", "log_level"),
+            ("worker_batch = 0", "worker_batch"),
+            ("worker_batch = -1", "worker_batch"),
+            (
+                "worker_per_instance_concurrency = 0",
+                "worker_per_instance_concurrency",
+            ),
+            ("worker_lease = \"soon\"", "worker_lease"),
+            ("worker_lease = 120", "worker_lease"),
+            ("worker_lease = \"5s\"", "worker_lease"),
+            ("worker_retry_base = \"0s\"", "worker_retry_base"),
+            (
+                "worker_retry_base = \"2h\"\nworker_retry_max = \"1h\"",
+                "worker_retry_max",
+            ),
+            ("worker_poll_interval = \"0ms\"", "worker_poll_interval"),
+            ("worker_cleanup_every = \"0s\"", "worker_cleanup_every"),
+            ("worker_keep_done = \"1 fortnight\"", "worker_keep_done"),
+            ("worker_in_serve = \"maybe\"", "worker_in_serve"),
         ] {
             let err = from_toml(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
@@ -283,5 +495,85 @@ mod tests {
             Some("postgres://db/canopy")
         );
         assert_eq!(s.config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn worker_settings_from_the_file_reach_the_worker_and_the_cleanup() {
+        let s = from_toml(
+            "worker_in_serve = false\nworker_batch = 7\nworker_lease = \"90s\"\n\
+             worker_per_instance_concurrency = 3\nworker_retry_base = \"250ms\"\n\
+             worker_retry_max = \"1h 30m\"\nworker_unreachable_after = \"2d\"\n\
+             worker_probe_every = \"20m\"\nworker_poll_interval = \"50ms\"\n\
+             worker_cleanup_every = \"5m\"\nworker_keep_done = \"6h\"\n\
+             worker_keep_failed = \"30d\"",
+        )
+        .unwrap();
+        assert!(!s.config.worker_in_serve);
+        let w = s.config.worker();
+        assert_eq!(w.batch, 7);
+        assert_eq!(w.lease, Duration::from_secs(90));
+        assert_eq!(w.per_instance_concurrency, 3);
+        assert_eq!(w.retry_base, Duration::from_millis(250));
+        assert_eq!(w.retry_max, Duration::from_secs(5400));
+        assert_eq!(w.unreachable_after, Duration::from_secs(2 * 86400));
+        assert_eq!(w.probe_every, Duration::from_secs(1200));
+        assert_eq!(w.poll_interval, Duration::from_millis(50));
+        assert_eq!(w.shard, None);
+        let c = s.config.cleanup();
+        assert_eq!(c.every, Duration::from_secs(300));
+        assert_eq!(c.keep_done, Duration::from_secs(6 * 3600));
+        assert_eq!(c.keep_failed, Duration::from_secs(30 * 86400));
+    }
+
+    #[test]
+    fn worker_defaults_are_the_worker_crates_defaults() {
+        let config = Config::default();
+        let (w, defaults) = (config.worker(), WorkerConfig::default());
+        assert_eq!(
+            (w.batch, w.lease, w.per_instance_concurrency, w.retry_base),
+            (
+                defaults.batch,
+                defaults.lease,
+                defaults.per_instance_concurrency,
+                defaults.retry_base
+            )
+        );
+        assert_eq!(
+            (
+                w.retry_max,
+                w.unreachable_after,
+                w.probe_every,
+                w.poll_interval
+            ),
+            (
+                defaults.retry_max,
+                defaults.unreachable_after,
+                defaults.probe_every,
+                defaults.poll_interval
+            )
+        );
+        let (c, defaults) = (config.cleanup(), CleanupConfig::default());
+        assert_eq!(
+            (c.every, c.keep_done, c.keep_failed, c.batch),
+            (
+                defaults.every,
+                defaults.keep_done,
+                defaults.keep_failed,
+                defaults.batch
+            )
+        );
+        assert!(config.worker_in_serve);
+    }
+
+    #[test]
+    fn durations_print_as_they_are_written() {
+        assert_eq!(
+            HumanDuration(Duration::from_secs(3 * 86400)).to_string(),
+            "3days"
+        );
+        assert_eq!(
+            HumanDuration(Duration::from_millis(100)).to_string(),
+            "100ms"
+        );
     }
 }

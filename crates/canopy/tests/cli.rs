@@ -266,6 +266,11 @@ async fn serve_with_embedded_postgres_survives_a_restart() {
 
     let server = Server::start(&dir, 1).await;
     server.wait_healthy().await;
+    assert!(
+        server.log_text().contains("delivery worker settings"),
+        "serve runs a worker: {}",
+        server.log_text()
+    );
     // Leave a mark in the database to find after the restart.
     let pool = sqlx::PgPool::connect(&embedded_url(&dir)).await.unwrap();
     for statement in [
@@ -339,4 +344,266 @@ async fn serve_with_embedded_postgres_survives_a_restart() {
     assert_eq!(note, "kept");
     pool.close().await;
     server.terminate().await;
+}
+
+#[test]
+fn bad_worker_duration_is_named() {
+    let dir = TempDir::new();
+    let out = canopy(&dir.0)
+        .env("CANOPY_WORKER_LEASE", "90")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("worker_lease") && err.contains("CANOPY_WORKER_LEASE"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"90s\""),
+        "the message shows the syntax: {err}"
+    );
+
+    let file = dir.0.join("canopy.toml");
+    std::fs::write(&file, "worker_keep_failed = \"two weeks\"\n").unwrap();
+    let out = canopy(&dir.0)
+        .arg("--config")
+        .arg(&file)
+        .arg("worker")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("worker_keep_failed") && err.contains("canopy.toml"),
+        "{err}"
+    );
+    assert!(!dir.data().exists(), "it stopped before starting anything");
+}
+
+/// A fresh, empty database on the test cluster (`TEST_DATABASE_URL`, which `scripts/test`
+/// sets); returns its URL.
+async fn fresh_database() -> String {
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let admin = std::env::var("TEST_DATABASE_URL").expect(
+        "TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a throwaway PostgreSQL",
+    );
+    let name = format!(
+        "canopy_cli_{}_{}_{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Create the local user `name` through the binary (which also applies the migrations) and
+/// return its person id.
+async fn create_user(dir: &TempDir, database: &str, name: &str) -> i64 {
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATABASE_URL", database)
+        .args([
+            "admin",
+            "create-user",
+            name,
+            "--password",
+            "a long password",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "create-user: {}", stderr_of(&out));
+    let user: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    user["id"].as_i64().unwrap()
+}
+
+/// Queue an activity by `person` with one delivery to `authority` in `state`, created and (if
+/// finished) finished `age` ago.
+async fn delivery(pool: &sqlx::PgPool, person: i64, authority: &str, state: &str, age: &str) {
+    let (activity,): (i64,) = sqlx::query_as(
+        "INSERT INTO outbox_activity (ap_id, kind, actor_ap_id, person_id, payload, created_at)
+         VALUES ('http://localhost:8536/activities/' || gen_random_uuid(), 'Create',
+                 'http://localhost:8536/u/x', $1, '{}', now() - $2::interval)
+         RETURNING id",
+    )
+    .bind(person)
+    .bind(age)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO delivery (activity_id, inbox_url, authority, state, created_at, finished_at)
+         VALUES ($1, 'https://' || $2 || '/inbox', $2, $3, now() - $4::interval,
+                 CASE WHEN $3 = 'pending' THEN NULL ELSE now() - $4::interval END)",
+    )
+    .bind(activity)
+    .bind(authority)
+    .bind(state)
+    .bind(age)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn stdout_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_queue_prints_the_queue_per_instance_as_a_table_and_as_json() {
+    let dir = TempDir::new();
+    let database = fresh_database().await;
+    let queue = |json: bool| {
+        let mut cmd = canopy(&dir.0);
+        cmd.env("CANOPY_DATABASE_URL", &database)
+            .args(["admin", "queue"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "admin queue: {}", stderr_of(&out));
+        stdout_of(&out)
+    };
+    // A new database: migrated, and nothing to show.
+    assert_eq!(queue(false), "No deliveries queued or made yet.\n");
+
+    let person = create_user(&dir, &database, "alice").await;
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    delivery(&pool, person, "slow.example", "pending", "2 hours").await;
+    delivery(&pool, person, "slow.example", "pending", "5 minutes").await;
+    delivery(&pool, person, "fast.example:8443", "done", "1 minute").await;
+    sqlx::query(
+        "INSERT INTO instance (authority, delivery_state, failing_since, last_failure_at,
+                               last_error, next_probe_at, deliveries_failed)
+         VALUES ('slow.example', 'unreachable', now() - interval '4 days', now(),
+                 'error sending request: operation timed out', now() + interval '1 hour', 4)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let text = queue(false);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("INSTANCE") && lines[0].contains("PENDING"),
+        "{text}"
+    );
+    let slow: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &slow[..5],
+        ["slow.example", "unreachable", "2", "2h", "0"],
+        "{text}"
+    );
+    assert_eq!(slow[5], "4", "{text}");
+    assert!(lines[1].ends_with("operation timed out"), "{text}");
+    let fast: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(
+        &fast[..6],
+        ["fast.example:8443", "ok", "0", "-", "1", "0"],
+        "{text}"
+    );
+    assert_eq!(
+        lines[3],
+        "2 pending deliveries; 2 instances, 1 unreachable."
+    );
+
+    let report: serde_json::Value = serde_json::from_str(&queue(true)).unwrap();
+    assert_eq!(report["pending"], 2, "{report}");
+    let slow = &report["instances"][0];
+    assert_eq!(slow["authority"], "slow.example", "{report}");
+    assert_eq!(slow["state"], "unreachable");
+    assert_eq!(slow["failed"], 4);
+    let age = slow["oldest_pending_age_secs"].as_i64().unwrap();
+    assert!((7200..7300).contains(&age), "{report}");
+    assert!(slow["next_probe_at"].is_string(), "{report}");
+    assert_eq!(report["instances"][1]["succeeded"], 1, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_runs_with_the_settings_of_the_config_file() {
+    let dir = TempDir::new();
+    let database = fresh_database().await;
+    let person = create_user(&dir, &database, "bob").await;
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    // Delivered two hours ago: kept by the default retention (a day), not by the file's.
+    delivery(&pool, person, "peer.example", "done", "2 hours").await;
+    delivery(&pool, person, "peer.example", "done", "10 minutes").await;
+    let file = dir.0.join("canopy.toml");
+    std::fs::write(
+        &file,
+        "worker_batch = 7\nworker_keep_done = \"1h\"\nworker_cleanup_every = \"1s\"\n",
+    )
+    .unwrap();
+
+    let log = dir.0.join("worker.log");
+    let mut child = tokio::process::Command::from(canopy(&dir.0))
+        .arg("--config")
+        .arg(&file)
+        .arg("worker")
+        .env("CANOPY_DATABASE_URL", &database)
+        .env("CANOPY_LOG_LEVEL", "info")
+        .env("CANOPY_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM delivery")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if left == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old delivered row was never cleaned up ({left} left); log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (newer,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM delivery WHERE finished_at > now() - interval '1 hour'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(newer, 1, "the newer row stays");
+    pool.close().await;
+
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("worker did not exit after SIGTERM")
+        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "worker exited with {status}; log: {log}");
+    let settings: serde_json::Value = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| event["fields"]["message"] == "delivery worker settings")
+        .unwrap_or_else(|| panic!("no settings logged: {log}"));
+    assert_eq!(settings["fields"]["batch"], 7, "{settings}");
+    assert_eq!(settings["fields"]["keep_done"], "1h", "{settings}");
+    assert_eq!(settings["fields"]["cleanup_every"], "1s", "{settings}");
+    assert_eq!(
+        settings["fields"]["lease"], "2m",
+        "defaults fill the rest: {settings}"
+    );
 }

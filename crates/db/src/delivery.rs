@@ -161,10 +161,18 @@ pub async fn mark_retry(
     Ok(())
 }
 
-/// Give up on a delivery (a permanent refusal by the receiver).
+/// Give up on a delivery (a permanent refusal by the receiver); it counts as one failure of
+/// its instance and becomes the instance's last error.
 pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), DbError> {
     sqlx::query(
-        "UPDATE delivery SET state = 'failed', finished_at = now(), last_error = $2 WHERE id = $1",
+        "WITH d AS (
+             UPDATE delivery SET state = 'failed', finished_at = now(), last_error = $2
+             WHERE id = $1 RETURNING authority)
+         INSERT INTO instance (authority, last_failure_at, last_error, deliveries_failed)
+         SELECT authority, now(), $2, 1 FROM d
+         ON CONFLICT (authority) DO UPDATE
+         SET last_failure_at = now(), last_error = $2,
+             deliveries_failed = instance.deliveries_failed + 1",
     )
     .bind(id)
     .bind(error)
@@ -227,9 +235,9 @@ pub async fn instance_answered(pool: &PgPool, authority: &str) -> Result<(), DbE
     Ok(())
 }
 
-/// A retryable failure: start or continue the instance's failure streak, and mark it
-/// unreachable once the streak is longer than `unreachable_after` (first probe `probe_every`
-/// later). Returns whether the instance is now unreachable.
+/// A retryable failure: count it, start or continue the instance's failure streak, and mark
+/// it unreachable once the streak is longer than `unreachable_after` (first probe
+/// `probe_every` later). Returns whether the instance is now unreachable.
 pub async fn instance_failed(
     pool: &PgPool,
     authority: &str,
@@ -238,12 +246,13 @@ pub async fn instance_failed(
     probe_every: Duration,
 ) -> Result<bool, DbError> {
     let (state,): (String,) = sqlx::query_as(
-        "INSERT INTO instance (authority, failing_since, last_failure_at, last_error)
-         VALUES ($1, now(), now(), $2)
+        "INSERT INTO instance (authority, failing_since, last_failure_at, last_error, deliveries_failed)
+         VALUES ($1, now(), now(), $2, 1)
          ON CONFLICT (authority) DO UPDATE
          SET failing_since = coalesce(instance.failing_since, now()),
              last_failure_at = now(),
              last_error = $2,
+             deliveries_failed = instance.deliveries_failed + 1,
              delivery_state = CASE
                  WHEN instance.failing_since < now() - make_interval(secs => $3) THEN 'unreachable'
                  ELSE instance.delivery_state END,

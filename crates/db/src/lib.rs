@@ -15,6 +15,7 @@ pub mod instances;
 pub mod outbox;
 pub mod people;
 pub mod posts;
+pub mod queue;
 pub mod remote;
 pub mod sessions;
 pub mod tree;

@@ -7,7 +7,10 @@
 //! also removes the followers at that inbox). An instance that keeps failing for longer than
 //! [`WorkerConfig::unreachable_after`] is unreachable: its deliveries wait and it is probed
 //! once per [`WorkerConfig::probe_every`] until it answers again.
+//!
+//! [`cleanup::run`] is a separate task that deletes finished rows on a schedule.
 
+pub mod cleanup;
 mod send;
 
 use canopy_db::delivery::{self, ClaimFilter, DueDelivery};

@@ -1,6 +1,7 @@
 //! Handlers grouped by domain.
 
 pub mod accounts;
+pub mod admin;
 pub mod comments;
 pub mod communities;
 pub mod meta;

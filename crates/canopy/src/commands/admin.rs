@@ -1,9 +1,12 @@
 //! `canopy admin …`.
 
-use crate::cli::CreateUser;
+use crate::cli::{CreateUser, QueueArgs};
 use crate::config::Settings;
 use crate::database::Database;
 use anyhow::{anyhow, bail, Context};
+use canopy_api::routes::admin::{InstanceQueue, QueueReport};
+use chrono::{DateTime, Utc};
+use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 
 /// Create a local user and print it as JSON.
@@ -47,6 +50,141 @@ pub async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result
     Ok(())
 }
 
+/// Print the delivery queue per remote instance, as a table or as JSON.
+pub async fn queue(settings: Settings, args: QueueArgs) -> anyhow::Result<()> {
+    let db = Database::open(&settings.config).await?;
+    let result = async {
+        canopy_db::migrate(&db.pool)
+            .await
+            .context("applying migrations")?;
+        canopy_api::routes::admin::queue_report(&db.pool)
+            .await
+            .context("reading the delivery queue")
+    }
+    .await;
+    db.close().await?;
+
+    let report = result?;
+    let text = if args.json {
+        serde_json::to_string(&report).context("printing the queue")? + "\n"
+    } else {
+        table(&report)
+    };
+    #[allow(clippy::print_stdout)] // the command's output
+    {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// The report as a table with a header, one line per instance and a summary line.
+fn table(report: &QueueReport) -> String {
+    if report.instances.is_empty() {
+        return "No deliveries queued or made yet.\n".into();
+    }
+    let header = [
+        "INSTANCE",
+        "STATE",
+        "PENDING",
+        "OLDEST",
+        "SUCCEEDED",
+        "FAILED",
+        "FAILING SINCE",
+        "NEXT PROBE",
+        "LAST ERROR",
+    ];
+    let rows: Vec<[String; 9]> = report.instances.iter().map(row).collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Counts are right-aligned; the last column is not padded.
+    let numeric = [false, false, true, true, true, true, false, false, false];
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let w = widths[i];
+            let _ = match (i + 1 == cells.len(), numeric[i]) {
+                (true, _) => write!(text, "{cell}"),
+                (false, true) => write!(text, "{cell:>w$}  "),
+                (false, false) => write!(text, "{cell:<w$}  "),
+            };
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&header.map(String::from));
+    for r in &rows {
+        line(r);
+    }
+    let unreachable = report
+        .instances
+        .iter()
+        .filter(|i| i.state == "unreachable")
+        .count();
+    let _ = writeln!(
+        out,
+        "{} pending deliveries; {} instances, {unreachable} unreachable.",
+        report.pending,
+        report.instances.len()
+    );
+    out
+}
+
+fn row(i: &InstanceQueue) -> [String; 9] {
+    let error = i
+        .last_error
+        .as_deref()
+        .map(|e| {
+            let line = e.lines().next().unwrap_or_default();
+            let mut short: String = line.chars().take(80).collect();
+            if short.len() < e.len() {
+                short.push('…');
+            }
+            short
+        })
+        .unwrap_or_else(|| "-".into());
+    [
+        i.authority.clone(),
+        i.state.clone(),
+        i.pending.to_string(),
+        i.oldest_pending_age_secs.map_or_else(|| "-".into(), age),
+        i.succeeded.to_string(),
+        i.failed.to_string(),
+        time(i.failing_since),
+        time(i.next_probe_at),
+        error,
+    ]
+}
+
+/// `45s`, `12m 5s`, `3h 20m`, `2d 4h`: the two largest units.
+fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    let units = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let Some(first) = units.iter().position(|(n, _)| secs >= *n) else {
+        return "0s".into();
+    };
+    let (big, big_unit) = units[first];
+    let mut text = format!("{}{big_unit}", secs / big);
+    if let Some((small, small_unit)) = units.get(first + 1) {
+        let rest = (secs % big) / small;
+        if rest > 0 {
+            let _ = write!(text, " {rest}{small_unit}");
+        }
+    }
+    text
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".into(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
+}
+
 /// One line from stdin, without its line ending; prompts when stdin is a terminal.
 fn read_password() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
@@ -60,4 +198,83 @@ fn read_password() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("reading the password from stdin")?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn instance(authority: &str, pending: i64, error: Option<&str>) -> InstanceQueue {
+        InstanceQueue {
+            authority: authority.into(),
+            state: if error.is_some() { "unreachable" } else { "ok" }.into(),
+            pending,
+            oldest_pending_at: None,
+            oldest_pending_age_secs: (pending > 0).then_some(3725),
+            succeeded: 12,
+            failed: 3,
+            last_error: error.map(String::from),
+            last_success_at: None,
+            last_failure_at: None,
+            failing_since: error.map(|_| DateTime::from_timestamp(1_800_000_000, 0).unwrap()),
+            next_probe_at: None,
+        }
+    }
+
+    #[test]
+    fn table_has_a_header_a_line_per_instance_and_a_summary() {
+        let report = QueueReport {
+            pending: 5,
+            instances: vec![
+                instance(
+                    "down.example",
+                    5,
+                    Some("503 Service Unavailable: busy\nmore"),
+                ),
+                instance("up.example:8443", 0, None),
+            ],
+        };
+        let text = table(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].starts_with("INSTANCE"), "{text}");
+        assert!(lines[0].ends_with("LAST ERROR"), "{text}");
+        assert!(lines[1].starts_with("down.example "), "{text}");
+        assert!(lines[1].contains("unreachable"), "{text}");
+        assert!(lines[1].contains("1h 2m"), "{text}");
+        assert!(lines[1].contains("2027-01-15 08:00:00Z"), "{text}");
+        assert!(
+            lines[1].ends_with("503 Service Unavailable: busy…"),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("up.example:8443 "), "{text}");
+        // Columns line up: the state column starts at the same place on every line.
+        let col = lines[0].find("STATE").unwrap();
+        assert_eq!(lines[1].find("unreachable"), Some(col), "{text}");
+        assert_eq!(lines[2].find("ok"), Some(col), "{text}");
+        assert_eq!(
+            lines[3],
+            "5 pending deliveries; 2 instances, 1 unreachable."
+        );
+    }
+
+    #[test]
+    fn an_empty_queue_says_so() {
+        let report = QueueReport {
+            pending: 0,
+            instances: vec![],
+        };
+        assert_eq!(table(&report), "No deliveries queued or made yet.\n");
+    }
+
+    #[test]
+    fn ages_show_the_two_largest_units() {
+        assert_eq!(age(0), "0s");
+        assert_eq!(age(45), "45s");
+        assert_eq!(age(725), "12m 5s");
+        assert_eq!(age(3600), "1h");
+        assert_eq!(age(12_000), "3h 20m");
+        assert_eq!(age(187_200), "2d 4h");
+    }
 }

@@ -15,5 +15,6 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Worker(args) => worker::run(settings, args).await,
         Command::Migrate => migrate::run(settings).await,
         Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(settings, args).await,
+        Command::Admin(AdminCommand::Queue(args)) => admin::queue(settings, args).await,
     }
 }

@@ -41,21 +41,30 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     ));
     tracing::info!(%local, public_url = settings.public_base.as_str(), "serving");
 
-    // One unsharded delivery worker in-process, so a single machine needs nothing more.
+    // One unsharded delivery worker in-process (unless configured off), so a single machine
+    // needs nothing more.
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(canopy_worker::run(
-        state.fed.clone(),
-        canopy_worker::WorkerConfig::default(),
-        stopped,
-    ));
+    let worker = settings.config.worker_in_serve.then(|| {
+        super::worker::Tasks::spawn(
+            state.fed.clone(),
+            settings.config.worker(),
+            settings.config.cleanup(),
+            stopped,
+        )
+    });
+    if worker.is_none() {
+        tracing::info!("worker_in_serve is off: run `canopy worker` to deliver");
+    }
     let served = axum::serve(listener, canopy_api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP");
     // In-flight sends finish; claimed but unsent deliveries are released.
     let _ = stop_worker.send(true);
-    if let Err(e) = worker.await {
-        tracing::error!(error = %e, "delivery worker panicked");
+    if let Some(worker) = worker {
+        if let Err(e) = worker.join().await {
+            tracing::error!(error = %format!("{e:#}"), "delivery worker");
+        }
     }
     served?;
     tracing::info!("shut down");
