@@ -74,6 +74,9 @@ pub struct Args {
     /// Seconds of signing per signer.
     #[arg(long, default_value_t = 2.0)]
     sign_seconds: f64,
+    /// Far deliveries queued ahead of one more fan-out, for a fresh worker (0: skip that phase).
+    #[arg(long, default_value_t = 300)]
+    behind_far: usize,
     /// Comments queued for the backlog, each to every fan-out instance.
     #[arg(long, default_value_t = 100)]
     backlog_activities: usize,
@@ -429,24 +432,61 @@ fn signing_string(url: &Url, headers: &HeaderMap) -> Result<String> {
     ))
 }
 
-/// Operations per second of each signer.
+/// Operations, wall seconds and CPU seconds of one signer.
+#[derive(Debug, Clone, Copy, Default)]
+struct SignTotals {
+    ops: u64,
+    wall: f64,
+    cpu: f64,
+}
+
+impl SignTotals {
+    /// Per CPU second of the signing thread: what the signer costs, whatever else runs.
+    fn per_cpu_s(&self) -> f64 {
+        self.ops as f64 / self.cpu
+    }
+
+    fn per_wall_s(&self) -> f64 {
+        self.ops as f64 / self.wall
+    }
+}
+
+/// What each signer did.
 struct SignFigures {
-    ours: f64,
-    ours_with_parse: f64,
-    rsa: f64,
+    ours: SignTotals,
+    ours_with_parse: SignTotals,
+    rsa: SignTotals,
     signing_string_bytes: usize,
 }
 
-/// Time `op` for `slice`; returns (operations, seconds).
-fn time_slice(slice: Duration, mut op: impl FnMut() -> Result<()>) -> Result<(u64, f64)> {
+/// CPU time this thread has run, in seconds (`/proc/thread-self/schedstat`, nanoseconds).
+fn thread_cpu_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .context("read /proc/thread-self/schedstat")?;
+    let ns: u64 = stat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow!("unexpected /proc/thread-self/schedstat: {stat}"))?;
+    Ok(ns as f64 / 1e9)
+}
+
+/// Run `op` for `slice` of wall time and add what it did to `totals`.
+fn time_slice(
+    totals: &mut SignTotals,
+    slice: Duration,
+    mut op: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    let cpu = thread_cpu_seconds()?;
     let started = Instant::now();
-    let mut n = 0;
     loop {
         op()?;
-        n += 1;
+        totals.ops += 1;
         let elapsed = started.elapsed();
         if elapsed >= slice {
-            return Ok((n, elapsed.as_secs_f64()));
+            totals.wall += elapsed.as_secs_f64();
+            totals.cpu += thread_cpu_seconds()? - cpu;
+            return Ok(());
         }
     }
 }
@@ -477,46 +517,32 @@ fn sign_bench(
     }
     let slice = Duration::from_millis(200);
     let rounds = ((seconds / slice.as_secs_f64()).ceil() as usize).max(1);
-    let mut totals = [(0_u64, 0.0_f64); 3];
-    for _ in 0..rounds {
-        let add = |t: &mut (u64, f64), (n, s): (u64, f64)| {
-            t.0 += n;
-            t.1 += s;
-        };
-        add(
-            &mut totals[0],
-            time_slice(slice, || {
-                let h = sign_post(&ours, key_id, url, body, SystemTime::now())
-                    .map_err(|e| anyhow!("signing: {e}"))?;
-                std::hint::black_box(h);
-                Ok(())
-            })?,
-        );
-        add(
-            &mut totals[1],
-            time_slice(slice, || {
-                let key = PrivateKey::from_pem(pem).map_err(|e| anyhow!("our key: {e}"))?;
-                let h = sign_post(&key, key_id, url, body, SystemTime::now())
-                    .map_err(|e| anyhow!("signing: {e}"))?;
-                std::hint::black_box(h);
-                Ok(())
-            })?,
-        );
-        add(
-            &mut totals[2],
-            time_slice(slice, || {
-                std::hint::black_box(rsa_sign(std::hint::black_box(&string))?);
-                Ok(())
-            })?,
-        );
-    }
-    let rate = |(n, s): (u64, f64)| n as f64 / s;
-    Ok(SignFigures {
-        ours: rate(totals[0]),
-        ours_with_parse: rate(totals[1]),
-        rsa: rate(totals[2]),
+    let mut figures = SignFigures {
+        ours: SignTotals::default(),
+        ours_with_parse: SignTotals::default(),
+        rsa: SignTotals::default(),
         signing_string_bytes: string.len(),
-    })
+    };
+    for _ in 0..rounds {
+        time_slice(&mut figures.ours, slice, || {
+            let h = sign_post(&ours, key_id, url, body, SystemTime::now())
+                .map_err(|e| anyhow!("signing: {e}"))?;
+            std::hint::black_box(h);
+            Ok(())
+        })?;
+        time_slice(&mut figures.ours_with_parse, slice, || {
+            let key = PrivateKey::from_pem(pem).map_err(|e| anyhow!("our key: {e}"))?;
+            let h = sign_post(&key, key_id, url, body, SystemTime::now())
+                .map_err(|e| anyhow!("signing: {e}"))?;
+            std::hint::black_box(h);
+            Ok(())
+        })?;
+        time_slice(&mut figures.rsa, slice, || {
+            std::hint::black_box(rsa_sign(std::hint::black_box(&string))?);
+            Ok(())
+        })?;
+    }
+    Ok(figures)
 }
 
 /// CPU seconds of the worker, PostgreSQL and the receivers between two points.
@@ -651,28 +677,35 @@ async fn bench(
     };
     println!(
         "signing ({} s each, one thread, alternating 200 ms slices; one RSA-2048 key; a {}-byte \
-         signing string over a {}-byte Announce; byte-identical signatures checked):",
+         signing string over a {}-byte Announce; byte-identical signatures checked); per second \
+         of the signing thread's CPU time (per second of wall time):",
         args.sign_seconds,
         sign.signing_string_bytes,
         sample_body.len()
     );
-    println!(
-        "  ours (sign_post, aws-lc-rs, key parsed once): {:.0}/s ({:.0} µs each, headers and digest included)",
-        sign.ours,
-        1e6 / sign.ours
+    let show = |what: &str, t: &SignTotals| {
+        println!(
+            "  {what}: {:.0}/s ({:.0} µs of CPU each; {:.0}/s of wall time, {} signatures)",
+            t.per_cpu_s(),
+            1e6 / t.per_cpu_s(),
+            t.per_wall_s(),
+            t.ops
+        );
+    };
+    show(
+        "ours (sign_post, aws-lc-rs, key parsed once; Date, Digest and headers included)",
+        &sign.ours,
     );
-    println!(
-        "  ours, parsing the PEM key each time: {:.0}/s ({:.0} µs each)",
-        sign.ours_with_parse,
-        1e6 / sign.ours_with_parse
+    show("ours, parsing the PEM key each time", &sign.ours_with_parse);
+    show(
+        "rsa crate 0.9 (RsaPrivateKey::sign of the SHA-256 of the signing string, as activitypub_federation signs)",
+        &sign.rsa,
     );
+    let sign_ratio = sign.ours.per_cpu_s() / sign.rsa.per_cpu_s();
     println!(
-        "  rsa crate (RsaPrivateKey::sign, PKCS#1 v1.5 SHA-256 of the signing string, as activitypub_federation signs): {:.0}/s ({:.0} µs each)",
-        sign.rsa,
-        1e6 / sign.rsa
+        "  ours / rsa crate: {sign_ratio:.1}x per CPU second ({:.1}x per wall second)",
+        sign.ours.per_wall_s() / sign.rsa.per_wall_s()
     );
-    let sign_ratio = sign.ours / sign.rsa;
-    println!("  ours / rsa crate: {sign_ratio:.1}x");
 
     // 2. Far instance: a worker starts on the queued deliveries.
     let backend = backend_pid(pool).await;
@@ -785,6 +818,7 @@ async fn bench(
 
     // 3. Fan-out on the same worker.
     let mut walls = Vec::new();
+    let (mut fanout_worker_us, mut fanout_pg_us) = (Vec::new(), Vec::new());
     for round in 0..args.fanout_rounds {
         receivers.mark().await?;
         let before = receivers.counts().await?;
@@ -842,6 +876,9 @@ async fn bench(
                 cpu.meter.has_postgres()
             )
         );
+        let (worker_s, pg_s, _, _) = Cpu::between(&cpu_enqueued, &cpu1);
+        fanout_worker_us.push(worker_s * 1e6 / total.max(1) as f64);
+        fanout_pg_us.push(pg_s * 1e6 / total.max(1) as f64);
         walls.push(wall);
         // Let the worker go idle again between rounds (this is spacing, not synchronisation:
         // the round above has been checked to be complete).
@@ -863,6 +900,62 @@ async fn bench(
     }
     worker.check_running()?;
     worker.stop().await?;
+
+    // 3b. A fan-out queued behind a far backlog: does a slow instance hold up the others?
+    let mut behind = None;
+    if args.behind_far > 0 {
+        for n in 0..args.behind_far {
+            comment(&api, &token, &far_community, args.far_activities + n).await?;
+        }
+        let ap_id = comment(&api, &token, &fanout, usize::MAX).await?;
+        let (activity,): (i64,) =
+            sqlx::query_as("SELECT id FROM outbox_activity WHERE object_ap_id = $1")
+                .bind(&ap_id)
+                .fetch_one(pool)
+                .await?;
+        let mut worker = WorkerProcess::start(
+            bin,
+            database_url,
+            &node.public_url,
+            &dir.join("worker-behind.log"),
+        )
+        .await?;
+        let ready = Instant::now();
+        let mut fanout_done = None;
+        loop {
+            let (fan, far): (i64, i64) = sqlx::query_as(
+                "SELECT count(*) FILTER (WHERE activity_id = $1), count(*) FILTER (WHERE authority = $2)
+                 FROM delivery WHERE state = 'pending'",
+            )
+            .bind(activity)
+            .bind(&far_authority)
+            .fetch_one(pool)
+            .await?;
+            if fan == 0 && fanout_done.is_none() {
+                fanout_done = Some(ready.elapsed().as_secs_f64());
+            }
+            if fan == 0 && far == 0 {
+                break;
+            }
+            if ready.elapsed() > max {
+                bail!("behind a far backlog: {fan} fan-out and {far} far deliveries pending after {max:?}");
+            }
+            worker.check_running()?;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let all = ready.elapsed().as_secs_f64();
+        let fanout_s = fanout_done.unwrap_or(all);
+        println!(
+            "fan-out behind a far backlog: {} far deliveries (older) and one fan-out to {} instances \
+             (newer) queued, then a fresh worker: the fan-out was all done {fanout_s:.3} s after the \
+             worker started, the far backlog after {all:.2} s ({:.1}/s)",
+            args.behind_far,
+            args.instances,
+            args.behind_far as f64 / all
+        );
+        behind = Some(fanout_s);
+        worker.stop().await?;
+    }
 
     // 4. Backlog: queued while no worker runs, then drained by a fresh worker.
     let queued = Instant::now();
@@ -985,6 +1078,12 @@ async fn bench(
     worker.check_running()?;
     worker.stop().await?;
 
+    println!(
+        "also: fanout_worker_us_per_delivery={:.0} fanout_pg_us_per_delivery={:.0} behind_far_fanout_s={} backlog_per_s={drain_per_s:.0}",
+        median(&fanout_worker_us),
+        median(&fanout_pg_us),
+        behind.map_or("-".to_string(), |s| format!("{s:.3}"))
+    );
     println!(
         "delivery: fanout_1000_s={fanout_max:.3} far_per_s={far_per_s:.1} far_sequential_per_s={far_sequential_per_s:.2} sign_ratio={sign_ratio:.1} backlog_rss_mb={backlog_rss_mb:.1}"
     );

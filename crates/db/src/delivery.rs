@@ -5,7 +5,9 @@
 //! workers never send one delivery at once and a worker that dies leaves its rows due again.
 //! A delivery is claimable only when no earlier pending delivery about the same object to the
 //! same instance exists (in flight or waiting for a retry), which keeps per-object order while
-//! deliveries about other objects overtake one that keeps failing.
+//! deliveries about other objects overtake one that keeps failing. One claim takes at most
+//! [`ClaimFilter::per_authority`] deliveries to an instance, so that a slow instance's backlog
+//! does not fill a worker's batch while other instances wait.
 
 use crate::DbError;
 use chrono::{DateTime, Utc};
@@ -19,6 +21,10 @@ pub struct ClaimFilter<'a> {
     pub shard: Option<(u32, u32)>,
     /// Authorities this worker has no room for right now.
     pub skip: &'a [String],
+    /// Most deliveries to one authority in one claim (0: no limit). A worker that can send only
+    /// so many at once to an instance would otherwise fill its batch with one slow instance's
+    /// backlog, waiting for permits while other instances' deliveries stay unclaimed.
+    pub per_authority: usize,
 }
 
 /// A claimed delivery with what it takes to sign and send it.
@@ -35,8 +41,8 @@ pub struct DueDelivery {
 }
 
 const CLAIM: &str = "
-WITH due AS (
-    SELECT d.id FROM delivery d
+WITH candidate AS (
+    SELECT d.id, d.authority, d.next_attempt_at FROM delivery d
     LEFT JOIN instance i ON i.authority = d.authority
     WHERE d.state = 'pending' AND d.next_attempt_at <= now()
       AND ($3::bigint IS NULL OR abs(hashtext(d.authority)::bigint) % $3 = $4)
@@ -51,6 +57,13 @@ WITH due AS (
     ORDER BY d.next_attempt_at, d.id
     LIMIT $1
     FOR UPDATE OF d SKIP LOCKED
+), due AS (
+    -- Candidates past the per-authority limit are left alone (their row locks end with the
+    -- statement); the next claim skips an authority that is full.
+    SELECT id FROM (
+        SELECT id, row_number() OVER (PARTITION BY authority ORDER BY next_attempt_at, id) AS nth
+        FROM candidate) c
+    WHERE nth <= $7
 ), claimed AS (
     UPDATE delivery d SET next_attempt_at = now() + make_interval(secs => $2), attempts = d.attempts + 1
     FROM due WHERE d.id = due.id
@@ -93,6 +106,10 @@ async fn claim_where(
         .bind(shard_i)
         .bind(filter.skip)
         .bind(authority)
+        .bind(match filter.per_authority {
+            0 => i64::MAX,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        })
         .fetch_all(pool)
         .await?)
 }

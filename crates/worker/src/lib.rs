@@ -103,6 +103,7 @@ pub async fn run(ctx: FedContext, config: WorkerConfig, mut shutdown: watch::Rec
             let filter = ClaimFilter {
                 shard: config.shard,
                 skip: &skip,
+                per_authority: config.per_instance_concurrency,
             };
             match claim(&shared, room, &filter).await {
                 Ok(due) => {
