@@ -1015,6 +1015,8 @@ async fn bench(
     );
     let mut rss_max = 0;
     let mut per_second: Vec<u64> = Vec::new();
+    // Resident memory (KiB) at the first sample of every fifth second.
+    let mut rss_every_5s: Vec<u64> = Vec::new();
     let mut last_check = Instant::now();
     loop {
         let now = receivers.counts().await?;
@@ -1026,6 +1028,9 @@ async fn bench(
         per_second[second] = got;
         if let Some((rss, _)) = memory_kib(worker.pid) {
             rss_max = rss_max.max(rss);
+            if rss_every_5s.len() <= second / 5 {
+                rss_every_5s.push(rss);
+            }
         }
         // The receivers have it all (or it is time to look anyway): ask the database.
         if got >= expected || last_check.elapsed() > Duration::from_secs(2) {
@@ -1086,6 +1091,14 @@ async fn bench(
         "  backlog worker's resident memory: peak (VmHWM) {backlog_rss_mb:.1} MiB, largest sampled {:.1} MiB, at the end {:.1} MiB",
         rss_max as f64 * 1024.0 / MIB,
         rss_now as f64 * 1024.0 / MIB
+    );
+    let mib: Vec<String> = rss_every_5s
+        .iter()
+        .map(|k| format!("{:.1}", *k as f64 * 1024.0 / MIB))
+        .collect();
+    println!(
+        "  its resident memory every 5 s from its start, MiB: [{}]",
+        mib.join(", ")
     );
     let problems = problems(pool).await?;
     if !problems.is_empty() {
