@@ -7,9 +7,11 @@
     reason = "a benchmark's output is its figures, on stdout"
 )]
 
+mod delivery;
 mod inbox;
 mod node;
 mod process;
+mod receiver;
 mod shape;
 mod standin;
 mod stats;
@@ -30,6 +32,11 @@ enum Command {
     Tree(tree::Args),
     /// Signed Create(Note) replies from remote actors posted to the shared inbox.
     Inbox(inbox::Args),
+    /// The delivery worker: fan-out, a far instance, signing, and a backlog.
+    Delivery(delivery::Args),
+    /// The loopback inboxes of `delivery`, in their own process (started by `delivery`).
+    #[command(hide = true)]
+    DeliveryReceiver(receiver::Args),
 }
 
 #[tokio::main]
@@ -37,5 +44,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Tree(args) => tree::run(args).await,
         Command::Inbox(args) => inbox::run(args).await,
+        Command::Delivery(args) => delivery::run(args).await,
+        Command::DeliveryReceiver(args) => receiver::run(args).await,
     }
 }

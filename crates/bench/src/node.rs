@@ -56,6 +56,8 @@ impl Database {
 /// The real router, served in this process on 127.0.0.1.
 pub struct Node {
     pub base_url: String,
+    /// `http://localhost:PORT`: its public URL (ActivityPub ids are built from it).
+    pub public_url: String,
     /// Prefix of the ActivityPub ids of local comments.
     pub comment_prefix: String,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -71,7 +73,8 @@ impl Node {
     pub async fn start(pool: PgPool) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let base = canopy_federation::urls::PublicBase::parse(&format!("http://localhost:{port}"))
+        let public_url = format!("http://localhost:{port}");
+        let base = canopy_federation::urls::PublicBase::parse(&public_url)
             .map_err(|e| anyhow!("public base URL: {e}"))?;
         let comment_prefix = base.comment_prefix();
         let state = canopy_api::AppState::new(pool, base).await?;
@@ -79,6 +82,7 @@ impl Node {
         let server = tokio::spawn(async move { axum::serve(listener, router).await });
         Ok(Self {
             base_url: format!("http://127.0.0.1:{port}"),
+            public_url,
             comment_prefix,
             server,
         })

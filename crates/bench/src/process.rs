@@ -1,6 +1,7 @@
-//! A Canopy node in its own process (the release `canopy serve`), and CPU accounting of the
-//! processes that share this machine during a benchmark: the node, the PostgreSQL cluster and
-//! the benchmark itself, read from `/proc`.
+//! A Canopy node (the release `canopy serve`) or delivery worker (`canopy worker`) in its own
+//! process, and CPU and memory accounting of the processes that share this machine during a
+//! benchmark: the node or worker, the PostgreSQL cluster and the benchmark itself, read from
+//! `/proc`.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -121,6 +122,106 @@ impl NodeProcess {
         self.child.wait().await?;
         Ok(())
     }
+}
+
+/// A running `canopy worker`; killed when dropped.
+pub struct WorkerProcess {
+    child: Child,
+    pub pid: u32,
+    /// Its stderr (logs at `warn`, and `info` for the worker crate).
+    pub log: PathBuf,
+}
+
+/// The line the worker logs once its loop runs.
+const WORKER_STARTED: &str = "delivery worker started";
+
+impl WorkerProcess {
+    /// Start `bin worker` against `database_url` as the node of `public_url` (the worker
+    /// refuses a database that belongs to another public URL), logging to `log`; returns once
+    /// it has logged that its loop runs.
+    pub async fn start(
+        bin: &Path,
+        database_url: &str,
+        public_url: &str,
+        log: &Path,
+    ) -> Result<Self> {
+        let stderr = std::fs::File::create(log)
+            .with_context(|| format!("create the worker's log {}", log.display()))?;
+        let dir = log.parent().unwrap_or(Path::new("."));
+        let mut child = Command::new(bin)
+            .arg("worker")
+            .env("CANOPY_DATABASE_URL", database_url)
+            .env("CANOPY_PUBLIC_URL", public_url)
+            .env("CANOPY_LOG_LEVEL", "warn,canopy_worker=info")
+            .env("CANOPY_DATA_DIR", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {} worker", bin.display()))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("the worker exited at once"))?;
+        let started = std::time::Instant::now();
+        loop {
+            if std::fs::read_to_string(log).is_ok_and(|text| text.contains(WORKER_STARTED)) {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("the worker exited ({status}); its log:\n{}", tail(log));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!(
+                    "the worker did not start within {START_TIMEOUT:?}; its log:\n{}",
+                    tail(log)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(Self {
+            child,
+            pid,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// Fails if the worker has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "the worker exited ({status}); its log:\n{}",
+                tail(&self.log)
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+}
+
+/// Resident memory of a process from `/proc/<pid>/status`, in KiB: (now `VmRSS`, peak `VmHWM`).
+pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CPU seconds (user + system) a process has used so far, its reaped children included.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    cpu_ticks(pid, true).map_or(0.0, |(t, _)| t as f64 / TICKS_PER_SECOND)
 }
 
 /// The last lines of a log file, for error messages.

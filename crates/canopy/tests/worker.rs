@@ -30,8 +30,14 @@ use tokio::sync::watch;
 const BIN: &str = env!("CARGO_BIN_EXE_canopy");
 /// `WorkerConfig::default().batch`: most deliveries one worker has claimed at once.
 const BATCH: usize = 64;
-/// `WorkerConfig::default().per_instance_concurrency`.
-const PER_INSTANCE: usize = 8;
+/// `WorkerConfig::default().per_instance_concurrency` (checked by `defaults_are_what_these_tests_assume`).
+const PER_INSTANCE: usize = 16;
+
+#[test]
+fn defaults_are_what_these_tests_assume() {
+    let d = canopy_worker::WorkerConfig::default();
+    assert_eq!((d.batch, d.per_instance_concurrency), (BATCH, PER_INSTANCE));
+}
 
 // ---- receivers ----
 
@@ -392,6 +398,23 @@ async fn a_worker_killed_mid_fan_out_and_restarted_delivers_all_and_resends_only
     )
     .await;
     first.kill().await;
+    // A statement the worker sent just before it died still runs to its end in PostgreSQL
+    // (a delivery may yet be marked done); look at the claims once those have finished.
+    until(
+        Duration::from_secs(10),
+        "the dead worker's statements to end",
+        || async {
+            let (active,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+            )
+            .fetch_one(&node.app.db)
+            .await
+            .unwrap();
+            active == 0
+        },
+    )
+    .await;
     let arrived_before_kill = receivers.total();
     assert!(arrived_before_kill < total, "the kill came too late");
     // What the dead worker had claimed but not recorded: pending with an attempt counted.
@@ -627,10 +650,9 @@ async fn sigterm_mid_fan_out_finishes_sends_in_flight_and_hands_back_the_rest_at
     );
     let stopped = first.event("delivery worker stopped").unwrap();
     let released = stopped["fields"]["released"].as_u64().unwrap() as usize;
-    assert!(
-        released > 0 && released + PER_INSTANCE <= BATCH,
-        "released {released}"
-    );
+    // A claim takes at most PER_INSTANCE deliveries per instance, so usually nothing waits for
+    // a permit at SIGTERM; whatever does is handed back.
+    assert!(released + PER_INSTANCE <= BATCH, "released {released}");
     // Nothing is left reserved: every pending delivery is due now, its claim not counted.
     let (reserved, counted): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE next_attempt_at > now()), count(*) FILTER (WHERE attempts > 0)

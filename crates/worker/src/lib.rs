@@ -28,7 +28,8 @@ pub struct WorkerConfig {
     pub batch: usize,
     /// How long a claim lasts before another worker may take the delivery.
     pub lease: Duration,
-    /// Most deliveries in flight to one instance.
+    /// Most deliveries in flight to one instance. An instance whose answers take `t` gets at
+    /// most `per_instance_concurrency / t` deliveries per second: 16 at 200 ms is 80/s.
     pub per_instance_concurrency: usize,
     /// Wait before the first retry; it doubles with each attempt.
     pub retry_base: Duration,
@@ -49,7 +50,7 @@ impl Default for WorkerConfig {
         Self {
             batch: 64,
             lease: Duration::from_secs(120),
-            per_instance_concurrency: 8,
+            per_instance_concurrency: 16,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(3600),
             unreachable_after: Duration::from_secs(3 * 24 * 3600),
@@ -67,6 +68,8 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
     /// Deliveries claimed but never sent because shutdown came first.
     unsent: Mutex<Vec<i64>>,
+    /// Signing keys, parsed once per actor.
+    keys: send::Keys,
 }
 
 /// Deliver until `shutdown` turns true (or its sender is dropped); then stop claiming, let
@@ -77,6 +80,7 @@ pub async fn run(ctx: FedContext, config: WorkerConfig, mut shutdown: watch::Rec
         config,
         shutdown: shutdown.clone(),
         unsent: Mutex::new(Vec::new()),
+        keys: send::Keys::default(),
     });
     let config = &shared.config;
     let mut tasks: JoinSet<String> = JoinSet::new();
@@ -102,6 +106,7 @@ pub async fn run(ctx: FedContext, config: WorkerConfig, mut shutdown: watch::Rec
             let filter = ClaimFilter {
                 shard: config.shard,
                 skip: &skip,
+                per_authority: config.per_instance_concurrency,
             };
             match claim(&shared, room, &filter).await {
                 Ok(due) => {
@@ -202,5 +207,5 @@ async fn send_when_allowed(shared: &Shared, limit: Arc<Semaphore>, d: DueDeliver
             .push(d.id);
         return;
     }
-    send::deliver(&shared.ctx, &shared.config, d).await;
+    send::deliver(&shared.ctx, &shared.config, &shared.keys, d).await;
 }

@@ -7,10 +7,48 @@ use canopy_federation::FedContext;
 use chrono::Utc;
 use rand::Rng;
 use reqwest::StatusCode;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// How long one POST may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most parsed keys kept; past it the cache starts over (a node has few actors that send).
+const MAX_KEYS: usize = 4096;
+
+/// Signing keys parsed once per actor. Parsing a PEM RSA key (with aws-lc-rs's key checks) costs
+/// more than signing with it — about 0.9 ms against 0.5 ms on the benchmark machine — and a
+/// fan-out signs with one key for every follower instance.
+#[derive(Default)]
+pub(crate) struct Keys {
+    by_actor: Mutex<HashMap<String, Arc<ParsedKey>>>,
+}
+
+struct ParsedKey {
+    /// The PEM it was parsed from: a changed key in the database is parsed again.
+    pem: String,
+    key: PrivateKey,
+}
+
+impl Keys {
+    fn get(&self, actor: &str, pem: &str) -> Result<Arc<ParsedKey>, signatures::SignatureError> {
+        let lock = || self.by_actor.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(parsed) = lock().get(actor).filter(|k| k.pem == pem) {
+            return Ok(parsed.clone());
+        }
+        let parsed = Arc::new(ParsedKey {
+            pem: pem.to_owned(),
+            key: PrivateKey::from_pem(pem)?,
+        });
+        let mut keys = lock();
+        if keys.len() >= MAX_KEYS {
+            keys.clear();
+        }
+        keys.insert(actor.to_owned(), parsed.clone());
+        Ok(parsed)
+    }
+}
 
 #[derive(Debug)]
 enum Outcome {
@@ -24,8 +62,8 @@ enum Outcome {
 }
 
 /// Send `d` and record what happened.
-pub(crate) async fn deliver(ctx: &FedContext, config: &WorkerConfig, d: DueDelivery) {
-    let outcome = attempt(ctx, &d).await;
+pub(crate) async fn deliver(ctx: &FedContext, config: &WorkerConfig, keys: &Keys, d: DueDelivery) {
+    let outcome = attempt(ctx, keys, &d).await;
     if let Err(e) = record(ctx, config, &d, outcome).await {
         tracing::warn!(delivery = d.id, error = %e, "could not record delivery outcome; the lease will expire and it is sent again");
     }
@@ -40,8 +78,7 @@ async fn record(
     let pool = &ctx.db;
     match outcome {
         Outcome::Done => {
-            delivery::mark_done(pool, d.id).await?;
-            delivery::instance_answered(pool, &d.authority).await?;
+            delivery::mark_done(pool, d.id, &d.authority).await?;
             tracing::debug!(delivery = d.id, inbox = %d.inbox_url, attempts = d.attempts, "delivered");
         }
         Outcome::Failed(error) => {
@@ -97,11 +134,11 @@ fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-async fn attempt(ctx: &FedContext, d: &DueDelivery) -> Outcome {
+async fn attempt(ctx: &FedContext, keys: &Keys, d: &DueDelivery) -> Outcome {
     let Some(pem) = &d.private_key_pem else {
         return Outcome::Failed("the signing actor has no private key".into());
     };
-    let key = match PrivateKey::from_pem(pem) {
+    let key = match keys.get(&d.actor_ap_id, pem) {
         Ok(k) => k,
         Err(e) => return Outcome::Failed(format!("private key: {e}")),
     };
@@ -114,7 +151,7 @@ async fn attempt(ctx: &FedContext, d: &DueDelivery) -> Outcome {
         Err(e) => return Outcome::Failed(format!("payload: {e}")),
     };
     let key_id = format!("{}#main-key", d.actor_ap_id);
-    let headers = match signatures::sign_post(&key, &key_id, &url, &body, SystemTime::now()) {
+    let headers = match signatures::sign_post(&key.key, &key_id, &url, &body, SystemTime::now()) {
         Ok(h) => h,
         Err(e) => return Outcome::Failed(format!("signing: {e}")),
     };
