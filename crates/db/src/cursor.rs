@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 /// Longest cursor string accepted; real ones are well under 200 bytes.
 const MAX_CURSOR_LEN: usize = 1024;
 
-/// The value of the sort key at a position. Floats survive the JSON round trip exactly.
+/// The value of the sort key at a position. Floats are carried as their IEEE 754 bits: a keyset
+/// position must come back exactly, and a decimal float read back by serde_json (without its
+/// `float_roundtrip` feature) can be one unit in the last place off, which made a page repeat
+/// the row it ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum SortValue {
-    #[serde(rename = "f")]
+    #[serde(rename = "f", with = "float_bits")]
     Float(f64),
     #[serde(rename = "i")]
     Int(i64),
@@ -47,6 +50,18 @@ impl SortValue {
             SortValue::Int(i) => Ok(i),
             _ => Err(DbError::BadCursor("cursor does not fit this sort")),
         }
+    }
+}
+
+mod float_bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(f: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(f.to_bits())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
     }
 }
 
@@ -87,6 +102,24 @@ mod tests {
         };
         let back: Position = decode(&encode(&p)).unwrap();
         assert_eq!(p, back);
+    }
+
+    #[test]
+    fn every_float_round_trips_exactly() {
+        // Hot ranks look like this: about 39,000 with every bit of the mantissa in use.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = 39_000.0 + (x >> 11) as f64 / (1u64 << 53) as f64 * 2_000.0;
+            let p = Position {
+                value: SortValue::Float(f),
+                id: 1,
+            };
+            let back: Position = decode(&encode(&p)).unwrap();
+            assert_eq!(back.value, p.value, "{f:?}");
+        }
     }
 
     #[test]
