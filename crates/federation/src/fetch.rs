@@ -73,10 +73,16 @@ const PERSON_TYPES: [&str; 4] = ["Person", "Service", "Application", "Organizati
 /// inboxes may have changed); if that fetch fails the stored row is used as it is.
 pub const ACTOR_REFRESH_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
-/// The actor `ap_id`, from the database or fetched and stored. `refresh` forces a fetch (used
+/// The actor `ap_id`, from this process's [`crate::actor_cache::ActorCache`], the database, or
+/// fetched and stored. `refresh` forces a fetch (used
 /// when a signature fails with a stored key that may have been rotated); a stored remote actor
 /// older than [`ACTOR_REFRESH_AFTER`] is refreshed too, keeping the stored row if that fails.
 pub async fn actor(ap_id: &Url, data: &FedData, refresh: bool) -> Result<Actor, FedError> {
+    if !refresh {
+        if let Some(a) = data.actors.get(ap_id.as_str()) {
+            return Ok(a);
+        }
+    }
     if !refresh || is_local(ap_id, data) {
         let stored = match remote::person_by_ap_id(&data.db, ap_id.as_str()).await? {
             Some(p) => Some(Actor::Person(p)),
@@ -87,7 +93,8 @@ pub async fn actor(ap_id: &Url, data: &FedData, refresh: bool) -> Result<Actor, 
         match stored {
             Some(a) if a.row().local => return Ok(a),
             Some(a) if chrono::Utc::now() - a.row().last_refreshed_at < ACTOR_REFRESH_AFTER => {
-                return Ok(a)
+                data.actors.put(&a);
+                return Ok(a);
             }
             Some(stale) => {
                 return Ok(match refetch(ap_id, data).await {

@@ -104,14 +104,7 @@ pub async fn receive(
         &with_host
     };
     let now = SystemTime::now();
-    let mut actor = match data.actors.get(actor_id.as_str()) {
-        Some(a) => a,
-        None => {
-            let a = fetch::actor(&actor_id, data, false).await?;
-            data.actors.put(&a);
-            a
-        }
-    };
+    let mut actor = fetch::actor(&actor_id, data, false).await?;
     let verify = |pem: &str| -> Result<(), FedError> {
         let key = PublicKey::from_pem(pem).map_err(|e| FedError::Unauthorized(e.to_string()))?;
         signatures::verify_request(method, path, headers, Some(body), &params, &key, now)

@@ -32,6 +32,23 @@ pub enum Stored {
 }
 
 impl Stored {
+    /// A comment `id` (when `is_comment`) or the post `post` itself, in `community`.
+    fn at(is_comment: bool, id: i64, post: i64, community: i64) -> Self {
+        let (post, community) = (PostId(post), CommunityId(community));
+        if is_comment {
+            Stored::Comment {
+                id: CommentId(id),
+                post,
+                community,
+            }
+        } else {
+            Stored::Post {
+                id: post,
+                community,
+            }
+        }
+    }
+
     pub fn community(&self) -> CommunityId {
         match self {
             Stored::Post { community, .. } | Stored::Comment { community, .. } => *community,
@@ -48,6 +65,15 @@ pub async fn resolve(
     if let Some(s) = lookup(ap_id, data).await? {
         return Ok(s);
     }
+    fetch_and_store(ap_id, data, chain).await
+}
+
+/// Fetch `ap_id`, which is not stored, from its origin and store it (with its own chain).
+async fn fetch_and_store(
+    ap_id: &Url,
+    data: &FedData,
+    chain: &mut Vec<Url>,
+) -> Result<Stored, FedError> {
     if fetch::is_local(ap_id, data) {
         return Err(FedError::NotFound(format!(
             "no local post or comment {ap_id}"
@@ -73,21 +99,7 @@ pub async fn resolve(
 async fn lookup(ap_id: &Url, data: &FedData) -> Result<Option<Stored>, FedError> {
     Ok(remote::content_by_ap_id(&data.db, ap_id.as_str())
         .await?
-        .map(|c| {
-            let (post, community) = (PostId(c.post_id), CommunityId(c.community_id));
-            if c.is_comment {
-                Stored::Comment {
-                    id: CommentId(c.id),
-                    post,
-                    community,
-                }
-            } else {
-                Stored::Post {
-                    id: post,
-                    community,
-                }
-            }
-        }))
+        .map(|c| Stored::at(c.is_comment, c.id, c.post_id, c.community_id)))
 }
 
 /// Check that an object from `actor` may be stored: its id and author are the actor's.
@@ -203,26 +215,19 @@ async fn reply_parent(
     let target = match remote::reply_target(&data.db, ap_id.as_str()).await? {
         Some(t) => t,
         None => {
-            resolve(ap_id, data, chain).await?;
+            fetch_and_store(ap_id, data, chain).await?;
             remote::reply_target(&data.db, ap_id.as_str())
                 .await?
                 .ok_or_else(|| FedError::Internal(format!("{ap_id} vanished after storing")))?
         }
     };
     check_open(&target)?;
-    let (post, community) = (PostId(target.post_id), CommunityId(target.community_id));
-    Ok(if target.is_comment {
-        Stored::Comment {
-            id: CommentId(target.id),
-            post,
-            community,
-        }
-    } else {
-        Stored::Post {
-            id: post,
-            community,
-        }
-    })
+    Ok(Stored::at(
+        target.is_comment,
+        target.id,
+        target.post_id,
+        target.community_id,
+    ))
 }
 
 /// Replies go only under live content: not under a deleted, removed or locked post, nor under a
