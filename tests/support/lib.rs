@@ -82,6 +82,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with_worker(worker: Option<canopy_worker::WorkerConfig>) -> Self {
+        Self::spawn_configured(worker, canopy_api::Options::default()).await
+    }
+
+    /// A node with the given worker (if any) and node options.
+    pub async fn spawn_configured(
+        worker: Option<canopy_worker::WorkerConfig>,
+        options: canopy_api::Options,
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -92,7 +100,9 @@ impl TestApp {
         let base_url = format!("http://127.0.0.1:{port}");
         let public_url = format!("http://localhost:{port}");
         let public = canopy_federation_base(&public_url);
-        let state = canopy_api::AppState::new(db.clone(), public).await.unwrap();
+        let state = canopy_api::AppState::with_options(db.clone(), public, options)
+            .await
+            .unwrap();
         let fed = state.fed.clone();
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker =

@@ -41,9 +41,25 @@ pub struct AppState {
     pub inbox: InboxState,
 }
 
+/// Settings of the node that the HTTP surface and its federation side read; the binary fills
+/// them from the configuration file. Each concern adds its own field with its own defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Options {}
+
 impl AppState {
-    /// Build the state, registering this node's instance row when the database is new.
+    /// Build the state with default [`Options`], registering this node's instance row when the
+    /// database is new.
     pub async fn new(db: PgPool, base: PublicBase) -> Result<Self, ApiError> {
+        Self::with_options(db, base, Options::default()).await
+    }
+
+    /// Build the state, registering this node's instance row when the database is new.
+    pub async fn with_options(
+        db: PgPool,
+        base: PublicBase,
+        options: Options,
+    ) -> Result<Self, ApiError> {
+        let Options {} = options;
         let instance_id = canopy_db::instances::ensure_local(&db, &base.authority())
             .await
             .map_err(|e| match e {

@@ -158,6 +158,11 @@ impl Config {
         }
     }
 
+    /// What the HTTP surface and its federation side read.
+    pub fn options(&self) -> canopy_api::Options {
+        canopy_api::Options {}
+    }
+
     /// The cleanup's settings.
     pub fn cleanup(&self) -> CleanupConfig {
         CleanupConfig {

@@ -23,7 +23,7 @@ async fn work(settings: &Settings, db: &Database, args: WorkerArgs) -> anyhow::R
     canopy_db::migrate(&db.pool)
         .await
         .context("applying migrations")?;
-    let state = canopy_api::AppState::new(db.pool.clone(), settings.public_base.clone())
+    let state = canopy_api::AppState::with_options(db.pool.clone(), settings.public_base.clone(), settings.config.options())
         .await
         .map_err(|e| anyhow!("{e}"))
         .context("setting up federation")?;
