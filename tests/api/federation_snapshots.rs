@@ -69,6 +69,11 @@ async fn emitted_activities_keep_their_shape() {
     let alice = alpha.user("alice").await;
     let bob = beta.user("bob").await;
     let post = alpha.community_with_post(&alice, "wire").await;
+    // A follower on a third instance: the community relays beta's reply there (never back to beta).
+    let gamma = canopy_tests::standin::StandIn::start().await;
+    alpha
+        .remote_followers("wire", &[format!("{}/u/watcher/inbox", gamma.base)])
+        .await;
     let handle = format!("wire@{}", alpha.public_url.trim_start_matches("http://"));
     let (s, f) = beta
         .post(

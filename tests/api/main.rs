@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod actor_fields;
 mod bad_input;
 mod cleanup;
 mod concurrency;
@@ -16,6 +17,7 @@ mod inbox_security;
 mod inbox_semantics;
 mod interop;
 mod meta;
+mod origin_rules;
 mod posts;
 mod queue_admin;
 mod tree;

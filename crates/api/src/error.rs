@@ -135,6 +135,7 @@ impl From<canopy_federation::FedError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unresolvable", m)
             }
             F::Forbidden(m) | F::Unauthorized(m) => ApiError::forbidden(m),
+            F::BadSignature(e) => ApiError::forbidden(e.to_string()),
             F::TooLarge(_) => ApiError::invalid(err_text(&F::TooLarge(0))),
             F::Internal(m) => {
                 tracing::error!(error = %m, "federation error");

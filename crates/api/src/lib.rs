@@ -84,6 +84,7 @@ impl AppState {
             instance_id,
             http,
             actors: Default::default(),
+            guard: Default::default(),
         };
         let config = canopy_federation::fetch::federation_config(fed.clone()).await?;
         Ok(Self {

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::actor_cache::ActorCache;
+use crate::guard::FetchGuard;
 use crate::urls::PublicBase;
 
 /// Shared by the ActivityPub routes, the inbox and the senders.
@@ -17,4 +18,6 @@ pub struct FedContext {
     pub http: reqwest::Client,
     /// Remote actors seen recently by this process (see [`ActorCache`]).
     pub actors: Arc<ActorCache>,
+    /// Bounds on the fetching outsiders can cause: key refetches, failing hosts (see [`FetchGuard`]).
+    pub guard: Arc<FetchGuard>,
 }

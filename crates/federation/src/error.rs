@@ -12,6 +12,9 @@ pub enum FedError {
     /// Missing or invalid signature, or a signer that is not the activity's actor: 401.
     #[error("{0}")]
     Unauthorized(String),
+    /// The request's signature failed a check (typed, so callers decide on the kind): 401.
+    #[error("{0}")]
+    BadSignature(#[from] crate::signatures::SignatureError),
     /// Well-formed but not allowed (spoofed ids, acting on someone else's content): 403.
     #[error("{0}")]
     Forbidden(String),
@@ -31,7 +34,7 @@ impl FedError {
     pub fn status(&self) -> StatusCode {
         match self {
             FedError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            FedError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            FedError::Unauthorized(_) | FedError::BadSignature(_) => StatusCode::UNAUTHORIZED,
             FedError::Forbidden(_) => StatusCode::FORBIDDEN,
             FedError::NotFound(_) => StatusCode::NOT_FOUND,
             FedError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -43,7 +46,7 @@ impl FedError {
     fn code(&self) -> &'static str {
         match self {
             FedError::BadRequest(_) => "invalid_activity",
-            FedError::Unauthorized(_) => "bad_signature",
+            FedError::Unauthorized(_) | FedError::BadSignature(_) => "bad_signature",
             FedError::Forbidden(_) => "forbidden",
             FedError::NotFound(_) => "not_found",
             FedError::Unresolvable(_) => "unresolvable",

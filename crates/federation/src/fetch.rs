@@ -4,9 +4,10 @@
 
 use crate::error::FedError;
 use crate::json::{authority, id_of, kind_of, markdown_source, same_authority, str_field};
+use crate::signatures::SignatureError;
 use crate::FedContext;
 use activitypub_federation::config::{Data, FederationConfig};
-use canopy_core::content;
+use canopy_core::{content, limits};
 use canopy_db::remote::{self, ActorRow, RemoteCommunity, RemotePerson};
 use serde_json::Value;
 use url::Url;
@@ -41,15 +42,32 @@ pub fn is_local(url: &Url, data: &FedData) -> bool {
     authority(url) == data.base.authority()
 }
 
-/// Fetch a remote object as JSON.
+/// Fetch a remote object as JSON. A host whose fetches keep failing is not asked again for a
+/// while (see [`crate::guard`]).
 pub async fn fetch_json(url: &Url, data: &FedData) -> Result<Value, FedError> {
     if is_local(url, data) {
         return Err(FedError::NotFound(format!("{url} is local and not stored")));
     }
-    activitypub_federation::fetch::fetch_object_http::<FedContext, Value>(url, data)
+    let host = authority(url);
+    data.guard
+        .before_fetch(&host)
+        .map_err(|e| FedError::Unresolvable(e.to_string()))?;
+    let fetched = activitypub_federation::fetch::fetch_object_http::<FedContext, Value>(url, data)
         .await
-        .map(|r| r.object)
-        .map_err(|e| FedError::Unresolvable(format!("could not fetch {url}: {e}")))
+        .map(|r| r.object);
+    data.guard
+        .after_fetch(&host, !matches!(&fetched, Err(e) if host_failed(e)));
+    fetched.map_err(|e| FedError::Unresolvable(format!("could not fetch {url}: {e}")))
+}
+
+/// Whether a fetch error means the host failed (no answer, a timeout, a server error page),
+/// rather than an answer about the object (gone, not an ActivityStreams document, another id).
+fn host_failed(e: &activitypub_federation::error::Error) -> bool {
+    use activitypub_federation::error::Error as E;
+    matches!(
+        e,
+        E::Reqwest(_) | E::ReqwestMiddleware(_) | E::ParseFetchedObject(..) | E::ResponseBodyLimit
+    )
 }
 
 /// A resolved actor.
@@ -67,45 +85,18 @@ impl Actor {
     }
 }
 
-const PERSON_TYPES: [&str; 4] = ["Person", "Service", "Application", "Organization"];
-
 /// A stored remote actor older than this is fetched again when it is next used (its name, key,
 /// inboxes may have changed); if that fetch fails the stored row is used as it is.
 pub const ACTOR_REFRESH_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// The actor `ap_id`, from this process's [`crate::actor_cache::ActorCache`], the database, or
-/// fetched and stored. `refresh` forces a fetch (used
-/// when a signature fails with a stored key that may have been rotated); a stored remote actor
-/// older than [`ACTOR_REFRESH_AFTER`] is refreshed too, keeping the stored row if that fails.
+/// fetched and stored. `refresh` forces a fetch; a stored remote actor older than
+/// [`ACTOR_REFRESH_AFTER`] is refreshed too, keeping the stored row if that fails.
 pub async fn actor(ap_id: &Url, data: &FedData, refresh: bool) -> Result<Actor, FedError> {
-    if !refresh {
-        if let Some(a) = data.actors.get(ap_id.as_str()) {
-            return Ok(a);
-        }
-    }
     if !refresh || is_local(ap_id, data) {
-        let stored = match remote::person_by_ap_id(&data.db, ap_id.as_str()).await? {
-            Some(p) => Some(Actor::Person(p)),
-            None => remote::community_by_ap_id(&data.db, ap_id.as_str())
-                .await?
-                .map(Actor::Community),
-        };
-        match stored {
-            Some(a) if a.row().local => return Ok(a),
-            Some(a) if chrono::Utc::now() - a.row().last_refreshed_at < ACTOR_REFRESH_AFTER => {
-                data.actors.put(&a);
-                return Ok(a);
-            }
-            Some(stale) => {
-                return Ok(match refetch(ap_id, data).await {
-                    Ok(fresh) => fresh,
-                    Err(e) => {
-                        tracing::info!(actor = %ap_id, error = %e, "could not refresh a stale actor; using the stored one");
-                        remote::postpone_refresh(&data.db, ap_id.as_str()).await?;
-                        stale
-                    }
-                })
-            }
+        match stored_actor(ap_id, data).await? {
+            Some(a) if a.row().local || !is_stale(&a) => return Ok(a),
+            Some(stale) => return refresh_stale(ap_id, stale, data).await,
             None if is_local(ap_id, data) => {
                 return Err(FedError::NotFound(format!("no local actor {ap_id}")))
             }
@@ -113,6 +104,40 @@ pub async fn actor(ap_id: &Url, data: &FedData, refresh: bool) -> Result<Actor, 
         }
     }
     refetch(ap_id, data).await
+}
+
+/// The actor as this node has it (cache, then database), without any fetch.
+async fn stored_actor(ap_id: &Url, data: &FedData) -> Result<Option<Actor>, FedError> {
+    if let Some(a) = data.actors.get(ap_id.as_str()) {
+        return Ok(Some(a));
+    }
+    let stored = match remote::person_by_ap_id(&data.db, ap_id.as_str()).await? {
+        Some(p) => Some(Actor::Person(p)),
+        None => remote::community_by_ap_id(&data.db, ap_id.as_str())
+            .await?
+            .map(Actor::Community),
+    };
+    if let Some(a) = &stored {
+        if !is_stale(a) {
+            data.actors.put(a);
+        }
+    }
+    Ok(stored)
+}
+
+fn is_stale(a: &Actor) -> bool {
+    !a.row().local && chrono::Utc::now() - a.row().last_refreshed_at >= ACTOR_REFRESH_AFTER
+}
+
+async fn refresh_stale(ap_id: &Url, stale: Actor, data: &FedData) -> Result<Actor, FedError> {
+    match refetch(ap_id, data).await {
+        Ok(fresh) => Ok(fresh),
+        Err(e) => {
+            tracing::info!(actor = %ap_id, error = %e, "could not refresh a stale actor; using the stored one");
+            remote::postpone_refresh(&data.db, ap_id.as_str()).await?;
+            Ok(stale)
+        }
+    }
 }
 
 async fn refetch(ap_id: &Url, data: &FedData) -> Result<Actor, FedError> {
@@ -134,9 +159,113 @@ pub async fn community(ap_id: &Url, data: &FedData) -> Result<ActorRow, FedError
     }
 }
 
-/// Store a fetched Person or Group after checking it describes itself at the URL it was fetched
-/// from and carries a key owned by itself.
-pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Actor, FedError> {
+/// The actor `ap_id` whose key makes `verify` pass, for checking a signed request. Nothing is
+/// written before the signature verifies: an unknown actor is fetched, checked, and stored only
+/// then; a stored actor whose key fails is fetched again (a rotated key). An actor whose fetched
+/// key failed is not fetched again for [`crate::guard::KEY_REFETCH_EVERY`], so false signatures
+/// cannot make the node fetch per request. The fetch counts against the request's fetch budget.
+pub async fn verified_actor(
+    ap_id: &Url,
+    data: &FedData,
+    verify: impl Fn(&str) -> Result<(), SignatureError>,
+) -> Result<Actor, FedError> {
+    if let Some(stored) = stored_actor(ap_id, data).await? {
+        match verify(&stored.row().public_key_pem) {
+            Ok(()) if is_stale(&stored) => return refresh_stale(ap_id, stored, data).await,
+            Ok(()) => return Ok(stored),
+            // Perhaps a rotated key: fetch the actor again, below.
+            Err(SignatureError::BadSignature) => {}
+            Err(e) => return Err(FedError::BadSignature(e)),
+        }
+    }
+    if let Some(failed) = data.guard.recently_failed_key(ap_id.as_str()) {
+        // Checked against the copy fetched a moment ago; fetched again only if that verifies.
+        verify(&failed)?;
+    }
+    let json = fetch_json(ap_id, data).await?;
+    let parsed = parse_actor(ap_id, &json)?;
+    if let Err(e) = verify(parsed.public_key_pem) {
+        data.guard.key_failed(ap_id.as_str(), parsed.public_key_pem);
+        return Err(FedError::BadSignature(e));
+    }
+    save_actor(&parsed, data).await
+}
+
+/// Limits on the fields of a remote actor, checked before anything of it is stored.
+pub mod actor_limits {
+    /// Longest `preferredUsername`, in characters.
+    pub const MAX_USERNAME_CHARS: usize = 100;
+    /// Display names and community titles are cut to this many characters.
+    pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
+    /// Bios and community descriptions are cut to this many bytes (on a character boundary).
+    pub const MAX_BIO_BYTES: usize = 20_000;
+    /// Longest public key PEM.
+    pub const MAX_KEY_PEM_BYTES: usize = 16 * 1024;
+}
+
+/// A remote actor document, checked and ready to store.
+#[derive(Debug)]
+pub struct ParsedActor<'a> {
+    id: Url,
+    is_group: bool,
+    name: &'a str,
+    display_name: Option<String>,
+    bio: Option<String>,
+    bio_html: Option<String>,
+    inbox: &'a str,
+    shared_inbox: Option<&'a str>,
+    followers: Option<&'a str>,
+    public_key_pem: &'a str,
+}
+
+/// A URL field of an actor: http(s), not longer than URLs stored anywhere, on the actor's own
+/// authority (an actor cannot have its activities delivered to, or its followers listed by,
+/// another server).
+fn own_url<'a>(json: &'a Value, field: &str, id: &Url) -> Result<Option<&'a str>, FedError> {
+    let Some(raw) = str_field(json, field) else {
+        return Ok(None);
+    };
+    if raw.len() > limits::MAX_URL_BYTES {
+        return Err(FedError::bad(format!(
+            "actor {id}: {field} is longer than {} bytes",
+            limits::MAX_URL_BYTES
+        )));
+    }
+    let url =
+        Url::parse(raw).map_err(|_| FedError::bad(format!("actor {id}: {field} is not a URL")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FedError::bad(format!(
+            "actor {id}: {field} is not an http(s) URL"
+        )));
+    }
+    if !same_authority(&url, id) {
+        return Err(FedError::forbidden(format!(
+            "actor {id}: {field} {raw} is on another host than the actor"
+        )));
+    }
+    Ok(Some(raw))
+}
+
+fn cut_chars(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn cut_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Check a Person or Group document fetched from `url` (or carried by its own Update): it
+/// describes itself at that URL's authority, its key is its own, and every field is within
+/// [`actor_limits`]. Nothing is written.
+pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, FedError> {
+    use actor_limits::*;
     let id = json
         .get("id")
         .and_then(id_of)
@@ -146,16 +275,49 @@ pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Acto
             "actor {id} was served by another host"
         )));
     }
+    if id.as_str().len() > limits::MAX_URL_BYTES || !matches!(id.scheme(), "http" | "https") {
+        return Err(FedError::bad(format!(
+            "actor id {id} is not a usable http(s) URL"
+        )));
+    }
     let kind = kind_of(json);
+    let is_group = kind == "Group";
+    if !is_group && !crate::receive::rules::PERSON_TYPES.contains(&kind) {
+        return Err(FedError::bad(format!(
+            "{id} is a {kind:?}, not an actor Canopy understands"
+        )));
+    }
     let name = str_field(json, "preferredUsername")
         .ok_or_else(|| FedError::bad(format!("actor {id} has no preferredUsername")))?;
-    let inbox = str_field(json, "inbox")
+    if name.chars().count() > MAX_USERNAME_CHARS || name.chars().any(char::is_control) {
+        return Err(FedError::bad(format!(
+            "actor {id}: preferredUsername is longer than {MAX_USERNAME_CHARS} characters or has control characters"
+        )));
+    }
+    let inbox = own_url(json, "inbox", &id)?
         .ok_or_else(|| FedError::bad(format!("actor {id} has no inbox")))?;
+    let shared_inbox = match json.get("endpoints") {
+        Some(e) => own_url(e, "sharedInbox", &id)?,
+        None => None,
+    };
+    let followers = own_url(json, "followers", &id)?;
     let key = json
         .get("publicKey")
         .ok_or_else(|| FedError::bad(format!("actor {id} has no publicKey")))?;
+    let key = match key {
+        // Some servers list several keys; the first is the main one.
+        Value::Array(keys) => keys
+            .first()
+            .ok_or_else(|| FedError::bad(format!("actor {id} has no publicKey")))?,
+        other => other,
+    };
     let pem = str_field(key, "publicKeyPem")
         .ok_or_else(|| FedError::bad("publicKey without publicKeyPem"))?;
+    if pem.len() > MAX_KEY_PEM_BYTES {
+        return Err(FedError::bad(format!(
+            "actor {id}: publicKeyPem is longer than {MAX_KEY_PEM_BYTES} bytes"
+        )));
+    }
     if let Some(owner) = key.get("owner").and_then(id_of) {
         if owner != id {
             return Err(FedError::forbidden(format!(
@@ -163,71 +325,83 @@ pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Acto
             )));
         }
     }
-    let shared_inbox = json
-        .get("endpoints")
-        .and_then(|e| str_field(e, "sharedInbox"));
-    let summary_html = str_field(json, "summary").map(content::sanitize_html);
-    let source = markdown_source(json);
-    let auth = authority(&id);
-    if kind == "Group" {
-        let title = str_field(json, "name").unwrap_or(name);
-        let description_html = match source {
-            Some(md) => Some(content::markdown_to_html(md)),
-            None => summary_html.clone(),
-        };
+    let display_name = str_field(json, "name").map(|n| cut_chars(n, MAX_DISPLAY_NAME_CHARS));
+    let summary_html =
+        str_field(json, "summary").map(|h| content::sanitize_html(cut_bytes(h, MAX_BIO_BYTES)));
+    let source = markdown_source(json).map(|md| cut_bytes(md, MAX_BIO_BYTES).to_owned());
+    let bio_html = match &source {
+        Some(md) => Some(content::markdown_to_html(md)),
+        None => summary_html,
+    };
+    let bio = source.or_else(|| bio_html.clone());
+    Ok(ParsedActor {
+        id,
+        is_group,
+        name,
+        display_name,
+        bio,
+        bio_html,
+        inbox,
+        shared_inbox,
+        followers,
+        public_key_pem: pem,
+    })
+}
+
+/// Store a fetched Person or Group after [`parse_actor`]'s checks.
+pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Actor, FedError> {
+    let parsed = parse_actor(url, json)?;
+    save_actor(&parsed, data).await
+}
+
+async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedError> {
+    let auth = authority(&a.id);
+    let actor = if a.is_group {
         remote::upsert_community(
             &data.db,
             &RemoteCommunity {
                 authority: &auth,
-                ap_id: id.as_str(),
-                name,
-                title,
-                description: source.or(description_html.as_deref()),
-                description_html: description_html.as_deref(),
-                inbox_url: inbox,
-                shared_inbox_url: shared_inbox,
-                followers_url: str_field(json, "followers"),
-                public_key_pem: pem,
+                ap_id: a.id.as_str(),
+                name: a.name,
+                title: a.display_name.as_deref().unwrap_or(a.name),
+                description: a.bio.as_deref(),
+                description_html: a.bio_html.as_deref(),
+                inbox_url: a.inbox,
+                shared_inbox_url: a.shared_inbox,
+                followers_url: a.followers,
+                public_key_pem: a.public_key_pem,
             },
         )
         .await?;
-        let row = remote::community_by_ap_id(&data.db, id.as_str())
-            .await?
-            .ok_or_else(|| FedError::Internal("stored community vanished".into()))?;
-        let actor = Actor::Community(row);
-        data.actors.put(&actor);
-        Ok(actor)
-    } else if PERSON_TYPES.contains(&kind) {
-        let bio_html = match source {
-            Some(md) => Some(content::markdown_to_html(md)),
-            None => summary_html,
-        };
+        Actor::Community(
+            remote::community_by_ap_id(&data.db, a.id.as_str())
+                .await?
+                .ok_or_else(|| FedError::Internal("stored community vanished".into()))?,
+        )
+    } else {
         remote::upsert_person(
             &data.db,
             &RemotePerson {
                 authority: &auth,
-                ap_id: id.as_str(),
-                name,
-                display_name: str_field(json, "name"),
-                bio: source.or(bio_html.as_deref()),
-                bio_html: bio_html.as_deref(),
-                inbox_url: inbox,
-                shared_inbox_url: shared_inbox,
-                public_key_pem: pem,
+                ap_id: a.id.as_str(),
+                name: a.name,
+                display_name: a.display_name.as_deref(),
+                bio: a.bio.as_deref(),
+                bio_html: a.bio_html.as_deref(),
+                inbox_url: a.inbox,
+                shared_inbox_url: a.shared_inbox,
+                public_key_pem: a.public_key_pem,
             },
         )
         .await?;
-        let row = remote::person_by_ap_id(&data.db, id.as_str())
-            .await?
-            .ok_or_else(|| FedError::Internal("stored person vanished".into()))?;
-        let actor = Actor::Person(row);
-        data.actors.put(&actor);
-        Ok(actor)
-    } else {
-        Err(FedError::bad(format!(
-            "{id} is a {kind:?}, not an actor Canopy understands"
-        )))
-    }
+        Actor::Person(
+            remote::person_by_ap_id(&data.db, a.id.as_str())
+                .await?
+                .ok_or_else(|| FedError::Internal("stored person vanished".into()))?,
+        )
+    };
+    data.actors.put(&actor);
+    Ok(actor)
 }
 
 /// Find the actor URL for `name@host[:port]` through WebFinger. When the host answers with

@@ -2,16 +2,18 @@
 //!
 //! Order of checks: body size; a Signature header; JSON with `id`, `type` and `actor`; the
 //! activity id on the actor's host (whole authority, port included) and not on ours; the
-//! signing key belonging to the actor; the signature by Mastodon's rules (with one refetch of
-//! the actor when a stored key fails, for key rotation); then de-duplication by activity id
-//! (a replay is acknowledged and changes nothing); then the activity itself. An activity that
-//! fails is forgotten again, so its sender's retry is processed.
+//! signing key belonging to the actor; the signature by Mastodon's rules, before anything is
+//! written (an unknown actor is fetched and stored only once its key verifies; a stored key that
+//! fails is refetched at most once per actor per interval, for key rotation: see
+//! [`crate::guard`]); then de-duplication by activity id (a replay is acknowledged and changes
+//! nothing); then the activity itself, under the origin rules of [`crate::receive::rules`]. An
+//! activity that fails is forgotten again, so its sender's retry is processed.
 
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
 use crate::json::{authority, id_of, kind_of, same_authority};
 use crate::signatures::{self, PublicKey};
-use crate::{incoming, FedContext};
+use crate::{receive, FedContext};
 use activitypub_federation::config::FederationConfig;
 use axum::body::Body;
 use axum::extract::State;
@@ -51,8 +53,7 @@ pub async fn receive(
     body: &[u8],
     data: &FedData,
 ) -> Result<StatusCode, FedError> {
-    let params =
-        signatures::parse_signature(headers).map_err(|e| FedError::Unauthorized(e.to_string()))?;
+    let params = signatures::parse_signature(headers)?;
     let activity: Value = serde_json::from_slice(body)
         .map_err(|e| FedError::bad(format!("body is not JSON: {e}")))?;
     let id = activity
@@ -104,27 +105,19 @@ pub async fn receive(
         &with_host
     };
     let now = SystemTime::now();
-    let mut actor = fetch::actor(&actor_id, data, false).await?;
-    let verify = |pem: &str| -> Result<(), FedError> {
-        let key = PublicKey::from_pem(pem).map_err(|e| FedError::Unauthorized(e.to_string()))?;
+    // Verified before anything is written: an unknown actor is stored only once its key
+    // verifies, and a failing stored key is refetched at most once per actor per interval.
+    let actor = fetch::verified_actor(&actor_id, data, |pem| {
+        let key = PublicKey::from_pem(pem)?;
         signatures::verify_request(method, path, headers, Some(body), &params, &key, now)
-            .map_err(|e| FedError::Unauthorized(e.to_string()))
-    };
-    if let Err(first) = verify(&actor.row().public_key_pem) {
-        // A stored key may be stale; fetch the actor once more and retry.
-        if matches!(first, FedError::Unauthorized(ref m) if m.contains("verify")) {
-            actor = fetch::actor(&actor_id, data, true).await?;
-            verify(&actor.row().public_key_pem)?;
-        } else {
-            return Err(first);
-        }
-    }
+    })
+    .await?;
 
     if !canopy_db::remote::mark_received(&data.db, id.as_str()).await? {
         tracing::debug!(activity = %id, "replayed activity ignored");
         return Ok(StatusCode::OK);
     }
-    match incoming::handle(&activity, &actor, data).await {
+    match receive::handle(&activity, &actor, data).await {
         Ok(()) => {
             tracing::debug!(activity = %id, kind = kind_of(&activity), from = %authority(&actor_id), "activity received");
             Ok(StatusCode::ACCEPTED)

@@ -5,6 +5,7 @@
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
 use crate::json::{id_of, ids_of, kind_of, markdown_source, same_authority, str_field, time_field};
+use crate::outgoing;
 use canopy_core::{content, limits, CommentId, CommunityId, PersonId, PostId};
 use canopy_db::comments::NewComment;
 use canopy_db::posts::NewPost;
@@ -91,7 +92,7 @@ async fn fetch_and_store(
     }
     chain.push(ap_id.clone());
     let json = fetch::fetch_json(ap_id, data).await?;
-    let stored = Box::pin(store_new(&json, None, None, data, chain)).await;
+    let stored = Box::pin(store_new(&json, None, None, None, data, chain)).await;
     chain.pop();
     stored
 }
@@ -100,29 +101,6 @@ async fn lookup(ap_id: &Url, data: &FedData) -> Result<Option<Stored>, FedError>
     Ok(remote::content_by_ap_id(&data.db, ap_id.as_str())
         .await?
         .map(|c| Stored::at(c.is_comment, c.id, c.post_id, c.community_id)))
-}
-
-/// Check that an object from `actor` may be stored: its id and author are the actor's.
-pub fn check_authorship(object: &Value, actor: &Url) -> Result<Url, FedError> {
-    let id = object
-        .get("id")
-        .and_then(id_of)
-        .ok_or_else(|| FedError::bad("object without id"))?;
-    if !same_authority(&id, actor) {
-        return Err(FedError::forbidden(format!(
-            "object {id} claims another host than its actor {actor}"
-        )));
-    }
-    let author = object
-        .get("attributedTo")
-        .map(|a| ids_of(Some(a)))
-        .unwrap_or_default();
-    if !author.iter().any(|a| a == actor) {
-        return Err(FedError::forbidden(format!(
-            "object {id} is not attributed to its actor {actor}"
-        )));
-    }
-    Ok(id)
 }
 
 /// Store a Note as a comment or a Page-like object as a post; returns where it sits (where it
@@ -141,16 +119,28 @@ pub async fn store(
     if let Some(s) = lookup(&id, data).await? {
         return Ok(s);
     }
-    store_new(object, community_hint, None, data, chain).await
+    store_new(object, community_hint, None, None, data, chain).await
+}
+
+/// A received activity that a local community forwards to its followers (FEP-1b12) in the
+/// transaction that stores the content it carries.
+pub struct Relay<'a> {
+    /// The activity as received.
+    pub activity: &'a Value,
+    /// The authority it came from, which is not sent it back.
+    pub origin: &'a str,
 }
 
 /// [`store`] for an object the caller expects to be new: it is inserted without looking it up
 /// first, and a duplicate is found through the unique `ap_id` instead. `author` is the verified
 /// sender when the caller has it: when the object is attributed to it, it is not looked up again.
+/// With `relay`, a new object in a local community with remote followers is announced to them
+/// in the transaction that inserts it.
 pub async fn store_new(
     object: &Value,
     community_hint: Option<CommunityId>,
     author: Option<&ActorRow>,
+    relay: Option<&Relay<'_>>,
     data: &FedData,
     chain: &mut Vec<Url>,
 ) -> Result<Stored, FedError> {
@@ -158,10 +148,7 @@ pub async fn store_new(
         .get("id")
         .and_then(id_of)
         .ok_or_else(|| FedError::bad("object without id"))?;
-    let author_url = object
-        .get("attributedTo")
-        .and_then(id_of)
-        .ok_or_else(|| FedError::bad(format!("{id} has no attributedTo")))?;
+    let author_url = crate::receive::rules::one_author(object)?;
     if !same_authority(&id, &author_url) {
         return Err(FedError::forbidden(format!(
             "{id} is attributed to an actor on another host"
@@ -177,7 +164,7 @@ pub async fn store_new(
                 Err(e) => return lookup(&id, data).await?.ok_or(e),
             };
             let creator = creator_of(&author_url, author, data).await?;
-            insert_comment(object, &id, parent, creator, data).await
+            insert_comment(object, &id, parent, creator, relay, data).await
         }
         (k, None) if POST_TYPES.contains(&k) || k == "Note" => {
             let community = match community_hint {
@@ -185,7 +172,7 @@ pub async fn store_new(
                 None => find_community(object, data).await?,
             };
             let creator = creator_of(&author_url, author, data).await?;
-            insert_post(object, &id, community, creator, data).await
+            insert_post(object, &id, community, creator, relay, data).await
         }
         (k, Some(_)) => Err(FedError::bad(format!("a {k:?} cannot be a reply"))),
         (k, None) => Err(FedError::bad(format!(
@@ -293,6 +280,7 @@ async fn insert_comment(
     id: &Url,
     parent: Stored,
     creator: PersonId,
+    relay: Option<&Relay<'_>>,
     data: &FedData,
 ) -> Result<Stored, FedError> {
     let (post, parent_comment, community) = match parent {
@@ -304,24 +292,42 @@ async fn insert_comment(
         } => (post, Some(id), community),
     };
     let (source, html) = text_of(object, limits::MAX_COMMENT_BODY_BYTES)?;
-    // One statement on its own (autocommit): the row locks its triggers take on the ancestors
-    // and the post are held for the statement only, not across client round trips.
-    let mut conn = data.db.acquire().await?;
-    let comment = canopy_db::comments::create(
-        &mut conn,
-        &NewComment {
-            post_id: post,
-            parent_id: parent_comment,
-            creator_id: creator,
-            content: &source,
-            content_html: &html,
-            local: false,
-            ap_id: Some(id.as_str()),
-            ap_id_prefix: "",
-            published: time_field(object, "published"),
-        },
-    )
-    .await;
+    let announcer = match relay {
+        Some(_) => remote::announcing_community(&data.db, community).await?,
+        None => None,
+    };
+    let new = NewComment {
+        post_id: post,
+        parent_id: parent_comment,
+        creator_id: creator,
+        content: &source,
+        content_html: &html,
+        local: false,
+        ap_id: Some(id.as_str()),
+        ap_id_prefix: "",
+        published: time_field(object, "published"),
+    };
+    let comment = match (announcer, relay) {
+        (Some(row), Some(relay)) => {
+            // The comment and the Announce relaying it commit together.
+            let mut tx = data.db.begin().await?;
+            match canopy_db::comments::create(&mut tx, &new).await {
+                Ok(c) => {
+                    outgoing::announce(&mut tx, &row, relay.activity, data, Some(relay.origin))
+                        .await?;
+                    tx.commit().await?;
+                    Ok(c)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        _ => {
+            // One statement on its own (autocommit): the row locks its triggers take on the
+            // ancestors and the post are held for the statement only, not across round trips.
+            let mut conn = data.db.acquire().await?;
+            canopy_db::comments::create(&mut conn, &new).await
+        }
+    };
     match comment {
         Ok(c) => {
             tracing::debug!(comment_id = %c, ap_id = %id, "remote comment stored");
@@ -344,6 +350,7 @@ async fn insert_post(
     id: &Url,
     community: CommunityId,
     creator: PersonId,
+    relay: Option<&Relay<'_>>,
     data: &FedData,
 ) -> Result<Stored, FedError> {
     let (source, html) = text_of(object, limits::MAX_POST_BODY_BYTES)?;
@@ -379,6 +386,12 @@ async fn insert_post(
     .await;
     match post {
         Ok(p) => {
+            if let Some(relay) = relay {
+                if let Some(row) = remote::announcing_community(&data.db, community).await? {
+                    outgoing::announce(&mut tx, &row, relay.activity, data, Some(relay.origin))
+                        .await?;
+                }
+            }
             tx.commit().await?;
             tracing::debug!(post_id = %p, ap_id = %id, "remote post stored");
             Ok(Stored::Post { id: p, community })
@@ -437,7 +450,7 @@ pub async fn update(
             .await?)
         }
         None => {
-            store_new(object, community_hint, None, data, &mut Vec::new()).await?;
+            store_new(object, community_hint, None, None, data, &mut Vec::new()).await?;
             Ok(true)
         }
     }

@@ -37,37 +37,9 @@ fn inbox_target(url: &str) -> Option<(String, String)> {
         .map(|u| (url.to_string(), authority(&u)))
 }
 
-/// The ActivityStreams object of a post (Page) or comment (Note).
+/// The ActivityStreams object of a post (Page) or comment (Note), exactly as it is served.
 pub fn object_json(c: &ContentAp) -> Value {
-    let mut o = json!({
-        "id": c.ap_id,
-        "type": c.kind,
-        "attributedTo": c.creator_ap_id,
-        "to": [PUBLIC],
-        "cc": [c.community_ap_id],
-        "audience": c.community_ap_id,
-        "content": c.html.clone().unwrap_or_default(),
-        "mediaType": "text/html",
-        "source": {"content": c.source.clone().unwrap_or_default(), "mediaType": "text/markdown"},
-        "published": c.published.to_rfc3339(),
-        "context": c.post_ap_id,
-    });
-    if let Some(u) = c.updated {
-        o["updated"] = json!(u.to_rfc3339());
-    }
-    if let Some(t) = &c.title {
-        o["name"] = json!(t);
-    }
-    if let Some(url) = &c.url {
-        o["attachment"] = json!([{"type": "Link", "href": url}]);
-    }
-    if let Some(parent) = &c.in_reply_to {
-        o["inReplyTo"] = json!(parent);
-        if let Some(author) = &c.parent_author_ap_id {
-            o["cc"] = json!([c.community_ap_id, author]);
-        }
-    }
-    o
+    crate::protocol::objects::object_of(c)
 }
 
 /// Store `activity` (its id and type are read from it) with a delivery to each target.
@@ -106,7 +78,7 @@ async fn publish(
     if c.community_local {
         // The community announces the person's activity; nobody receives it directly.
         let community = remote::community_by_id_in(conn, CommunityId(c.community_id)).await?;
-        announce_in(conn, base, &community, &activity, Some(&c.ap_id)).await
+        announce_in(conn, base, &community, &activity, Some(&c.ap_id), None).await
     } else {
         let target: Vec<(String, String)> = inbox_target(&c.community_inbox).into_iter().collect();
         enqueue(
@@ -121,16 +93,21 @@ async fn publish(
     }
 }
 
-/// A local community wraps `activity` in an Announce to its remote followers.
+/// A local community wraps `activity` in an Announce to its remote followers, except those on
+/// `origin`, the instance the activity came from (it has it, and would refuse the echo).
 async fn announce_in(
     conn: &mut PgConnection,
     base: &PublicBase,
     community: &ActorRow,
     activity: &Value,
     object_ap_id: Option<&str>,
+    origin: Option<&str>,
 ) -> Result<(), FedError> {
-    let inboxes =
+    let mut inboxes =
         remote::community_follower_inboxes_by_software(conn, CommunityId(community.id)).await?;
+    if let Some(origin) = origin {
+        inboxes.retain(|f| inbox_target(&f.inbox).is_some_and(|(_, a)| a != origin));
+    }
     if inboxes.is_empty() {
         // No remote followers: nothing to send, nothing to store.
         return Ok(());
@@ -216,18 +193,28 @@ fn is_microblog(software: &str) -> bool {
     MICROBLOGS.contains(&software)
 }
 
-/// A local community forwards an activity it received (FEP-1b12).
+/// A local community forwards an activity it received from `origin` (an authority) to its
+/// followers on other instances (FEP-1b12).
 pub async fn announce(
     conn: &mut PgConnection,
     community: &ActorRow,
     activity: &Value,
     data: &FedData,
+    origin: Option<&str>,
 ) -> Result<(), FedError> {
     let object = activity
         .get("object")
         .and_then(crate::json::id_of)
         .map(|u| u.to_string());
-    announce_in(conn, &data.base, community, activity, object.as_deref()).await
+    announce_in(
+        conn,
+        &data.base,
+        community,
+        activity,
+        object.as_deref(),
+        origin,
+    )
+    .await
 }
 
 /// Accept a Follow of a local community or person.

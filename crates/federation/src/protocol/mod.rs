@@ -2,6 +2,7 @@
 //! database rows. Handlers and (later) outgoing activities both build objects here, so an actor
 //! or a post looks the same wherever it leaves the node.
 
+pub mod activities;
 pub mod actors;
 pub mod collections;
 pub mod nodeinfo;

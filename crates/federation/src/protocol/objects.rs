@@ -2,7 +2,7 @@
 //! removed content is a `Tombstone`.
 
 use super::{Kind, Source, PUBLIC};
-use canopy_db::actors::{LocalComment, LocalPost};
+use canopy_db::outbox::ContentAp;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -43,19 +43,24 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn from_row(row: &LocalPost) -> Self {
+    /// A post as it is served at its id and embedded in the activities about it.
+    pub fn from_content(c: &ContentAp) -> Self {
         Self {
-            id: row.ap_id.clone(),
+            id: c.ap_id.clone(),
             kind: Kind::Page,
-            attributed_to: row.creator_ap_id.clone(),
-            to: vec![row.community_ap_id.clone(), PUBLIC.to_string()],
+            attributed_to: c.creator_ap_id.clone(),
+            to: vec![c.community_ap_id.clone(), PUBLIC.to_string()],
             cc: vec![],
-            audience: row.community_ap_id.clone(),
-            name: row.title.clone(),
-            content: row.body_html.clone(),
+            audience: c.community_ap_id.clone(),
+            name: c.title.clone().unwrap_or_default(),
+            content: c.html.clone().filter(|h| !h.is_empty()),
             media_type: "text/html".to_string(),
-            source: row.body.as_deref().map(Source::markdown),
-            attachment: row
+            source: c
+                .source
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(Source::markdown),
+            attachment: c
                 .url
                 .iter()
                 .map(|href| Attachment {
@@ -63,10 +68,10 @@ impl Page {
                     href: href.clone(),
                 })
                 .collect(),
-            published: row.published,
-            updated: row.updated,
+            published: c.published,
+            updated: c.updated,
             sensitive: false,
-            comments_enabled: !row.locked,
+            comments_enabled: !c.locked,
         }
     }
 }
@@ -96,29 +101,40 @@ pub struct Note {
 }
 
 impl Note {
-    pub fn from_row(row: &LocalComment) -> Self {
+    /// A comment as it is served at its id and embedded in the activities about it.
+    pub fn from_content(c: &ContentAp) -> Self {
+        let mut cc = vec![c.community_ap_id.clone()];
+        cc.extend(c.parent_author_ap_id.iter().cloned());
         Self {
-            id: row.ap_id.clone(),
+            id: c.ap_id.clone(),
             kind: Kind::Note,
-            attributed_to: row.creator_ap_id.clone(),
+            attributed_to: c.creator_ap_id.clone(),
             to: vec![PUBLIC.to_string()],
-            cc: vec![
-                row.community_ap_id.clone(),
-                row.parent_creator_ap_id.clone(),
-            ],
-            audience: row.community_ap_id.clone(),
-            content: row.content_html.clone(),
+            cc,
+            audience: c.community_ap_id.clone(),
+            content: c.html.clone().unwrap_or_default(),
             media_type: "text/html".to_string(),
-            source: Source::markdown(&row.content),
-            in_reply_to: row
-                .parent_ap_id
+            source: Source::markdown(c.source.as_deref().unwrap_or_default()),
+            in_reply_to: c
+                .in_reply_to
                 .clone()
-                .unwrap_or_else(|| row.post_ap_id.clone()),
-            context: row.post_ap_id.clone(),
-            published: row.published,
-            updated: row.updated,
+                .unwrap_or_else(|| c.post_ap_id.clone()),
+            context: c.post_ap_id.clone(),
+            published: c.published,
+            updated: c.updated,
         }
     }
+}
+
+/// The object of a post (`Page`) or comment (`Note`): the one shape a peer gets, whether it
+/// fetches the object or receives it inside an activity.
+pub fn object_of(c: &ContentAp) -> serde_json::Value {
+    let object = if c.kind == "Page" {
+        serde_json::to_value(Page::from_content(c))
+    } else {
+        serde_json::to_value(Note::from_content(c))
+    };
+    object.unwrap_or_default()
 }
 
 /// What stays of deleted or removed content (served with 410 Gone).

@@ -26,7 +26,9 @@ pub async fn page(
     if !wants_activity_json(&headers) {
         return Ok(html(StatusCode::OK, super::html::post(&row)));
     }
-    Ok(activity_json(StatusCode::OK, Page::from_row(&row)))
+    let mut conn = ctx.db.acquire().await.map_err(canopy_db::DbError::from)?;
+    let content = canopy_db::outbox::post_ap(&mut conn, PostId(id)).await?;
+    Ok(activity_json(StatusCode::OK, Page::from_content(&content)))
 }
 
 pub async fn note(
@@ -41,5 +43,7 @@ pub async fn note(
     if !wants_activity_json(&headers) {
         return Ok(html(StatusCode::OK, super::html::comment(&row)));
     }
-    Ok(activity_json(StatusCode::OK, Note::from_row(&row)))
+    let mut conn = ctx.db.acquire().await.map_err(canopy_db::DbError::from)?;
+    let content = canopy_db::outbox::comment_ap(&mut conn, CommentId(id)).await?;
+    Ok(activity_json(StatusCode::OK, Note::from_content(&content)))
 }

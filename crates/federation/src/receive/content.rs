@@ -1,0 +1,117 @@
+//! Create, Update and Delete of posts and comments (and Update of an actor, Delete of an account).
+
+use super::{person_of, relay, rules};
+use crate::error::FedError;
+use crate::fetch::{self, Actor, FedData};
+use crate::json::{authority, id_of, kind_of, same_authority};
+use crate::objects::{self, Relay};
+use crate::protocol::activities::{Delete, Publish};
+use canopy_db::remote::{self, ActorRow};
+use serde_json::Value;
+
+/// Kinds of actor documents an `Update` may carry.
+const ACTOR_KINDS: [&str; 5] = ["Person", "Group", "Service", "Application", "Organization"];
+
+/// A post or comment created by the signer. A reply in a local community is relayed to its
+/// followers in the transaction that stores it.
+pub(super) async fn create(
+    p: &Publish,
+    raw: &Value,
+    signer: &Actor,
+    data: &FedData,
+) -> Result<(), FedError> {
+    person_of(signer)?;
+    if !p.object.is_object() {
+        return Err(FedError::bad("Create must embed its object"));
+    }
+    rules::authored_by(&p.object, &p.actor.0)?;
+    let origin = authority(&p.actor.0);
+    let relay = Relay {
+        activity: raw,
+        origin: &origin,
+    };
+    objects::store_new(
+        &p.object,
+        None,
+        Some(signer.row()),
+        Some(&relay),
+        data,
+        &mut Vec::new(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// An edit of a post or comment by its creator, or an actor's update of itself. `via` is the
+/// community that relayed it, if any (then the object was checked by [`relay`]).
+pub(super) async fn update(
+    p: &Publish,
+    raw: &Value,
+    via: Option<&ActorRow>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let actor = &p.actor.0;
+    if ACTOR_KINDS.contains(&kind_of(&p.object)) {
+        if via.is_some() {
+            return Err(FedError::forbidden(
+                "a community does not relay actor updates",
+            ));
+        }
+        let id = p
+            .object
+            .get("id")
+            .and_then(id_of)
+            .ok_or_else(|| FedError::bad("actor without id"))?;
+        rules::updates_itself(&id, actor)?;
+        fetch::store_actor(&id, &p.object, data).await?;
+        return Ok(());
+    }
+    if !p.object.is_object() {
+        return Err(FedError::bad("Update must embed its object"));
+    }
+    let id = rules::authored_by(&p.object, actor)?;
+    if let Some(stored) = remote::content_by_ap_id(&data.db, id.as_str()).await? {
+        rules::may_change(&stored.creator_ap_id, actor, &id)?;
+    }
+    let community = via.map(|c| canopy_core::CommunityId(c.id));
+    let changed = objects::update(&p.object, community, data).await?;
+    if via.is_none() && changed {
+        relay::forward(&id, raw, &authority(actor), data).await?;
+    }
+    Ok(())
+}
+
+/// A Delete by the creator of the content (an account deleting itself keeps its content, which
+/// its own Deletes mark).
+pub(super) async fn delete(
+    d: &Delete,
+    raw: &Value,
+    via: Option<&ActorRow>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let actor = &d.actor.0;
+    let target = &d.object.0;
+    if target == actor {
+        if via.is_some() {
+            return Err(FedError::forbidden(
+                "a community does not relay account deletions",
+            ));
+        }
+        return Ok(());
+    }
+    if !same_authority(target, actor) {
+        return Err(FedError::forbidden(format!(
+            "{actor} may not delete {target}, an object on another host"
+        )));
+    }
+    let Some(stored) = remote::content_by_ap_id(&data.db, target.as_str()).await? else {
+        // Unknown object: nothing to delete.
+        return Ok(());
+    };
+    rules::may_change(&stored.creator_ap_id, actor, target)?;
+    remote::delete_remote_content(&data.db, target.as_str()).await?;
+    if via.is_none() {
+        relay::forward(target, raw, &authority(actor), data).await?;
+    }
+    Ok(())
+}

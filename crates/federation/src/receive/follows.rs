@@ -1,0 +1,124 @@
+//! Follow, Accept, Reject and Undo(Follow): only ever sent directly by the actors concerned.
+
+use super::person_of;
+use crate::error::FedError;
+use crate::fetch::{self, Actor, FedData};
+use crate::json::id_of;
+use crate::outgoing;
+use crate::protocol::activities::{Answer, Follow, Undo};
+use canopy_core::{CommunityId, PersonId};
+use canopy_db::remote;
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+/// A remote person follows a local community or person; the Accept goes out in the same
+/// transaction as the follow row.
+pub(super) async fn follow(
+    f: &Follow,
+    raw: &Value,
+    signer: &Actor,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let follower = person_of(signer)?;
+    let target = &f.object.0;
+    if !fetch::is_local(target, data) {
+        return Err(FedError::bad("Follow of an actor that is not on this node"));
+    }
+    let activity_id = f.id.as_ref().map(|i| i.0.as_str());
+    // Which dialect to speak to this follower's server (see outgoing::announce_in).
+    fetch::detect_software(&signer.row().authority, data).await;
+    let mut tx = data.db.begin().await?;
+    match fetch::actor(target, data, false).await? {
+        Actor::Community(c) => {
+            remote::follow_community(&mut tx, CommunityId(c.id), follower, false, activity_id)
+                .await?;
+            outgoing::accept_follow(&mut tx, &c, true, raw, signer.row(), data).await?;
+        }
+        Actor::Person(p) => {
+            remote::follow_person(&mut tx, PersonId(p.id), follower, activity_id).await?;
+            outgoing::accept_follow(&mut tx, &p, false, raw, signer.row(), data).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The local follower of the Follow an Accept or Reject answers. The Follow must be one of
+/// `community` by a local person: embedded, or named by the id of a Follow this node sent to it.
+async fn answered_follower(
+    a: &Answer,
+    community: &remote::ActorRow,
+    data: &FedData,
+) -> Result<Url, FedError> {
+    let (follower, followed) = match a.embedded_follow() {
+        Some(f) => (f.actor.0, f.object.0),
+        None => {
+            let follow_id =
+                id_of(&a.object).ok_or_else(|| FedError::bad("answer without object"))?;
+            let sent = canopy_db::outbox::sent_payload(&data.db, follow_id.as_str(), "Follow")
+                .await?
+                .ok_or_else(|| FedError::bad("answer to a Follow this node did not send"))?;
+            let follow = Follow::deserialize(&sent)
+                .map_err(|e| FedError::Internal(format!("a sent Follow is unreadable: {e}")))?;
+            (follow.actor.0, follow.object.0)
+        }
+    };
+    if followed.as_str() != community.ap_id {
+        return Err(FedError::forbidden(format!(
+            "{} may answer only follows of itself, not of {followed}",
+            community.ap_id
+        )));
+    }
+    if !fetch::is_local(&follower, data) {
+        return Err(FedError::bad(
+            "answer to a follow by someone not on this node",
+        ));
+    }
+    Ok(follower)
+}
+
+pub(super) async fn accept(a: &Answer, signer: &Actor, data: &FedData) -> Result<(), FedError> {
+    let Actor::Community(c) = signer else {
+        // Person-to-person follows are recorded as accepted when sent.
+        return Ok(());
+    };
+    let follower = answered_follower(a, c, data).await?;
+    let person = remote::person_by_ap_id(&data.db, follower.as_str())
+        .await?
+        .ok_or_else(|| FedError::NotFound("follower not found".into()))?;
+    remote::accept_community_follow(&data.db, CommunityId(c.id), PersonId(person.id)).await?;
+    Ok(())
+}
+
+pub(super) async fn reject(a: &Answer, signer: &Actor, data: &FedData) -> Result<(), FedError> {
+    let Actor::Community(c) = signer else {
+        return Ok(());
+    };
+    let follower = answered_follower(a, c, data).await?;
+    if let Some(p) = remote::person_by_ap_id(&data.db, follower.as_str()).await? {
+        let mut tx = data.db.begin().await?;
+        remote::unfollow_community(&mut tx, CommunityId(c.id), PersonId(p.id)).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// The signer stops following a local community or person.
+pub(super) async fn undo_follow(u: &Undo, signer: &Actor, data: &FedData) -> Result<(), FedError> {
+    let follower = person_of(signer)?;
+    let target = &u.object.object.0;
+    if !fetch::is_local(target, data) {
+        return Err(FedError::bad(
+            "Undo(Follow) of an actor that is not on this node",
+        ));
+    }
+    let mut tx = data.db.begin().await?;
+    if let Some(c) = remote::community_by_ap_id(&data.db, target.as_str()).await? {
+        remote::unfollow_community(&mut tx, CommunityId(c.id), follower).await?;
+    } else if let Some(p) = remote::person_by_ap_id(&data.db, target.as_str()).await? {
+        remote::unfollow_person(&mut tx, PersonId(p.id), follower).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

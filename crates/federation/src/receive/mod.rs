@@ -1,0 +1,67 @@
+//! What an incoming activity does, once the inbox has verified its signature and its actor.
+//!
+//! Each activity is read into its type ([`Incoming`]), checked against the origin rules of
+//! [`rules`] (one table for every kind, direct or relayed), and only then acted on:
+//! [`follows`] (Follow, Accept, Reject, Undo(Follow)), [`content`] (Create, Update, Delete),
+//! [`votes`] (Like, Dislike, Undo of them) and [`relay`] (Announce by a community, FEP-1b12).
+
+mod content;
+mod follows;
+mod relay;
+pub mod rules;
+mod votes;
+
+use crate::error::FedError;
+use crate::fetch::{Actor, FedData};
+use crate::protocol::activities::{Incoming, UndoneKind};
+use canopy_core::PersonId;
+use serde_json::Value;
+
+/// Act on a verified activity `raw` sent by `signer` (the activity's actor).
+pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), FedError> {
+    let activity = Incoming::parse(raw)?;
+    rules::envelope(&activity, data)?;
+    if activity.actor().as_str() != signer.row().ap_id {
+        return Err(FedError::Unauthorized(format!(
+            "the activity's actor {} is not its signer {}",
+            activity.actor(),
+            signer.row().ap_id
+        )));
+    }
+    match activity {
+        Incoming::Follow(f) => follows::follow(&f, raw, signer, data).await,
+        Incoming::Accept(a) => follows::accept(&a, signer, data).await,
+        Incoming::Reject(r) => follows::reject(&r, signer, data).await,
+        Incoming::Undo(u) => {
+            if let Some(inner) = &u.object.actor {
+                if inner.0 != u.actor.0 {
+                    return Err(FedError::forbidden("Undo of another actor's activity"));
+                }
+            }
+            if let Some(inner) = &u.object.id {
+                if !crate::json::same_authority(&inner.0, &u.actor.0) {
+                    return Err(FedError::forbidden(
+                        "Undo of an activity on another host than its actor",
+                    ));
+                }
+            }
+            match u.object.kind {
+                UndoneKind::Follow => follows::undo_follow(&u, signer, data).await,
+                UndoneKind::Vote => votes::undo(&u, raw, signer, None, data).await,
+            }
+        }
+        Incoming::Create(p) => content::create(&p, raw, signer, data).await,
+        Incoming::Update(p) => content::update(&p, raw, None, data).await,
+        Incoming::Delete(d) => content::delete(&d, raw, None, data).await,
+        Incoming::Vote(v) => votes::vote(&v, raw, signer, None, data).await,
+        Incoming::Announce(a) => relay::announce(&a, signer, data).await,
+    }
+}
+
+/// The person behind `actor`, for activities only people send.
+fn person_of(actor: &Actor) -> Result<PersonId, FedError> {
+    match actor {
+        Actor::Person(p) => Ok(PersonId(p.id)),
+        Actor::Community(_) => Err(FedError::bad("a group cannot do that")),
+    }
+}

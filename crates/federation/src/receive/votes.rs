@@ -1,0 +1,48 @@
+//! Like, Dislike and their Undo: a person's vote on a post or comment.
+
+use super::{person_of, relay};
+use crate::error::FedError;
+use crate::fetch::{Actor, FedData};
+use crate::json::authority;
+use crate::objects;
+use crate::protocol::activities::{Undo, Vote};
+use canopy_db::remote::{self, ActorRow};
+use serde_json::Value;
+
+/// Record `signer`'s vote. Content this node has never seen is fetched once so the vote lands.
+/// `via` is the community that relayed it (checked by [`relay`]), if any.
+pub(super) async fn vote(
+    v: &Vote,
+    raw: &Value,
+    signer: &Actor,
+    via: Option<&ActorRow>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let voter = person_of(signer)?;
+    let target = &v.object.0;
+    objects::resolve(target, data, &mut Vec::new()).await?;
+    let activity_id = v.id.as_ref().map(|i| i.0.as_str()).unwrap_or_default();
+    let changed =
+        remote::vote_by_activity(&data.db, target.as_str(), voter, v.score, activity_id).await?;
+    if changed && via.is_none() {
+        relay::forward(target, raw, &authority(&v.actor.0), data).await?;
+    }
+    Ok(())
+}
+
+/// Take back `signer`'s vote.
+pub(super) async fn undo(
+    u: &Undo,
+    raw: &Value,
+    signer: &Actor,
+    via: Option<&ActorRow>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let voter = person_of(signer)?;
+    let target = &u.object.object.0;
+    let changed = remote::unvote(&data.db, target.as_str(), voter).await?;
+    if changed && via.is_none() {
+        relay::forward(target, raw, &authority(&u.actor.0), data).await?;
+    }
+    Ok(())
+}
