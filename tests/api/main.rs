@@ -16,6 +16,7 @@ mod inbox_security;
 mod inbox_semantics;
 mod interop;
 mod meta;
+mod outbound;
 mod posts;
 mod queue_admin;
 mod tree;

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::actor_cache::ActorCache;
+use crate::outbound::Outbound;
 use crate::urls::PublicBase;
 
 /// Shared by the ActivityPub routes, the inbox and the senders.
@@ -13,8 +14,9 @@ pub struct FedContext {
     pub db: PgPool,
     pub base: PublicBase,
     pub instance_id: InstanceId,
-    /// Client for fetching remote objects and delivering activities (rustls; loopback in tests).
-    pub http: reqwest::Client,
+    /// The one way out: every request to another server goes through it (see
+    /// [`crate::outbound`]).
+    pub http: Outbound,
     /// Remote actors seen recently by this process (see [`ActorCache`]).
     pub actors: Arc<ActorCache>,
 }
