@@ -18,6 +18,7 @@ mod inbox_semantics;
 mod interop;
 mod meta;
 mod origin_rules;
+mod outbound;
 mod posts;
 mod queue_admin;
 mod tree;

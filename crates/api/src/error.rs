@@ -134,6 +134,11 @@ impl From<canopy_federation::FedError> for ApiError {
             F::Unresolvable(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unresolvable", m)
             }
+            F::Outbound { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unresolvable",
+                err.to_string(),
+            ),
             F::Forbidden(m) | F::Unauthorized(m) => ApiError::forbidden(m),
             F::BadSignature(e) => ApiError::forbidden(e.to_string()),
             F::TooLarge(_) => ApiError::invalid(err_text(&F::TooLarge(0))),

@@ -44,7 +44,10 @@ pub struct AppState {
 /// Settings of the node that the HTTP surface and its federation side read; the binary fills
 /// them from the configuration file. Each concern adds its own field with its own defaults.
 #[derive(Debug, Clone, Default)]
-pub struct Options {}
+pub struct Options {
+    /// The outbound policy: which addresses requests may reach, the host table, timeouts.
+    pub outbound: canopy_federation::outbound::Settings,
+}
 
 impl AppState {
     /// Build the state with default [`Options`], registering this node's instance row when the
@@ -59,7 +62,7 @@ impl AppState {
         base: PublicBase,
         options: Options,
     ) -> Result<Self, ApiError> {
-        let Options {} = options;
+        let Options { outbound } = options;
         let instance_id = canopy_db::instances::ensure_local(&db, &base.authority())
             .await
             .map_err(|e| match e {
@@ -70,14 +73,10 @@ impl AppState {
                 )),
                 other => other.into(),
             })?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("Canopy/", env!("CARGO_PKG_VERSION")))
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| {
-                tracing::error!(error = %e, "HTTP client");
-                ApiError::internal()
-            })?;
+        let http = canopy_federation::outbound::Outbound::new(&outbound, &base).map_err(|e| {
+            tracing::error!(error = %e, "HTTP client");
+            ApiError::internal()
+        })?;
         let fed = FedContext {
             db: db.clone(),
             base: base.clone(),

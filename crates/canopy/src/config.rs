@@ -7,9 +7,11 @@ use canopy_worker::cleanup::CleanupConfig;
 use canopy_worker::WorkerConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,6 +63,15 @@ pub struct Config {
     pub worker_keep_done: HumanDuration,
     /// How long permanently failed deliveries are kept.
     pub worker_keep_failed: HumanDuration,
+    /// Whether outgoing requests may reach loopback, private, link-local and other non-public
+    /// addresses. Unset: yes when `public_url` is `http://` (development), no for `https://`.
+    pub allow_private_addresses: Option<bool>,
+    /// Networks (CIDR) outgoing requests may reach even when private addresses are refused,
+    /// e.g. a trusted peer on the local network.
+    pub allowed_networks: Vec<IpNet>,
+    /// Addresses for host names, consulted before DNS (like `/etc/hosts`); the address policy
+    /// still applies to them.
+    pub hosts: BTreeMap<String, IpAddr>,
 }
 
 /// A duration written with units, such as `"90s"`, `"10m"`, `"3d"` or `"1h 30m"`
@@ -138,6 +149,9 @@ impl Default for Config {
             worker_cleanup_every: HumanDuration(cleanup.every),
             worker_keep_done: HumanDuration(cleanup.keep_done),
             worker_keep_failed: HumanDuration(cleanup.keep_failed),
+            allow_private_addresses: None,
+            allowed_networks: Vec::new(),
+            hosts: BTreeMap::new(),
         }
     }
 }
@@ -160,7 +174,14 @@ impl Config {
 
     /// What the HTTP surface and its federation side read.
     pub fn options(&self) -> canopy_api::Options {
-        canopy_api::Options {}
+        canopy_api::Options {
+            outbound: canopy_federation::outbound::Settings {
+                allow_private_addresses: self.allow_private_addresses,
+                allowed_networks: self.allowed_networks.clone(),
+                hosts: self.hosts.clone(),
+                ..Default::default()
+            },
+        }
     }
 
     /// The cleanup's settings.
@@ -227,6 +248,7 @@ fn settings_from(figment: &Figment) -> anyhow::Result<Settings> {
         )
     })?;
     check_worker(figment, &config)?;
+    check_hosts(figment, &config)?;
     if let Some(url) = &config.database_url {
         url::Url::parse(url).map_err(|e| {
             // Do not echo the URL: it may carry a password.
@@ -290,6 +312,22 @@ fn check_worker(figment: &Figment, config: &Config) -> anyhow::Result<()> {
                     .unwrap_or_default()
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Every key of the host table must be a host name: no address, port, scheme or path.
+fn check_hosts(figment: &Figment, config: &Config) -> anyhow::Result<()> {
+    for name in config.hosts.keys() {
+        let is_name = matches!(url::Host::parse(name), Ok(url::Host::Domain(d)) if d == name.to_ascii_lowercase())
+            && !name.contains([':', '/', '@']);
+        if !is_name {
+            return Err(anyhow!(
+                "invalid hosts{}: {name:?} is not a host name (write the name alone, \
+                 e.g. \"alpha.test\" = \"127.0.0.1\")",
+                source_of(figment, "hosts")
+            ));
+        }
     }
     Ok(())
 }
@@ -368,7 +406,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 20] {
+    fn all_keys() -> [&'static str; 23] {
         let Config {
             public_url: _,
             bind: _,
@@ -390,6 +428,9 @@ mod tests {
             worker_cleanup_every: _,
             worker_keep_done: _,
             worker_keep_failed: _,
+            allow_private_addresses: _,
+            allowed_networks: _,
+            hosts: _,
         } = Config::default();
         [
             "public_url",
@@ -412,11 +453,18 @@ mod tests {
             "worker_cleanup_every",
             "worker_keep_done",
             "worker_keep_failed",
+            "allow_private_addresses",
+            "allowed_networks",
+            "hosts",
         ]
     }
 
     /// Settings that default to "not set"; the shipped file shows an example value for them.
-    const UNSET_BY_DEFAULT: [&str; 2] = ["database_url", "postgres_bin_dir"];
+    const UNSET_BY_DEFAULT: [&str; 3] = [
+        "database_url",
+        "postgres_bin_dir",
+        "allow_private_addresses",
+    ];
 
     #[test]
     fn shipped_config_file_documents_every_setting_with_its_default() {

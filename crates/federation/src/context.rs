@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::actor_cache::ActorCache;
 use crate::guard::FetchGuard;
+use crate::outbound::Outbound;
 use crate::urls::PublicBase;
 
 /// Shared by the ActivityPub routes, the inbox and the senders.
@@ -14,8 +15,9 @@ pub struct FedContext {
     pub db: PgPool,
     pub base: PublicBase,
     pub instance_id: InstanceId,
-    /// Client for fetching remote objects and delivering activities (rustls; loopback in tests).
-    pub http: reqwest::Client,
+    /// The one way out: every request to another server goes through it (see
+    /// [`crate::outbound`]).
+    pub http: Outbound,
     /// Remote actors seen recently by this process (see [`ActorCache`]).
     pub actors: Arc<ActorCache>,
     /// Bounds on the fetching outsiders can cause: key refetches, failing hosts (see [`FetchGuard`]).

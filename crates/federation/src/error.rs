@@ -24,6 +24,13 @@ pub enum FedError {
     /// A remote object the activity depends on could not be fetched or was unusable: 422.
     #[error("{0}")]
     Unresolvable(String),
+    /// A request to another server failed or was refused by the outbound policy: 422.
+    #[error("{context}: {source}")]
+    Outbound {
+        context: String,
+        #[source]
+        source: crate::outbound::OutboundError,
+    },
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
     #[error("internal error")]
@@ -37,7 +44,9 @@ impl FedError {
             FedError::Unauthorized(_) | FedError::BadSignature(_) => StatusCode::UNAUTHORIZED,
             FedError::Forbidden(_) => StatusCode::FORBIDDEN,
             FedError::NotFound(_) => StatusCode::NOT_FOUND,
-            FedError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            FedError::Unresolvable(_) | FedError::Outbound { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             FedError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             FedError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -49,7 +58,7 @@ impl FedError {
             FedError::Unauthorized(_) | FedError::BadSignature(_) => "bad_signature",
             FedError::Forbidden(_) => "forbidden",
             FedError::NotFound(_) => "not_found",
-            FedError::Unresolvable(_) => "unresolvable",
+            FedError::Unresolvable(_) | FedError::Outbound { .. } => "unresolvable",
             FedError::TooLarge(_) => "body_too_large",
             FedError::Internal(_) => "internal",
         }
@@ -60,6 +69,12 @@ impl FedError {
     }
     pub fn forbidden(msg: impl Into<String>) -> Self {
         FedError::Forbidden(msg.into())
+    }
+    pub fn outbound(context: impl Into<String>, source: crate::outbound::OutboundError) -> Self {
+        FedError::Outbound {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::error::FedError;
 use crate::json::{authority, id_of, kind_of, markdown_source, same_authority, str_field};
+use crate::outbound::OutboundError;
 use crate::signatures::SignatureError;
 use crate::FedContext;
 use activitypub_federation::config::{Data, FederationConfig};
@@ -18,19 +19,30 @@ pub const MAX_FETCHES_PER_ACTIVITY: u32 = 25;
 /// Request-scoped federation data: the context plus a fresh fetch counter.
 pub type FedData = Data<FedContext>;
 
-/// Build the library configuration for this node. Plain-http public URLs (development and the
-/// test suite) run the library in debug mode, which allows http and explicit ports.
+/// Build the library configuration for this node. Its fetches go through the node's
+/// [`Outbound`](crate::outbound::Outbound) client, so they pass the same address policy as
+/// every other request, in release and debug builds alike. Plain-http public URLs
+/// (development and the test suite) may fetch http URLs. The library's own address checks
+/// (its "debug" mode off: system DNS, no explicit ports) stay on only under the plain
+/// production policy, which they agree with; any exception the operator configured (private
+/// addresses, allowed networks, the host table) is the outbound policy's alone to apply.
 /// Every fetch is signed with the instance actor's key (created on first start).
 pub async fn federation_config(ctx: FedContext) -> Result<FederationConfig<FedContext>, FedError> {
-    let debug = ctx.base.as_str().starts_with("http://");
+    let http_urls = ctx.base.as_str().starts_with("http://");
+    let library_checks = ctx.http.is_strict();
     let keys = crate::routes::instance_actor::instance_actor_keys(&ctx.db, ctx.instance_id)
         .await
         .map_err(|e| FedError::Internal(format!("instance actor keys: {e}")))?;
     let instance_actor = crate::signed_fetch::InstanceActor::new(&ctx, keys)?;
+    let client = ctx.http.client();
+    let timeout = ctx.http.timeout();
     FederationConfig::builder()
         .domain(ctx.base.authority())
         .app_data(ctx)
-        .debug(debug)
+        .client(client)
+        .request_timeout(timeout)
+        .debug(!library_checks)
+        .allow_http_urls(http_urls)
         .http_fetch_limit(MAX_FETCHES_PER_ACTIVITY)
         .signed_fetch_actor(&instance_actor)
         .build()
@@ -48,26 +60,36 @@ pub async fn fetch_json(url: &Url, data: &FedData) -> Result<Value, FedError> {
     if is_local(url, data) {
         return Err(FedError::NotFound(format!("{url} is local and not stored")));
     }
+    let context = || format!("could not fetch {url}");
+    data.http
+        .check_url(url)
+        .map_err(|e| FedError::outbound(context(), e))?;
     let host = authority(url);
     data.guard
         .before_fetch(&host)
-        .map_err(|e| FedError::Unresolvable(e.to_string()))?;
+        .map_err(|e| FedError::Unresolvable(format!("{}: {e}", context())))?;
     let fetched = activitypub_federation::fetch::fetch_object_http::<FedContext, Value>(url, data)
         .await
         .map(|r| r.object);
     data.guard
-        .after_fetch(&host, !matches!(&fetched, Err(e) if host_failed(e)));
-    fetched.map_err(|e| FedError::Unresolvable(format!("could not fetch {url}: {e}")))
+        .after_fetch(&host, !matches!(&fetched, Err(e) if host_failed(url, e, data)));
+    fetched.map_err(
+        |e| match OutboundError::from_library(url, &e, data.http.timeout()) {
+            Some(outbound) => FedError::outbound(context(), outbound),
+            None => FedError::Unresolvable(format!("{}: {e}", context())),
+        },
+    )
 }
 
 /// Whether a fetch error means the host failed (no answer, a timeout, a server error page),
-/// rather than an answer about the object (gone, not an ActivityStreams document, another id).
-fn host_failed(e: &activitypub_federation::error::Error) -> bool {
+/// rather than an answer about the object (gone, not an ActivityStreams document, another id) or
+/// a refusal of our own outbound policy (nothing was sent).
+fn host_failed(url: &Url, e: &activitypub_federation::error::Error, data: &FedData) -> bool {
     use activitypub_federation::error::Error as E;
-    matches!(
-        e,
-        E::Reqwest(_) | E::ReqwestMiddleware(_) | E::ParseFetchedObject(..) | E::ResponseBodyLimit
-    )
+    match OutboundError::from_library(url, e, data.http.timeout()) {
+        Some(outbound) => outbound.refusal().is_none(),
+        None => matches!(e, E::ParseFetchedObject(..)),
+    }
 }
 
 /// A resolved actor.
@@ -422,27 +444,15 @@ pub async fn webfinger(handle: &str, want: Option<&str>, data: &FedData) -> Resu
     } else {
         "https"
     };
-    let url = Url::parse(&format!("{scheme}://{host}/.well-known/webfinger"))
+    let mut url = Url::parse(&format!("{scheme}://{host}/.well-known/webfinger"))
         .map_err(|e| FedError::bad(format!("bad host in {handle:?}: {e}")))?;
-    let response = data
+    url.query_pairs_mut()
+        .append_pair("resource", &format!("acct:{name}@{host}"));
+    let jrd = data
         .http
-        .get(url)
-        .query(&[("resource", format!("acct:{name}@{host}"))])
-        .header("accept", "application/jrd+json, application/json")
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
+        .get_json(url, "application/jrd+json, application/json")
         .await
-        .map_err(|e| FedError::Unresolvable(format!("webfinger for {handle}: {e}")))?;
-    if !response.status().is_success() {
-        return Err(FedError::Unresolvable(format!(
-            "webfinger for {handle}: {}",
-            response.status()
-        )));
-    }
-    let jrd: Value = response
-        .json()
-        .await
-        .map_err(|e| FedError::Unresolvable(format!("webfinger for {handle}: {e}")))?;
+        .map_err(|e| FedError::outbound(format!("webfinger for {handle}"), e))?;
     let links: Vec<&Value> = jrd
         .get("links")
         .and_then(Value::as_array)
@@ -481,18 +491,14 @@ pub async fn detect_software(authority: &str, data: &FedData) {
         "https"
     };
     let get = |url: String| async move {
-        let r = data
-            .http
-            .get(url)
-            .header("accept", "application/json")
-            .timeout(std::time::Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        if !r.status().is_success() {
-            return None;
+        let url = Url::parse(&url).ok()?;
+        match data.http.get_json(url, "application/json").await {
+            Ok(json) => Some(json),
+            Err(e) => {
+                tracing::debug!(authority, error = %e, "no NodeInfo");
+                None
+            }
         }
-        r.json::<Value>().await.ok()
     };
     let Some(index) = get(format!("{scheme}://{authority}/.well-known/nodeinfo")).await else {
         return;

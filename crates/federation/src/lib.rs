@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod json;
 pub mod keys;
 pub mod objects;
+pub mod outbound;
 pub mod outgoing;
 pub mod protocol;
 pub mod receive;

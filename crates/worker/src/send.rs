@@ -2,6 +2,7 @@
 
 use crate::WorkerConfig;
 use canopy_db::delivery::{self, DueDelivery};
+use canopy_federation::outbound::{self, OutboundError};
 use canopy_federation::signatures::{self, PrivateKey};
 use canopy_federation::FedContext;
 use chrono::Utc;
@@ -10,9 +11,6 @@ use reqwest::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-
-/// How long one POST may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most parsed keys kept; past it the cache starts over (a node has few actors that send).
 const MAX_KEYS: usize = 4096;
@@ -155,17 +153,10 @@ async fn attempt(ctx: &FedContext, keys: &Keys, d: &DueDelivery) -> Outcome {
         Ok(h) => h,
         Err(e) => return Outcome::Failed(format!("signing: {e}")),
     };
-    let response = ctx
-        .http
-        .post(url)
-        .headers(headers)
-        .header("content-type", "application/activity+json")
-        .body(body)
-        .timeout(TIMEOUT)
-        .send()
-        .await;
-    let response = match response {
+    let response = match ctx.http.deliver(url, headers, body).await {
         Ok(r) => r,
+        // The outbound policy refuses the inbox's address: no retry will change that.
+        Err(e @ OutboundError::Refused(_)) => return Outcome::Failed(e.to_string()),
         Err(e) => return Outcome::Retry(e.to_string(), None),
     };
     let status = response.status();
@@ -180,10 +171,8 @@ async fn attempt(ctx: &FedContext, keys: &Keys, d: &DueDelivery) -> Outcome {
     .flatten()
     .and_then(|v| v.to_str().ok())
     .and_then(|v| retry_after(v, SystemTime::now()));
-    let text: String = response
-        .text()
+    let text: String = outbound::error_text(response)
         .await
-        .unwrap_or_default()
         .chars()
         .take(300)
         .collect();
