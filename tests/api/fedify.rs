@@ -38,8 +38,10 @@ async fn node_with_community() -> (TestApp, String, Value) {
 
 #[tokio::test]
 async fn a_fedify_user_follows_a_community_gets_a_verified_accept_and_then_its_posts() {
-    let (app, token, community) = node_with_community().await;
-    let peer = FedifyPeer::start("mastodon", PrivateAddresses::All).await;
+    let ((app, token, community), peer) = tokio::join!(
+        node_with_community(),
+        FedifyPeer::start("mastodon", PrivateAddresses::All)
+    );
     let community_id = format!("{}/c/garden", app.public_url);
 
     // The Follow goes through Canopy's inbox; the Accept comes back to alice's personal inbox,
@@ -118,8 +120,10 @@ async fn a_fedify_user_follows_a_community_gets_a_verified_accept_and_then_its_p
 #[tokio::test]
 async fn a_peer_that_cannot_fetch_our_key_for_its_personal_inbox_gets_the_accept_four_times_then_none(
 ) {
-    let (app, token, community) = node_with_community().await;
-    let peer = FedifyPeer::start("mastodon", PrivateAddresses::UnsignedOnly).await;
+    let ((app, token, community), peer) = tokio::join!(
+        node_with_community(),
+        FedifyPeer::start("mastodon", PrivateAddresses::UnsignedOnly)
+    );
     let community_id = format!("{}/c/garden", app.public_url);
     let follow = peer.follow(&community_id).await;
 
