@@ -196,6 +196,99 @@ async fn a_receiver_that_fails_three_times_gets_the_activity_once_after_growing_
     assert_eq!(d.attempts, 4);
 }
 
+/// A 401 usually means the receiver could not verify our signature with the key it had (a stale
+/// copy, or none because it could not fetch ours just then): worth a few retries after longer
+/// waits, but not forever, and the instance answered, so it is not failing.
+#[tokio::test]
+async fn a_401_is_retried_after_longer_waits_and_fails_for_good_on_the_fourth_attempt() {
+    let (app, person, actor) = node().await;
+    // The receiver refuses the "healing" activity twice, the other one always.
+    let (inbox, authority, seen) = receiver(|activity, before| {
+        let refusals = if activity["object"] == "http://localhost:1/note/healing" {
+            2
+        } else {
+            usize::MAX
+        };
+        let status = if before < refusals {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::ACCEPTED
+        };
+        (status, Duration::ZERO)
+    })
+    .await;
+    let inboxes = [(inbox, authority.clone())];
+    let healing = enqueue(
+        &app,
+        (person, &actor),
+        "Create",
+        "http://localhost:1/note/healing",
+        &inboxes,
+    )
+    .await;
+    let refused = enqueue(
+        &app,
+        (person, &actor),
+        "Create",
+        "http://localhost:1/note/refused",
+        &inboxes,
+    )
+    .await;
+    let retry_base = Duration::from_millis(10);
+    let worker = start_worker(
+        &app,
+        WorkerConfig {
+            retry_base,
+            retry_max: Duration::from_secs(2),
+            ..fast_worker_config()
+        },
+    );
+    until(
+        Duration::from_secs(20),
+        "both deliveries to end",
+        || async { outbox::pending_count(&app.db).await.unwrap() == 0 },
+    )
+    .await;
+    stop(worker).await;
+
+    let healed = &canopy_db::delivery::of_activity(&app.db, &healing)
+        .await
+        .unwrap()[0];
+    assert_eq!((healed.state.as_str(), healed.attempts), ("done", 3));
+    let given_up = &canopy_db::delivery::of_activity(&app.db, &refused)
+        .await
+        .unwrap()[0];
+    assert_eq!((given_up.state.as_str(), given_up.attempts), ("failed", 4));
+    assert!(given_up
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("401")));
+    let seen = seen.lock().unwrap().clone();
+    let of = |id: &str| -> Vec<Seen> { seen.iter().filter(|s| s.id == id).cloned().collect() };
+    assert_eq!(of(&healing).len(), 3, "two refusals, then taken");
+    let refusals = of(&refused);
+    assert_eq!(refusals.len(), 4, "four tries, then none: {refusals:?}");
+    // A 5xx would be retried after about retry_base; a 401 waits 32 times as long (±20%).
+    for pair in refusals.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= retry_base * 32 * 3 / 4, "{gap:?} between 401s");
+    }
+    let health = canopy_db::delivery::instance_health(&app.db, &authority)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health.delivery_state, "ok");
+    assert!(health.failing_since.is_none(), "the instance answered");
+    assert!(health.last_error.is_some_and(|e| e.starts_with("401")));
+    let (failed,): (i64,) =
+        sqlx::query_as("SELECT deliveries_failed FROM instance WHERE authority = $1")
+            .bind(&authority)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(failed, 6, "every 401 counts as a failed attempt");
+}
+
 #[tokio::test]
 async fn an_instance_that_stays_down_is_marked_unreachable_probed_and_revived() {
     let (app, person, actor) = node().await;

@@ -13,6 +13,7 @@ mod dialects;
 mod federation;
 mod federation_discovery;
 mod federation_snapshots;
+mod fedify;
 mod inbox_security;
 mod inbox_semantics;
 mod interop;

@@ -2,6 +2,7 @@
 //! fresh database on the throwaway cluster that `scripts/test` starts (`TEST_DATABASE_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fedify_peer;
 pub mod standin;
 
 use rand::Rng;

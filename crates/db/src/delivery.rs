@@ -184,6 +184,34 @@ pub async fn mark_retry(
     Ok(())
 }
 
+/// The receiver refused the delivery, but may take it later (a 401: it could not verify our
+/// signature with the key it had): schedule another attempt at `next_at`. Like a permanent
+/// refusal it counts as one failure of its instance and becomes the instance's last error; it
+/// starts no failure streak, since the instance answered.
+pub async fn mark_refused(
+    pool: &PgPool,
+    id: i64,
+    error: &str,
+    next_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "WITH d AS (
+             UPDATE delivery SET next_attempt_at = $3, last_error = $2
+             WHERE id = $1 RETURNING authority)
+         INSERT INTO instance (authority, last_failure_at, last_error, deliveries_failed)
+         SELECT authority, now(), $2, 1 FROM d
+         ON CONFLICT (authority) DO UPDATE
+         SET last_failure_at = now(), last_error = $2,
+             deliveries_failed = instance.deliveries_failed + 1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(next_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Give up on a delivery (a permanent refusal by the receiver); it counts as one failure of
 /// its instance and becomes the instance's last error.
 pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), DbError> {

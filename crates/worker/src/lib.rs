@@ -3,8 +3,9 @@
 //! [`run`] claims due deliveries under a lease (see [`canopy_db::delivery`]), sends them in
 //! parallel with at most [`WorkerConfig::per_instance_concurrency`] in flight per instance,
 //! and records each outcome: done; retried with exponential backoff and jitter (network
-//! errors, 5xx, 408, 429, honouring `Retry-After`); failed for good (other 4xx; a 410 Gone
-//! also removes the followers at that inbox). An instance that keeps failing for longer than
+//! errors, 5xx, 408, 429, honouring `Retry-After`; a 401, whose cause may be a stale copy of
+//! our key at the receiver, after longer waits and only until the fourth attempt); failed for
+//! good (other 4xx; a 410 Gone also removes the followers at that inbox). An instance that keeps failing for longer than
 //! [`WorkerConfig::unreachable_after`] is unreachable: its deliveries wait and it is probed
 //! once per [`WorkerConfig::probe_every`] until it answers again.
 //!
