@@ -29,7 +29,7 @@ pub enum FedError {
     Outbound {
         context: String,
         #[source]
-        source: crate::outbound::OutboundError,
+        source: Box<crate::outbound::OutboundError>,
     },
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
@@ -73,7 +73,7 @@ impl FedError {
     pub fn outbound(context: impl Into<String>, source: crate::outbound::OutboundError) -> Self {
         FedError::Outbound {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 }
