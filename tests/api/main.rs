@@ -18,6 +18,7 @@ mod interop;
 mod meta;
 mod posts;
 mod queue_admin;
+mod rate_limits;
 mod tree;
 
 use canopy_tests::TestApp;

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::actor_cache::ActorCache;
+use crate::limits::InboxLimiter;
 use crate::urls::PublicBase;
 
 /// Shared by the ActivityPub routes, the inbox and the senders.
@@ -17,4 +18,6 @@ pub struct FedContext {
     pub http: reqwest::Client,
     /// Remote actors seen recently by this process (see [`ActorCache`]).
     pub actors: Arc<ActorCache>,
+    /// The inbox's rate limit per remote instance (see [`InboxLimiter`]).
+    pub inbox_limiter: Arc<InboxLimiter>,
 }

@@ -3,7 +3,8 @@
 //! Order of checks: body size; a Signature header; JSON with `id`, `type` and `actor`; the
 //! activity id on the actor's host (whole authority, port included) and not on ours; the
 //! signing key belonging to the actor; the signature by Mastodon's rules (with one refetch of
-//! the actor when a stored key fails, for key rotation); then de-duplication by activity id
+//! the actor when a stored key fails, for key rotation); then the rate limit of the actor's
+//! instance (429 with `Retry-After`); then de-duplication by activity id
 //! (a replay is acknowledged and changes nothing); then the activity itself. An activity that
 //! fails is forgotten again, so its sender's retry is processed.
 
@@ -119,6 +120,7 @@ pub async fn receive(
             return Err(first);
         }
     }
+    data.inbox_limiter.admit(&actor_id)?;
 
     if !canopy_db::remote::mark_received(&data.db, id.as_str()).await? {
         tracing::debug!(activity = %id, "replayed activity ignored");

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod incoming;
 pub mod json;
 pub mod keys;
+pub mod limits;
 pub mod objects;
 pub mod outgoing;
 pub mod protocol;
