@@ -22,6 +22,7 @@ mod origin_rules;
 mod outbound;
 mod posts;
 mod queue_admin;
+mod rate_limits;
 mod tree;
 
 use canopy_tests::TestApp;

@@ -186,7 +186,14 @@ fn production(hosts: &[(&str, &str)]) -> Settings {
 }
 
 async fn node(outbound: Settings) -> TestApp {
-    TestApp::spawn_configured(Some(fast_worker_config()), canopy_api::Options { outbound }).await
+    TestApp::spawn_configured(
+        Some(fast_worker_config()),
+        canopy_api::Options {
+            outbound,
+            ..canopy_tests::unlimited()
+        },
+    )
+    .await
 }
 
 /// `GET /api/v1/resolve?q=…`.

@@ -46,6 +46,11 @@ pub fn fast_worker_config() -> canopy_worker::WorkerConfig {
     }
 }
 
+/// Node options with every rate limit off (the other options at their defaults).
+pub fn unlimited() -> canopy_api::Options {
+    canopy_api::Options::default().with_limits(canopy_api::limits::Limits::unlimited())
+}
+
 /// The admin URL of the test cluster.
 pub fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").expect(
@@ -82,11 +87,14 @@ impl TestApp {
         Self::spawn_with_worker(None).await
     }
 
+    /// A node with the given worker (if any) and no rate limits, so that tests of other
+    /// things may register, log in and write as often as they like.
     pub async fn spawn_with_worker(worker: Option<canopy_worker::WorkerConfig>) -> Self {
-        Self::spawn_configured(worker, canopy_api::Options::default()).await
+        Self::spawn_configured(worker, unlimited()).await
     }
 
-    /// A node with the given worker (if any) and node options.
+    /// A node with the given worker (if any) and node options. `Options::default()` has the
+    /// rate limits `canopy serve` has by default; [`unlimited`] has none.
     pub async fn spawn_configured(
         worker: Option<canopy_worker::WorkerConfig>,
         options: canopy_api::Options,
@@ -108,7 +116,8 @@ impl TestApp {
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker =
             worker.map(|config| tokio::spawn(canopy_worker::run(fed.clone(), config, stopped)));
-        let router = canopy_api::router(state);
+        let router =
+            canopy_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });

@@ -3,7 +3,8 @@
 //! `{"error": "<machine_code>", "message": "<human text>"}` with a 4xx or 5xx status.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use canopy_db::DbError;
 use serde::Serialize;
@@ -25,6 +26,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again, sent as `Retry-After` (with 429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -33,6 +36,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -54,6 +58,13 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
+    /// 429 `rate_limited`, telling the client to wait `retry_after` seconds.
+    pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -69,7 +80,13 @@ impl IntoResponse for ApiError {
             error: self.code,
             message: self.message,
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -142,6 +159,9 @@ impl From<canopy_federation::FedError> for ApiError {
             F::Forbidden(m) | F::Unauthorized(m) => ApiError::forbidden(m),
             F::BadSignature(e) => ApiError::forbidden(e.to_string()),
             F::TooLarge(_) => ApiError::invalid(err_text(&F::TooLarge(0))),
+            F::RateLimited { retry_after, .. } => {
+                ApiError::rate_limited(err.to_string(), retry_after)
+            }
             F::Internal(m) => {
                 tracing::error!(error = %m, "federation error");
                 ApiError::internal()

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod routes;
 pub mod validate;
@@ -26,6 +27,7 @@ use canopy_federation::inbox::InboxState;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::FedContext;
 use routes::{admin, comments, communities, meta, posts};
+use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -39,6 +41,8 @@ pub struct AppState {
     pub fed: FedContext,
     /// activitypub_federation's configuration (fetch limits, debug mode) for the inbox.
     pub inbox: InboxState,
+    /// Registration setting and the rate limiters of the API (see [`limits`]).
+    pub limits: Arc<limits::Limiters>,
 }
 
 /// Settings of the node that the HTTP surface and its federation side read; the binary fills
@@ -47,6 +51,19 @@ pub struct AppState {
 pub struct Options {
     /// The outbound policy: which addresses requests may reach, the host table, timeouts.
     pub outbound: canopy_federation::outbound::Settings,
+    // --- Abuse limits: registration, rate limits, client addresses behind proxies ---
+    /// Registration open or closed, the rate limits of the API and of the inbox, and the
+    /// reverse proxies whose forwarding headers are believed.
+    pub limits: limits::Limits,
+    // --- end of abuse limits ---
+}
+
+impl Options {
+    /// These options with `limits` in place of theirs.
+    pub fn with_limits(mut self, limits: limits::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
 }
 
 impl AppState {
@@ -62,7 +79,7 @@ impl AppState {
         base: PublicBase,
         options: Options,
     ) -> Result<Self, ApiError> {
-        let Options { outbound } = options;
+        let Options { outbound, limits } = options;
         let instance_id = canopy_db::instances::ensure_local(&db, &base.authority())
             .await
             .map_err(|e| match e {
@@ -84,6 +101,7 @@ impl AppState {
             http,
             actors: Default::default(),
             guard: Default::default(),
+            inbox_limiter: Arc::new(canopy_federation::limits::InboxLimiter::new(limits.inbox)),
         };
         let config = canopy_federation::fetch::federation_config(fed.clone()).await?;
         Ok(Self {
@@ -92,6 +110,7 @@ impl AppState {
             instance_id,
             fed,
             inbox: InboxState { config },
+            limits: Arc::new(limits::Limiters::new(&limits)),
         })
     }
 
@@ -101,7 +120,9 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface of the node.
+/// The whole HTTP surface of the node. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: the rate limits count requests by
+/// the client's address.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(meta::health))

@@ -77,8 +77,13 @@ impl Node {
         let base = canopy_federation::urls::PublicBase::parse(&public_url)
             .map_err(|e| anyhow!("public base URL: {e}"))?;
         let comment_prefix = base.comment_prefix();
-        let state = canopy_api::AppState::new(pool, base).await?;
-        let router = canopy_api::router(state);
+        // The benchmarks that use this node measure reads and deliveries, not the limits: they
+        // register many accounts and write from one address as fast as they can.
+        let options =
+            canopy_api::Options::default().with_limits(canopy_api::limits::Limits::unlimited());
+        let state = canopy_api::AppState::with_options(pool, base, options).await?;
+        let router =
+            canopy_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move { axum::serve(listener, router).await });
         Ok(Self {
             base_url: format!("http://127.0.0.1:{port}"),

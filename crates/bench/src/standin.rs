@@ -1,7 +1,12 @@
-//! A stand-in for a remote ActivityPub server, for the `inbox` benchmark: serves `count` Person
+//! A stand-in for remote ActivityPub servers, for the `inbox` benchmark: serves `count` Person
 //! actors at `/users/u{i}` (all with one shared key pair) and a shared inbox that accepts
-//! anything, on a free loopback port named `http://localhost:PORT`. It counts what it is asked,
-//! so the benchmark can show that the node fetched each actor once and sent nothing back.
+//! anything, spread over `instances` free loopback ports, each one instance named
+//! `http://localhost:PORT`. It counts what it is asked, so the benchmark can show that the node
+//! fetched each actor once and sent nothing back.
+//!
+//! Several instances, because the node limits how many activities one remote instance may send
+//! (`rate_limit_inbox`, by default 200 a second on average): the benchmark measures the node's
+//! capacity with its default limits on, as the traffic of many peers.
 //!
 //! Modelled on `tests/support/standin.rs` (which lives in the test crate).
 
@@ -17,33 +22,42 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-struct Shared {
-    /// Actor JSON by name, rendered once.
-    actors: HashMap<String, String>,
+#[derive(Default)]
+struct Counters {
     actor_fetches: AtomicU64,
     deliveries: AtomicU64,
     other_gets: AtomicU64,
 }
 
+/// One instance the stand-in plays.
+struct Instance {
+    /// Actor JSON by name, rendered once.
+    actors: HashMap<String, String>,
+    counters: Arc<Counters>,
+}
+
 /// The running stand-in.
 pub struct StandIn {
-    /// `http://localhost:PORT`
-    pub base: String,
+    /// `http://localhost:PORT` of each instance.
+    pub bases: Vec<String>,
     pub keys: ActorKeys,
-    /// Actor ids, `{base}/users/u{i}`.
+    /// Actor ids, `{base}/users/u{i}`, dealt to the instances in turn.
     pub actors: Vec<String>,
-    shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    counters: Arc<Counters>,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for StandIn {
     fn drop(&mut self) {
-        self.server.abort();
+        for server in &self.servers {
+            server.abort();
+        }
     }
 }
 
-async fn actor(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
-    match shared.actors.get(&name) {
+async fn actor(State(instance): State<Arc<Instance>>, Path(name): Path<String>) -> Response {
+    let shared = &instance.counters;
+    match instance.actors.get(&name) {
         Some(body) => {
             shared.actor_fetches.fetch_add(1, Ordering::Relaxed);
             (
@@ -62,13 +76,13 @@ async fn actor(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> R
     }
 }
 
-async fn inbox(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.deliveries.fetch_add(1, Ordering::Relaxed);
+async fn inbox(State(instance): State<Arc<Instance>>) -> StatusCode {
+    instance.counters.deliveries.fetch_add(1, Ordering::Relaxed);
     StatusCode::ACCEPTED
 }
 
-async fn other(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.other_gets.fetch_add(1, Ordering::Relaxed);
+async fn other(State(instance): State<Arc<Instance>>) -> StatusCode {
+    instance.counters.other_gets.fetch_add(1, Ordering::Relaxed);
     StatusCode::NOT_FOUND
 }
 
@@ -81,20 +95,30 @@ pub struct Counts {
 }
 
 impl StandIn {
-    pub async fn start(count: usize) -> Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("bind the stand-in")?;
-        let port = listener.local_addr()?.port();
-        let base = format!("http://localhost:{port}");
+    /// `count` actors dealt to `instances` instances (at least one).
+    pub async fn start(count: usize, instances: usize) -> Result<Self> {
+        let instances = instances.max(1);
+        let mut listeners = Vec::with_capacity(instances);
+        let mut bases = Vec::with_capacity(instances);
+        for _ in 0..instances {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("bind the stand-in")?;
+            bases.push(format!(
+                "http://localhost:{}",
+                listener.local_addr()?.port()
+            ));
+            listeners.push(listener);
+        }
         // One key pair shared by every actor: generating 2048-bit keys is slow, and the node
         // verifies each signature against the key stored for the actor either way.
         let keys = tokio::task::spawn_blocking(generate_actor_keys)
             .await?
             .context("generate the stand-in's key pair")?;
         let mut actors = Vec::with_capacity(count);
-        let mut rendered = HashMap::with_capacity(count);
+        let mut rendered: Vec<HashMap<String, String>> = vec![HashMap::new(); instances];
         for i in 0..count {
+            let base = &bases[i % instances];
             let name = format!("u{i}");
             let id = format!("{base}/users/{name}");
             let person = json!({
@@ -107,36 +131,39 @@ impl StandIn {
                 "endpoints": {"sharedInbox": format!("{base}/inbox")},
                 "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": keys.public_key_pem},
             });
-            rendered.insert(name, serde_json::to_string(&person)?);
+            rendered[i % instances].insert(name, serde_json::to_string(&person)?);
             actors.push(id);
         }
-        let shared = Arc::new(Shared {
-            actors: rendered,
-            actor_fetches: AtomicU64::new(0),
-            deliveries: AtomicU64::new(0),
-            other_gets: AtomicU64::new(0),
-        });
-        let router = Router::new()
-            .route("/users/{name}", get(actor))
-            .route("/inbox", post(inbox))
-            .route("/users/{name}/inbox", post(inbox))
-            .fallback(other)
-            .with_state(shared.clone());
-        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let counters = Arc::new(Counters::default());
+        let mut servers = Vec::with_capacity(instances);
+        for (listener, actors) in listeners.into_iter().zip(rendered) {
+            let router = Router::new()
+                .route("/users/{name}", get(actor))
+                .route("/inbox", post(inbox))
+                .route("/users/{name}/inbox", post(inbox))
+                .fallback(other)
+                .with_state(Arc::new(Instance {
+                    actors,
+                    counters: counters.clone(),
+                }));
+            servers.push(tokio::spawn(
+                async move { axum::serve(listener, router).await },
+            ));
+        }
         Ok(Self {
-            base,
+            bases,
             keys,
             actors,
-            shared,
-            server,
+            counters,
+            servers,
         })
     }
 
     pub fn counts(&self) -> Counts {
         Counts {
-            actor_fetches: self.shared.actor_fetches.load(Ordering::Relaxed),
-            deliveries: self.shared.deliveries.load(Ordering::Relaxed),
-            other_gets: self.shared.other_gets.load(Ordering::Relaxed),
+            actor_fetches: self.counters.actor_fetches.load(Ordering::Relaxed),
+            deliveries: self.counters.deliveries.load(Ordering::Relaxed),
+            other_gets: self.counters.other_gets.load(Ordering::Relaxed),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! environment variables, each layer overriding the one before.
 
 use anyhow::{anyhow, Context};
+use canopy_api::limits::{Limits, Network, ProxyHeader, Registration};
+use canopy_core::rate_limit::Limit;
 use canopy_federation::urls::PublicBase;
 use canopy_worker::cleanup::CleanupConfig;
 use canopy_worker::WorkerConfig;
@@ -72,6 +74,26 @@ pub struct Config {
     /// Addresses for host names, consulted before DNS (like `/etc/hosts`); the address policy
     /// still applies to them.
     pub hosts: BTreeMap<String, IpAddr>,
+
+    // --- Abuse limits: registration, rate limits, reverse proxies ---
+    /// `open`: anyone may register through the API; `closed`: accounts are made only with
+    /// `canopy admin create-user`.
+    pub registration: Registration,
+    /// Reverse proxies (addresses or networks) whose forwarding header names the client.
+    /// Empty: the peer of the connection is the client and forwarding headers are ignored.
+    pub trusted_proxies: Vec<Network>,
+    /// The header the trusted proxies write: `x-forwarded-for` or `forwarded`.
+    pub trusted_proxy_header: ProxyHeader,
+    /// Failed log-ins per client address, and per account name (`count/period` or `off`).
+    pub rate_limit_login_failures: Limit,
+    /// Registrations per client address.
+    pub rate_limit_registrations: Limit,
+    /// `GET /api/v1/resolve` per client address.
+    pub rate_limit_resolve: Limit,
+    /// Posts, comments, votes, edits, deletes, follows and new communities per account.
+    pub rate_limit_writes: Limit,
+    /// Activities per remote instance at the inbox.
+    pub rate_limit_inbox: Limit,
 }
 
 /// A duration written with units, such as `"90s"`, `"10m"`, `"3d"` or `"1h 30m"`
@@ -128,6 +150,7 @@ impl Default for Config {
     fn default() -> Self {
         let worker = WorkerConfig::default();
         let cleanup = CleanupConfig::default();
+        let limits = Limits::default();
         Self {
             public_url: "http://localhost:8536".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8536)),
@@ -152,6 +175,14 @@ impl Default for Config {
             allow_private_addresses: None,
             allowed_networks: Vec::new(),
             hosts: BTreeMap::new(),
+            registration: limits.registration,
+            trusted_proxies: limits.trusted_proxies,
+            trusted_proxy_header: limits.proxy_header,
+            rate_limit_login_failures: limits.login_failures,
+            rate_limit_registrations: limits.registrations,
+            rate_limit_resolve: limits.resolve,
+            rate_limit_writes: limits.writes,
+            rate_limit_inbox: limits.inbox,
         }
     }
 }
@@ -181,6 +212,21 @@ impl Config {
                 hosts: self.hosts.clone(),
                 ..Default::default()
             },
+            limits: self.limits(),
+        }
+    }
+
+    /// Registration and the rate limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            registration: self.registration,
+            trusted_proxies: self.trusted_proxies.clone(),
+            proxy_header: self.trusted_proxy_header,
+            login_failures: self.rate_limit_login_failures,
+            registrations: self.rate_limit_registrations,
+            resolve: self.rate_limit_resolve,
+            writes: self.rate_limit_writes,
+            inbox: self.rate_limit_inbox,
         }
     }
 
@@ -406,7 +452,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 23] {
+    fn all_keys() -> [&'static str; 31] {
         let Config {
             public_url: _,
             bind: _,
@@ -431,6 +477,14 @@ mod tests {
             allow_private_addresses: _,
             allowed_networks: _,
             hosts: _,
+            registration: _,
+            trusted_proxies: _,
+            trusted_proxy_header: _,
+            rate_limit_login_failures: _,
+            rate_limit_registrations: _,
+            rate_limit_resolve: _,
+            rate_limit_writes: _,
+            rate_limit_inbox: _,
         } = Config::default();
         [
             "public_url",
@@ -456,6 +510,14 @@ mod tests {
             "allow_private_addresses",
             "allowed_networks",
             "hosts",
+            "registration",
+            "trusted_proxies",
+            "trusted_proxy_header",
+            "rate_limit_login_failures",
+            "rate_limit_registrations",
+            "rate_limit_resolve",
+            "rate_limit_writes",
+            "rate_limit_inbox",
         ]
     }
 
@@ -530,6 +592,20 @@ mod tests {
             ("worker_cleanup_every = \"0s\"", "worker_cleanup_every"),
             ("worker_keep_done = \"1 fortnight\"", "worker_keep_done"),
             ("worker_in_serve = \"maybe\"", "worker_in_serve"),
+            ("registration = \"invite\"", "registration"),
+            ("trusted_proxies = [\"proxy.local\"]", "trusted_proxies"),
+            ("trusted_proxies = \"10.0.0.1\"", "trusted_proxies"),
+            (
+                "trusted_proxy_header = \"x-real-ip\"",
+                "trusted_proxy_header",
+            ),
+            (
+                "rate_limit_login_failures = \"10\"",
+                "rate_limit_login_failures",
+            ),
+            ("rate_limit_writes = \"0/1m\"", "rate_limit_writes"),
+            ("rate_limit_inbox = 100", "rate_limit_inbox"),
+            ("rate_limit_resolve = \"30/soon\"", "rate_limit_resolve"),
         ] {
             let err = from_toml(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
@@ -616,6 +692,40 @@ mod tests {
             )
         );
         assert!(config.worker_in_serve);
+    }
+
+    #[test]
+    fn limit_settings_from_the_file_reach_the_node() {
+        let s = from_toml(
+            "registration = \"closed\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n\
+             trusted_proxy_header = \"forwarded\"\nrate_limit_login_failures = \"5/10m\"\n\
+             rate_limit_registrations = \"off\"\nrate_limit_resolve = \"1/1s\"\n\
+             rate_limit_writes = \"100/1h\"\nrate_limit_inbox = \"50/1s\"",
+        )
+        .unwrap();
+        let limits = s.config.options().limits;
+        assert_eq!(limits.registration, Registration::Closed);
+        assert_eq!(
+            limits.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<Network>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(limits.proxy_header, ProxyHeader::Forwarded);
+        assert_eq!(
+            limits.login_failures,
+            Limit::per(5, Duration::from_secs(600))
+        );
+        assert_eq!(limits.registrations, Limit::Off);
+        assert_eq!(limits.resolve, Limit::per(1, Duration::from_secs(1)));
+        assert_eq!(limits.writes, Limit::per(100, Duration::from_secs(3600)));
+        assert_eq!(limits.inbox, Limit::per(50, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn limit_defaults_are_the_api_crates_defaults() {
+        assert_eq!(Config::default().options().limits, Limits::default());
     }
 
     #[test]

@@ -177,12 +177,18 @@ struct Server {
 
 impl Server {
     async fn start(dir: &TempDir, run: u32) -> Self {
+        Self::start_with(dir, run, &[]).await
+    }
+
+    /// `serve` with extra `CANOPY_*` variables.
+    async fn start_with(dir: &TempDir, run: u32, env: &[(&str, &str)]) -> Self {
         let log = dir.0.join(format!("serve-{run}.log"));
         let mut cmd = tokio::process::Command::from(canopy(&dir.0));
         cmd.arg("serve")
             .env("CANOPY_DATA_DIR", dir.data())
             .env("CANOPY_BIND", "127.0.0.1:0")
             .env("CANOPY_LOG_LEVEL", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true);
@@ -606,4 +612,60 @@ async fn worker_runs_with_the_settings_of_the_config_file() {
         settings["fields"]["lease"], "2m",
         "defaults fill the rest: {settings}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_closed_refuses_the_api_but_admin_create_user_still_works() {
+    let dir = TempDir::new();
+    let database = fresh_database().await;
+    let env = [
+        ("CANOPY_DATABASE_URL", database.as_str()),
+        ("CANOPY_REGISTRATION", "closed"),
+        ("CANOPY_WORKER_IN_SERVE", "false"),
+    ];
+    let server = Server::start_with(&dir, 1, &env).await;
+    server.wait_healthy().await;
+    let client = reqwest::Client::new();
+    let account = |name: &str| serde_json::json!({"name": name, "password": "a long password"});
+
+    let resp = client
+        .post(format!("{}/api/v1/accounts", server.url))
+        .json(&account("walkin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "registration_closed", "{body}");
+
+    // The administrators' way in works with the same settings, and the account it makes
+    // logs in through the running server.
+    let out = canopy(&dir.0)
+        .envs(env.iter().copied())
+        .args([
+            "admin",
+            "create-user",
+            "invited",
+            "--password",
+            "a long password",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "create-user: {}", stderr_of(&out));
+    let resp = client
+        .post(format!("{}/api/v1/sessions", server.url))
+        .json(&account("invited"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM person ORDER BY name")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(names, ["invited"]);
+    server.terminate().await;
 }

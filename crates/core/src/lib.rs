@@ -1,8 +1,10 @@
 //! Domain types shared by the db, federation and api crates without a dependency cycle:
-//! id newtypes, markdown rendering and the limits every entry point enforces.
+//! id newtypes, markdown rendering, the limits every entry point enforces and the rate
+//! limiter the API and the inbox share.
 
 pub mod content;
 pub mod ids;
 pub mod limits;
+pub mod rate_limit;
 
 pub use ids::{CommentId, CommunityId, InstanceId, PersonId, PostId};

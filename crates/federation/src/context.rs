@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::actor_cache::ActorCache;
 use crate::guard::FetchGuard;
+use crate::limits::InboxLimiter;
 use crate::outbound::Outbound;
 use crate::urls::PublicBase;
 
@@ -22,4 +23,6 @@ pub struct FedContext {
     pub actors: Arc<ActorCache>,
     /// Bounds on the fetching outsiders can cause: key refetches, failing hosts (see [`FetchGuard`]).
     pub guard: Arc<FetchGuard>,
+    /// The inbox's rate limit per remote instance (see [`InboxLimiter`]).
+    pub inbox_limiter: Arc<InboxLimiter>,
 }

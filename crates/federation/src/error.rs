@@ -33,6 +33,9 @@ pub enum FedError {
     },
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
+    /// The sending instance is over its rate limit: 429 with `Retry-After` (seconds).
+    #[error("too many activities from {instance}; try again in {retry_after} s")]
+    RateLimited { instance: String, retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -48,6 +51,7 @@ impl FedError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             FedError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            FedError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             FedError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,6 +64,7 @@ impl FedError {
             FedError::NotFound(_) => "not_found",
             FedError::Unresolvable(_) | FedError::Outbound { .. } => "unresolvable",
             FedError::TooLarge(_) => "body_too_large",
+            FedError::RateLimited { .. } => "rate_limited",
             FedError::Internal(_) => "internal",
         }
     }
@@ -101,6 +106,13 @@ impl IntoResponse for FedError {
             tracing::error!(error = %detail, "federation request failed");
         }
         let body = serde_json::json!({"error": self.code(), "message": self.to_string()});
-        (self.status(), axum::Json(body)).into_response()
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let FedError::RateLimited { retry_after, .. } = self {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(retry_after),
+            );
+        }
+        response
     }
 }

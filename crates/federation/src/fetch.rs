@@ -71,8 +71,10 @@ pub async fn fetch_json(url: &Url, data: &FedData) -> Result<Value, FedError> {
     let fetched = activitypub_federation::fetch::fetch_object_http::<FedContext, Value>(url, data)
         .await
         .map(|r| r.object);
-    data.guard
-        .after_fetch(&host, !matches!(&fetched, Err(e) if host_failed(url, e, data)));
+    data.guard.after_fetch(
+        &host,
+        !matches!(&fetched, Err(e) if host_failed(url, e, data)),
+    );
     fetched.map_err(
         |e| match OutboundError::from_library(url, &e, data.http.timeout()) {
             Some(outbound) => FedError::outbound(context(), outbound),

@@ -5,7 +5,8 @@
 //! signing key belonging to the actor; the signature by Mastodon's rules, before anything is
 //! written (an unknown actor is fetched and stored only once its key verifies; a stored key that
 //! fails is refetched at most once per actor per interval, for key rotation: see
-//! [`crate::guard`]); then de-duplication by activity id (a replay is acknowledged and changes
+//! [`crate::guard`]); then the rate limit of the actor's instance (429 with `Retry-After`); then
+//! de-duplication by activity id (a replay is acknowledged and changes
 //! nothing); then the activity itself, under the origin rules of [`crate::receive::rules`]. An
 //! activity that fails is forgotten again, so its sender's retry is processed.
 
@@ -112,6 +113,7 @@ pub async fn receive(
         signatures::verify_request(method, path, headers, Some(body), &params, &key, now)
     })
     .await?;
+    data.inbox_limiter.admit(&actor_id)?;
 
     if !canopy_db::remote::mark_received(&data.db, id.as_str()).await? {
         tracing::debug!(activity = %id, "replayed activity ignored");

@@ -11,6 +11,7 @@ pub mod guard;
 pub mod inbox;
 pub mod json;
 pub mod keys;
+pub mod limits;
 pub mod objects;
 pub mod outbound;
 pub mod outgoing;

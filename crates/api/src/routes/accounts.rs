@@ -3,6 +3,7 @@
 use crate::auth::{self, Auth};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
+use crate::limits::{ClientAddr, Registration};
 use crate::validate;
 pub use crate::views::UserView;
 use crate::AppState;
@@ -90,14 +91,25 @@ pub async fn create_account(
     Ok(person.into())
 }
 
-/// Register a new local account.
+/// Register a new local account (unless the node's `registration` setting is `closed`).
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = UserView), (status = 400, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn register(
     state: axum::extract::State<AppState>,
+    client: ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
+    if state.limits.registration == Registration::Closed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "registration_closed",
+            "this server does not take new accounts; its administrators create them",
+        ));
+    }
+    state.limits.registration_attempt(client)?;
     let user = create_account(
         &state,
         &req.name,
@@ -110,12 +122,19 @@ pub async fn register(
 }
 
 /// Log in with name and password; returns a bearer token.
+///
+/// Failed log-ins are limited per client address and per account name; past the limit every attempt is refused with 429,
+/// without looking at the password, until the limit allows one again.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn login(
     state: axum::extract::State<AppState>,
+    client: ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    // Counted before the password is checked, so that guesses sent in parallel count too.
+    let attempt = state.limits.login_attempt(client, &req.name)?;
     let stored = canopy_db::people::password_hash(&state.db, &req.name).await?;
     let (person_id, hash) = match stored {
         Some((id, hash)) => (Some(id), Some(hash)),
@@ -123,8 +142,14 @@ pub async fn login(
     };
     let ok = auth::verify_password(req.password, hash).await?;
     let person_id = match (ok, person_id) {
-        (true, Some(id)) => id,
-        _ => return Err(ApiError::unauthorized("wrong name or password")),
+        (true, Some(id)) => {
+            attempt.succeeded();
+            id
+        }
+        _ => {
+            attempt.failed();
+            return Err(ApiError::unauthorized("wrong name or password"));
+        }
     };
     let token = auth::new_token();
     let expires_at = Utc::now() + Duration::days(SESSION_DAYS);

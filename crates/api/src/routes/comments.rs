@@ -1,9 +1,10 @@
 //! Comments and comment trees: create, get with ancestors, edit, delete, vote, and the paged
 //! tree read.
 
-use crate::auth::{Auth, Viewer};
+use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
+use crate::limits::Writer;
 use crate::routes::posts::Vote;
 use crate::views::{CommentJson, CommentNode, VoteResult};
 use crate::{validate, AppState};
@@ -78,10 +79,11 @@ pub struct TreeResponse {
 #[utoipa::path(post, path = "/api/v1/comments", tag = "comments", request_body = CreateComment,
     security(("bearer" = [])),
     responses((status = 201, body = CommentJson), (status = 400, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Json(req): Json<CreateComment>,
 ) -> ApiResult<(StatusCode, Json<CommentJson>)> {
     validate::markdown(
@@ -158,10 +160,11 @@ pub async fn get(
 #[utoipa::path(patch, path = "/api/v1/comments/{id}", tag = "comments", params(("id" = i64, Path)),
     request_body = EditComment, security(("bearer" = [])),
     responses((status = 200, body = CommentJson), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn edit(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Path(id): Path<i64>,
     Json(req): Json<EditComment>,
 ) -> ApiResult<Json<CommentJson>> {
@@ -191,10 +194,11 @@ pub async fn edit(
 #[utoipa::path(delete, path = "/api/v1/comments/{id}", tag = "comments", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let head = canopy_db::comments::head(&state.db, CommentId(id)).await?;
@@ -217,10 +221,11 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/comments/{id}/vote", tag = "comments", params(("id" = i64, Path)),
     request_body = Vote, security(("bearer" = [])),
     responses((status = 200, body = VoteResult), (status = 400, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn vote(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Path(id): Path<i64>,
     Json(req): Json<Vote>,
 ) -> ApiResult<Json<VoteResult>> {

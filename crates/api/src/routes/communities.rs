@@ -1,8 +1,8 @@
 //! Communities: create, get by name, list.
 
-use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
+use crate::limits::{ClientAddr, Writer};
 use crate::views::CommunityView;
 use crate::{validate, AppState};
 use axum::extract::State;
@@ -42,10 +42,11 @@ pub struct CommunityList {
 #[utoipa::path(post, path = "/api/v1/communities", tag = "communities", request_body = CreateCommunity,
     security(("bearer" = [])),
     responses((status = 201, body = CommunityView), (status = 400, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+              (status = 409, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Json(req): Json<CreateCommunity>,
 ) -> ApiResult<(StatusCode, Json<CommunityView>)> {
     validate::name("name", &req.name)?;
@@ -152,10 +153,11 @@ async fn find_or_fetch(
 #[utoipa::path(post, path = "/api/v1/communities/follow", tag = "communities", request_body = FollowRequest,
     security(("bearer" = [])),
     responses((status = 200, body = FollowResponse), (status = 404, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn follow(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Json(req): Json<FollowRequest>,
 ) -> ApiResult<Json<FollowResponse>> {
     let community = find_or_fetch(&state, req.community.trim()).await?;
@@ -192,10 +194,11 @@ pub async fn follow(
 /// Stop following a community (`name` or `name@host`).
 #[utoipa::path(delete, path = "/api/v1/communities/{name}/follow", tag = "communities",
     params(("name" = String, Path, description = "`name` or `name@host`")), security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn unfollow(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let community = canopy_db::communities::by_name(&state.db, &name).await?;
@@ -236,11 +239,14 @@ pub struct Resolved {
 /// can be read through the same API as local content.
 #[utoipa::path(get, path = "/api/v1/resolve", tag = "communities", params(ResolveParams),
     responses((status = 200, body = Resolved), (status = 400, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
+    client: ClientAddr,
     Query(params): Query<ResolveParams>,
 ) -> ApiResult<Json<Resolved>> {
+    state.limits.resolve(client)?;
     let data = state.fed_data();
     let q = params.q.trim();
     let url = if q.starts_with("https://") || q.starts_with("http://") {

@@ -1,8 +1,9 @@
 //! Posts: create, get, list by community, edit, delete, vote.
 
-use crate::auth::{Auth, Viewer};
+use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
+use crate::limits::Writer;
 use crate::views::{PostJson, VoteResult};
 use crate::{validate, AppState};
 use axum::extract::State;
@@ -67,10 +68,11 @@ fn optional_text(value: Option<String>) -> Option<String> {
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", request_body = CreatePost,
     security(("bearer" = [])),
     responses((status = 201, body = PostJson), (status = 400, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Json(req): Json<CreatePost>,
 ) -> ApiResult<(StatusCode, Json<PostJson>)> {
     let title = validate::title("title", &req.title)?;
@@ -155,10 +157,11 @@ pub async fn list(
 #[utoipa::path(patch, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = i64, Path)),
     request_body = EditPost, security(("bearer" = [])),
     responses((status = 200, body = PostJson), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn edit(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Path(id): Path<i64>,
     Json(req): Json<EditPost>,
 ) -> ApiResult<Json<PostJson>> {
@@ -207,10 +210,11 @@ pub async fn edit(
 #[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let current = canopy_db::posts::view(&state.db, PostId(id), None).await?;
@@ -234,10 +238,11 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/posts/{id}/vote", tag = "posts", params(("id" = i64, Path)),
     request_body = Vote, security(("bearer" = [])),
     responses((status = 200, body = VoteResult), (status = 400, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 pub async fn vote(
     State(state): State<AppState>,
-    Auth(user): Auth,
+    Writer(user): Writer,
     Path(id): Path<i64>,
     Json(req): Json<Vote>,
 ) -> ApiResult<Json<VoteResult>> {

@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::database::Database;
 use anyhow::{anyhow, Context};
+use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 /// Migrate, then serve HTTP until SIGINT or SIGTERM; stops the embedded cluster on the way out.
@@ -59,7 +60,9 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     if worker.is_none() {
         tracing::info!("worker_in_serve is off: run `canopy worker` to deliver");
     }
-    let served = axum::serve(listener, canopy_api::router(state))
+    // Connection info: the rate limits count requests by the client's address.
+    let app = canopy_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP");
