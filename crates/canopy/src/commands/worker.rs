@@ -23,10 +23,14 @@ async fn work(settings: &Settings, db: &Database, args: WorkerArgs) -> anyhow::R
     canopy_db::migrate(&db.pool)
         .await
         .context("applying migrations")?;
-    let state = canopy_api::AppState::with_options(db.pool.clone(), settings.public_base.clone(), settings.config.options())
-        .await
-        .map_err(|e| anyhow!("{e}"))
-        .context("setting up federation")?;
+    let state = canopy_api::AppState::with_options(
+        db.pool.clone(),
+        settings.public_base.clone(),
+        settings.config.options(),
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))
+    .context("setting up federation")?;
     let from_file = settings.config.worker();
     let config = WorkerConfig {
         shard: args.shard.map(|s| (s.index, s.count)),
@@ -70,10 +74,12 @@ impl Tasks {
             retry_max = %HumanDuration(worker.retry_max),
             unreachable_after = %HumanDuration(worker.unreachable_after),
             probe_every = %HumanDuration(worker.probe_every),
+            give_up_after = %HumanDuration(worker.give_up_after),
             poll_interval = %HumanDuration(worker.poll_interval),
             cleanup_every = %HumanDuration(cleanup.every),
             keep_done = %HumanDuration(cleanup.keep_done),
             keep_failed = %HumanDuration(cleanup.keep_failed),
+            keep_received = %HumanDuration(cleanup.keep_received),
             "delivery worker settings"
         );
         let pool = fed.db.clone();
