@@ -57,6 +57,8 @@ pub struct Config {
     pub worker_unreachable_after: HumanDuration,
     /// How often an unreachable instance is probed with one delivery.
     pub worker_probe_every: HumanDuration,
+    /// A delivery still failing this long after it was queued fails for good.
+    pub worker_give_up_after: HumanDuration,
     /// How long an idle worker waits before looking for due deliveries again.
     pub worker_poll_interval: HumanDuration,
     /// Time between two cleanups of finished deliveries.
@@ -94,6 +96,8 @@ pub struct Config {
     pub rate_limit_writes: Limit,
     /// Activities per remote instance at the inbox.
     pub rate_limit_inbox: Limit,
+    /// How long incoming activity ids are remembered to refuse replays (at least a day).
+    pub worker_keep_received: HumanDuration,
 }
 
 /// A duration written with units, such as `"90s"`, `"10m"`, `"3d"` or `"1h 30m"`
@@ -168,6 +172,7 @@ impl Default for Config {
             worker_retry_max: HumanDuration(worker.retry_max),
             worker_unreachable_after: HumanDuration(worker.unreachable_after),
             worker_probe_every: HumanDuration(worker.probe_every),
+            worker_give_up_after: HumanDuration(worker.give_up_after),
             worker_poll_interval: HumanDuration(worker.poll_interval),
             worker_cleanup_every: HumanDuration(cleanup.every),
             worker_keep_done: HumanDuration(cleanup.keep_done),
@@ -183,6 +188,7 @@ impl Default for Config {
             rate_limit_resolve: limits.resolve,
             rate_limit_writes: limits.writes,
             rate_limit_inbox: limits.inbox,
+            worker_keep_received: HumanDuration(cleanup.keep_received),
         }
     }
 }
@@ -198,6 +204,7 @@ impl Config {
             retry_max: self.worker_retry_max.0,
             unreachable_after: self.worker_unreachable_after.0,
             probe_every: self.worker_probe_every.0,
+            give_up_after: self.worker_give_up_after.0,
             poll_interval: self.worker_poll_interval.0,
             shard: None,
         }
@@ -236,6 +243,8 @@ impl Config {
             every: self.worker_cleanup_every.0,
             keep_done: self.worker_keep_done.0,
             keep_failed: self.worker_keep_failed.0,
+            give_up_after: self.worker_give_up_after.0,
+            keep_received: self.worker_keep_received.0,
             ..CleanupConfig::default()
         }
     }
@@ -331,6 +340,7 @@ fn check_worker(figment: &Figment, config: &Config) -> anyhow::Result<()> {
         ("worker_probe_every", config.worker_probe_every),
         ("worker_poll_interval", config.worker_poll_interval),
         ("worker_cleanup_every", config.worker_cleanup_every),
+        ("worker_give_up_after", config.worker_give_up_after),
     ] {
         if value.0.is_zero() {
             return Err(invalid(key, "must be longer than zero"));
@@ -345,6 +355,9 @@ fn check_worker(figment: &Figment, config: &Config) -> anyhow::Result<()> {
                 HumanDuration(MIN_LEASE)
             ),
         ));
+    }
+    if let Err(e) = config.cleanup().check() {
+        return Err(invalid("worker_keep_received", &e.to_string()));
     }
     if config.worker_retry_max.0 < config.worker_retry_base.0 {
         return Err(invalid(
@@ -452,7 +465,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 31] {
+    fn all_keys() -> [&'static str; 33] {
         let Config {
             public_url: _,
             bind: _,
@@ -470,6 +483,7 @@ mod tests {
             worker_retry_max: _,
             worker_unreachable_after: _,
             worker_probe_every: _,
+            worker_give_up_after: _,
             worker_poll_interval: _,
             worker_cleanup_every: _,
             worker_keep_done: _,
@@ -485,6 +499,7 @@ mod tests {
             rate_limit_resolve: _,
             rate_limit_writes: _,
             rate_limit_inbox: _,
+            worker_keep_received: _,
         } = Config::default();
         [
             "public_url",
@@ -503,6 +518,7 @@ mod tests {
             "worker_retry_max",
             "worker_unreachable_after",
             "worker_probe_every",
+            "worker_give_up_after",
             "worker_poll_interval",
             "worker_cleanup_every",
             "worker_keep_done",
@@ -518,6 +534,7 @@ mod tests {
             "rate_limit_resolve",
             "rate_limit_writes",
             "rate_limit_inbox",
+            "worker_keep_received",
         ]
     }
 
@@ -591,6 +608,8 @@ mod tests {
             ("worker_poll_interval = \"0ms\"", "worker_poll_interval"),
             ("worker_cleanup_every = \"0s\"", "worker_cleanup_every"),
             ("worker_keep_done = \"1 fortnight\"", "worker_keep_done"),
+            ("worker_give_up_after = \"0s\"", "worker_give_up_after"),
+            ("worker_keep_received = \"12h\"", "worker_keep_received"),
             ("worker_in_serve = \"maybe\"", "worker_in_serve"),
             ("registration = \"invite\"", "registration"),
             ("trusted_proxies = [\"proxy.local\"]", "trusted_proxies"),
@@ -634,7 +653,8 @@ mod tests {
              worker_retry_max = \"1h 30m\"\nworker_unreachable_after = \"2d\"\n\
              worker_probe_every = \"20m\"\nworker_poll_interval = \"50ms\"\n\
              worker_cleanup_every = \"5m\"\nworker_keep_done = \"6h\"\n\
-             worker_keep_failed = \"30d\"",
+             worker_keep_failed = \"30d\"\nworker_give_up_after = \"2d\"\n\
+             worker_keep_received = \"3d\"",
         )
         .unwrap();
         assert!(!s.config.worker_in_serve);
@@ -652,6 +672,9 @@ mod tests {
         assert_eq!(c.every, Duration::from_secs(300));
         assert_eq!(c.keep_done, Duration::from_secs(6 * 3600));
         assert_eq!(c.keep_failed, Duration::from_secs(30 * 86400));
+        assert_eq!(w.give_up_after, Duration::from_secs(2 * 86400));
+        assert_eq!(c.give_up_after, Duration::from_secs(2 * 86400));
+        assert_eq!(c.keep_received, Duration::from_secs(3 * 86400));
     }
 
     #[test]
@@ -691,6 +714,14 @@ mod tests {
                 defaults.batch
             )
         );
+        assert_eq!(
+            (w.give_up_after, c.give_up_after, c.keep_received),
+            (
+                WorkerConfig::default().give_up_after,
+                defaults.give_up_after,
+                defaults.keep_received
+            )
+        );
         assert!(config.worker_in_serve);
     }
 
@@ -726,6 +757,19 @@ mod tests {
     #[test]
     fn limit_defaults_are_the_api_crates_defaults() {
         assert_eq!(Config::default().options().limits, Limits::default());
+    }
+
+    #[test]
+    fn keep_received_shorter_than_the_replay_window_is_refused_at_start_up() {
+        let err = from_toml("worker_keep_received = \"23h\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("worker_keep_received") && err.contains("at least 24 hours"),
+            "{err}"
+        );
+        let s = from_toml("worker_keep_received = \"1d\"").unwrap();
+        assert_eq!(s.config.cleanup().keep_received, Duration::from_secs(86400));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Opening the database: the configured `database_url`, or the embedded cluster.
 
 use crate::config::Config;
-use crate::embedded_pg::{Cluster, RunningCluster};
+use crate::embedded_pg::{Cluster, Placement, RunningCluster};
 use anyhow::{anyhow, Context};
 use canopy_db::PgPool;
 use sqlx::Connection;
@@ -49,8 +49,14 @@ impl Database {
         )
         .await
         .context("connecting to the embedded PostgreSQL")?;
+        let placement = match cluster.placement() {
+            Placement::DataDir => "",
+            Placement::Relocated => {
+                "outside data_dir, which the postgres user cannot reach; it stays there across restarts; "
+            }
+        };
         let location = format!(
-            "embedded PostgreSQL cluster {} (socket in {}, log {})",
+            "embedded PostgreSQL cluster {} ({placement}socket in {}, log {})",
             cluster.cluster_dir().display(),
             cluster.socket_dir().display(),
             cluster.log_file().display()

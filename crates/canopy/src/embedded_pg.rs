@@ -3,6 +3,10 @@
 //!
 //! When the process runs as root, every PostgreSQL program runs as the `postgres` system user
 //! (PostgreSQL refuses to run as root) and the directories it writes are handed to that user.
+//! That user must be able to reach the cluster: when it cannot reach `data_dir` (a clone under
+//! `/root`, or in a `mktemp -d` directory), the cluster lives in
+//! `/var/lib/canopy/cluster-<hash of data_dir>` instead, the same place at every start, and the
+//! start-up lines say so (see [`Placement`]).
 
 use anyhow::{anyhow, bail, Context};
 use nix::unistd::{chown, Uid, User};
@@ -21,12 +25,19 @@ const SOCKET_FILE: &str = ".s.PGSQL.5432";
 const MAX_SOCKET_PATH: usize = 100;
 /// Name of the generated settings file that `postgresql.conf` includes.
 const CANOPY_CONF: &str = "canopy.conf";
+/// Where a cluster goes, as root, when the postgres user cannot reach `data_dir`.
+const RELOCATED_ROOT: &str = "/var/lib/canopy";
+/// File in a relocated cluster's directory naming the data_dir it belongs to, for people.
+const DATA_DIR_NOTE: &str = "data_dir.txt";
 
 /// Where a cluster lives and how to run its programs; nothing is started yet.
 #[derive(Debug)]
 pub struct Cluster {
     bin_dir: PathBuf,
-    data_dir: PathBuf,
+    /// The directory holding the cluster, its log and (usually) its socket directory:
+    /// `data_dir`, or a directory under [`RELOCATED_ROOT`].
+    home: PathBuf,
+    placement: Placement,
     cluster_dir: PathBuf,
     socket_dir: PathBuf,
     log_file: PathBuf,
@@ -64,12 +75,34 @@ impl Cluster {
         };
 
         let data_dir = create_data_dir(data_dir)?;
+        let relocated = relocated_home(Path::new(RELOCATED_ROOT), &data_dir);
+        let placement = match &run_as {
+            None => Placement::DataDir,
+            Some(user) => Placement::choose(
+                data_dir.join("postgres/PG_VERSION").exists(),
+                relocated.join("postgres/PG_VERSION").exists(),
+                can_traverse(user, &data_dir),
+            ),
+        };
+        let home = match placement {
+            Placement::DataDir => data_dir.clone(),
+            Placement::Relocated => {
+                create_relocated_home(&relocated, &data_dir)?;
+                tracing::info!(
+                    data_dir = %data_dir.display(),
+                    cluster = %relocated.join("postgres").display(),
+                    "the postgres user cannot reach data_dir, so the embedded cluster lives outside it"
+                );
+                relocated
+            }
+        };
         let cluster = Self {
             bin_dir,
-            cluster_dir: data_dir.join("postgres"),
-            socket_dir: socket_dir_for(&data_dir),
-            log_file: data_dir.join("postgres.log"),
-            data_dir,
+            cluster_dir: home.join("postgres"),
+            socket_dir: socket_dir_for(&home),
+            log_file: home.join("postgres.log"),
+            home,
+            placement,
             run_as,
         };
         cluster.create_private_dir(&cluster.cluster_dir)?;
@@ -251,7 +284,7 @@ impl Cluster {
         }
         // The owner may not be able to enter our working directory (e.g. /root).
         command
-            .current_dir(&self.data_dir)
+            .current_dir(&self.home)
             .env_remove("PGDATA")
             .env_remove("PGPORT")
             .env_remove("PGHOST");
@@ -270,7 +303,7 @@ impl Cluster {
     fn create_private_dir(&self, dir: &Path) -> anyhow::Result<()> {
         match fs::symlink_metadata(dir) {
             Ok(meta) if meta.is_dir() => {
-                if dir.starts_with(&self.data_dir) {
+                if dir.starts_with(&self.home) {
                     self.give_to_owner(dir)?;
                 } else {
                     // A shared place like /tmp: trust only a directory the owner already holds.
@@ -325,6 +358,13 @@ impl Cluster {
             .status();
         // current_dir() itself fails to spawn when the data dir is closed to the user.
         if !matches!(status, Ok(s) if s.success()) {
+            if self.placement == Placement::Relocated {
+                bail!(
+                    "the postgres user cannot reach {} (is {RELOCATED_ROOT} open to it?); \
+                     make {RELOCATED_ROOT} traversable (mode 755), or set database_url",
+                    self.cluster_dir.display()
+                );
+            }
             bail!(
                 "the postgres user cannot reach {} (a parent directory is closed to it, e.g. one under /root); \
                  choose a data_dir it can traverse, such as /var/lib/canopy, or set database_url",
@@ -353,6 +393,11 @@ impl RunningCluster {
     /// The cluster's data directory.
     pub fn cluster_dir(&self) -> &Path {
         &self.cluster.cluster_dir
+    }
+
+    /// Whether the cluster is in `data_dir` or, as root, outside it.
+    pub fn placement(&self) -> Placement {
+        self.cluster.placement
     }
 
     /// The directory holding the server's unix socket.
@@ -399,6 +444,90 @@ impl Drop for RunningCluster {
             }
         }
     }
+}
+
+/// Where the embedded cluster lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// In `<data_dir>/postgres`, the usual place.
+    DataDir,
+    /// As root, in `/var/lib/canopy/cluster-<hash of data_dir>/postgres`: the postgres user
+    /// cannot reach `data_dir`, or an earlier start put the cluster there.
+    Relocated,
+}
+
+impl Placement {
+    /// As root: a cluster already in `data_dir` stays there (and its being unreachable is an
+    /// error later, never a reason to start an empty one elsewhere); otherwise a cluster made
+    /// elsewhere by an earlier start is used again, and a new one goes elsewhere when the
+    /// postgres user cannot reach `data_dir`.
+    fn choose(in_data_dir: bool, relocated_exists: bool, data_dir_reachable: bool) -> Self {
+        if in_data_dir || (data_dir_reachable && !relocated_exists) {
+            Placement::DataDir
+        } else {
+            Placement::Relocated
+        }
+    }
+}
+
+/// `<root>/cluster-<hash>`: one stable directory per data_dir (by its absolute path). The
+/// socket inside stays well within the unix socket path limit.
+fn relocated_home(root: &Path, data_dir: &Path) -> PathBuf {
+    root.join(format!(
+        "cluster-{:016x}",
+        fnv1a(data_dir.as_os_str().as_encoded_bytes())
+    ))
+}
+
+/// Whether `user` can reach `dir`: search permission on it and on every directory above.
+fn can_traverse(user: &User, dir: &Path) -> bool {
+    Command::new("test")
+        .arg("-x")
+        .arg(dir)
+        .uid(user.uid.as_raw())
+        .gid(user.gid.as_raw())
+        .current_dir("/")
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Create (as root) `home` and its parent as directories that only root writes and everyone
+/// may traverse, and leave a note in `home` naming the data_dir it belongs to. An existing
+/// one must already be like that: a directory someone else can write could be used to plant
+/// links that root would then follow.
+fn create_relocated_home(home: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    for dir in home
+        .ancestors()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        if fs::symlink_metadata(dir).is_err() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("setting permissions of {}", dir.display()))?;
+        }
+        let meta =
+            fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+        if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+            bail!(
+                "{} must be a directory owned by root that no one else can write \
+                 (it holds the embedded cluster of {}); fix it, or set database_url",
+                dir.display(),
+                data_dir.display()
+            );
+        }
+    }
+    let note = home.join(DATA_DIR_NOTE);
+    fs::write(
+        &note,
+        format!(
+            "The embedded PostgreSQL cluster of the Canopy data_dir {}\n",
+            data_dir.display()
+        ),
+    )
+    .with_context(|| format!("writing {}", note.display()))
 }
 
 /// Find a directory with `initdb`, `pg_ctl` and `postgres`: the configured one, then PATH, then
@@ -534,6 +663,57 @@ mod tests {
         assert_eq!(a, socket_dir_for(&long));
         assert_ne!(a, socket_dir_for(&long.join("y")));
         assert!(socket_dir_for(Path::new("/srv/it's")).starts_with("/tmp"));
+    }
+
+    #[test]
+    fn as_root_the_cluster_moves_out_of_an_unreachable_data_dir_and_stays_there() {
+        use Placement::{DataDir, Relocated};
+        // (cluster in data_dir, cluster relocated, data_dir reachable) -> placement
+        for (in_data_dir, relocated, reachable, expected) in [
+            (false, false, true, DataDir),
+            (false, false, false, Relocated),
+            // A later start finds it again, even if data_dir was opened meanwhile.
+            (false, true, false, Relocated),
+            (false, true, true, Relocated),
+            // A cluster in data_dir is never abandoned for an empty one.
+            (true, false, true, DataDir),
+            (true, false, false, DataDir),
+            (true, true, false, DataDir),
+        ] {
+            assert_eq!(
+                Placement::choose(in_data_dir, relocated, reachable),
+                expected,
+                "{in_data_dir} {relocated} {reachable}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_relocated_cluster_has_one_short_stable_home_per_data_dir() {
+        let root = Path::new(RELOCATED_ROOT);
+        let a = relocated_home(root, Path::new("/root/src/canopy/data"));
+        assert!(a.starts_with(root), "{}", a.display());
+        assert_eq!(a, relocated_home(root, Path::new("/root/src/canopy/data")));
+        assert_ne!(a, relocated_home(root, Path::new("/root/src/other/data")));
+        // Long data_dirs still give a socket path PostgreSQL can bind.
+        let long = relocated_home(root, &PathBuf::from(format!("/root/{}", "x".repeat(300))));
+        assert_eq!(socket_dir_for(&long), long.join("pg-socket"));
+    }
+
+    #[test]
+    fn a_relocated_home_refuses_a_parent_others_can_write() {
+        let root = std::env::temp_dir().join(format!("canopy-relocated-{}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
+        let home = relocated_home(&root, Path::new("/root/data"));
+        let err = create_relocated_home(&home, Path::new("/root/data")).unwrap_err();
+        fs::remove_dir_all(&root).unwrap();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains(&*root.to_string_lossy()) && err.contains("no one else can write"),
+            "{err}"
+        );
+        assert!(!home.exists());
     }
 
     #[test]

@@ -53,6 +53,14 @@ impl TempDir {
         Self(path)
     }
 
+    /// A fresh directory with mode 700, as `mktemp -d` makes: no other user, the `postgres`
+    /// user among them, can enter it.
+    fn private() -> Self {
+        let dir = Self::new();
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    }
+
     fn data(&self) -> PathBuf {
         self.0.join("data")
     }
@@ -172,6 +180,8 @@ fn bad_public_url_is_named() {
 struct Server {
     child: tokio::process::Child,
     url: String,
+    /// The start-up line that says where the database is (`Database: ...`).
+    database: String,
     log: PathBuf,
 }
 
@@ -194,10 +204,14 @@ impl Server {
             .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = tokio::time::timeout(STARTUP, async {
+        let (url, database) = tokio::time::timeout(STARTUP, async {
+            let mut url = None;
             while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("Canopy listening on ") {
-                    return url.trim().to_string();
+                if let Some(listening) = line.strip_prefix("Canopy listening on ") {
+                    url = Some(listening.trim().to_string());
+                }
+                if let (Some(url), Some(_)) = (&url, line.strip_prefix("Database: ")) {
+                    return (url.clone(), line);
                 }
             }
             panic!(
@@ -214,7 +228,12 @@ impl Server {
         });
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, url, log }
+        Self {
+            child,
+            url,
+            database,
+            log,
+        }
     }
 
     /// Poll the health endpoint until it answers 200, with a deadline.
@@ -352,6 +371,112 @@ async fn serve_with_embedded_postgres_survives_a_restart() {
     server.terminate().await;
 }
 
+/// The directory of the embedded cluster that serve's `Database:` line names.
+fn cluster_dir_of(database_line: &str) -> PathBuf {
+    let (_, rest) = database_line
+        .split_once("embedded PostgreSQL cluster ")
+        .unwrap_or_else(|| panic!("no embedded cluster in {database_line:?}"));
+    PathBuf::from(rest.split_once(" (").unwrap().0)
+}
+
+/// The directory holding an embedded cluster (and its socket directory). When dropped, stops a
+/// postmaster still running there and, for a cluster outside the test's directory, deletes it.
+struct ClusterHome(PathBuf);
+
+impl ClusterHome {
+    fn url(&self) -> String {
+        format!(
+            "postgres:///canopy?user=postgres&host={}",
+            self.0.join("pg-socket").display()
+        )
+    }
+}
+
+impl Drop for ClusterHome {
+    fn drop(&mut self) {
+        stop_postmaster(&self.0.join("postgres"));
+        if self.0.starts_with("/var/lib/canopy/") {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The Quick start from a clone in a directory closed to other users (`/root/...`, or what
+/// `mktemp -d` makes). As root, where PostgreSQL runs as the `postgres` user, the cluster goes
+/// where that user can reach it and serve says where; as another user it stays in data_dir.
+/// Either way serve starts, answers, and finds its data again after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_from_a_directory_closed_to_other_users_starts_and_keeps_its_data() {
+    let dir = TempDir::private();
+    let root = nix::unistd::Uid::effective().is_root();
+
+    let server = Server::start(&dir, 1).await;
+    let cluster = cluster_dir_of(&server.database);
+    let home = ClusterHome(cluster.parent().unwrap().to_path_buf());
+    let data = dir.data().canonicalize().unwrap();
+    if root {
+        assert!(
+            cluster.starts_with("/var/lib/canopy/") && server.database.contains("cannot reach"),
+            "the start-up lines say where the cluster is and why: {}",
+            server.database
+        );
+        assert!(!data.join("postgres/PG_VERSION").exists());
+        let note = std::fs::read_to_string(home.0.join("data_dir.txt")).unwrap();
+        assert!(note.contains(&*data.to_string_lossy()), "{note}");
+    } else {
+        assert_eq!(cluster, data.join("postgres"), "{}", server.database);
+    }
+    server.wait_healthy().await;
+    let pool = sqlx::PgPool::connect(&home.url()).await.unwrap();
+    for statement in [
+        "CREATE TABLE cli_test_mark (note text)",
+        "INSERT INTO cli_test_mark VALUES ('kept')",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    server.terminate().await;
+    assert!(
+        !cluster.join("postmaster.pid").exists(),
+        "cluster still running after serve exited"
+    );
+
+    // Other commands find the same cluster.
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATA_DIR", dir.data())
+        .args([
+            "admin",
+            "create-user",
+            "alice",
+            "--password",
+            "correct horse",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "create-user: {}", stderr_of(&out));
+
+    let server = Server::start(&dir, 2).await;
+    assert_eq!(
+        cluster_dir_of(&server.database),
+        cluster,
+        "the same place at every start"
+    );
+    server.wait_healthy().await;
+    let pool = sqlx::PgPool::connect(&home.url()).await.unwrap();
+    let note: String = sqlx::query_scalar("SELECT note FROM cli_test_mark")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(note, "kept");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM local_user")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+    pool.close().await;
+    server.terminate().await;
+}
+
 #[test]
 fn bad_worker_duration_is_named() {
     let dir = TempDir::new();
@@ -383,6 +508,25 @@ fn bad_worker_duration_is_named() {
     let err = stderr_of(&out);
     assert!(
         err.contains("worker_keep_failed") && err.contains("canopy.toml"),
+        "{err}"
+    );
+    assert!(!dir.data().exists(), "it stopped before starting anything");
+}
+
+#[test]
+fn a_dedup_window_shorter_than_a_replayable_signature_is_refused_at_start_up() {
+    let dir = TempDir::new();
+    let out = canopy(&dir.0)
+        .env("CANOPY_WORKER_KEEP_RECEIVED", "12h")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("worker_keep_received")
+            && err.contains("CANOPY_WORKER_KEEP_RECEIVED")
+            && err.contains("at least 24 hours"),
         "{err}"
     );
     assert!(!dir.data().exists(), "it stopped before starting anything");

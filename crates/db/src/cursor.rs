@@ -137,4 +137,162 @@ mod tests {
             Err(DbError::BadCursor(_))
         ));
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::tree::{CommentSort, TreeCursor};
+        use proptest::prelude::*;
+
+        fn sort_value() -> impl Strategy<Value = SortValue> {
+            prop_oneof![
+                any::<u64>().prop_map(|bits| SortValue::Float(f64::from_bits(bits))),
+                any::<i64>().prop_map(SortValue::Int),
+                any::<i64>().prop_map(SortValue::Time),
+            ]
+        }
+
+        fn position() -> impl Strategy<Value = Position> {
+            (sort_value(), any::<i64>()).prop_map(|(value, id)| Position { value, id })
+        }
+
+        fn comment_sort() -> impl Strategy<Value = CommentSort> {
+            prop_oneof![
+                Just(CommentSort::Hot),
+                Just(CommentSort::Top),
+                Just(CommentSort::New),
+                Just(CommentSort::Old),
+                Just(CommentSort::Controversial),
+            ]
+        }
+
+        /// Equality that also holds for a NaN carried bit for bit.
+        fn same(a: &Position, b: &Position) -> bool {
+            let bits = |v: &SortValue| match *v {
+                SortValue::Float(f) => (0, f.to_bits() as i64),
+                SortValue::Int(i) => (1, i),
+                SortValue::Time(t) => (2, t),
+            };
+            a.id == b.id && bits(&a.value) == bits(&b.value)
+        }
+
+        /// Base64url of JSON shaped like a cursor, with the field names, tags and value types
+        /// mixed up: the input that gets past base64 and exercises the JSON side.
+        fn cursor_like() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                Just("v"),
+                Just("id"),
+                Just("f"),
+                Just("i"),
+                Just("t"),
+                Just("p"),
+                Just("r"),
+                Just("s"),
+                Just("a"),
+                Just("x"),
+            ];
+            let scalar = prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|f| format!("{f:?}")),
+                Just("null".to_owned()),
+                Just("\"Hot\"".to_owned()),
+                Just("\"Controversial\"".to_owned()),
+                Just("1e999".to_owned()),
+                Just("-0".to_owned()),
+                "[ -~]{0,6}".prop_map(|s| format!("{s:?}")),
+            ];
+            let leaf = (key.clone(), scalar).prop_map(|(k, v)| format!("\"{k}\":{v}"));
+            let fields =
+                proptest::collection::vec(leaf, 0..4).prop_map(|f| format!("{{{}}}", f.join(",")));
+            (
+                proptest::collection::vec((key, fields), 0..4),
+                any::<bool>(),
+            )
+                .prop_map(|(entries, cut)| {
+                    let json = format!(
+                        "{{{}}}",
+                        entries
+                            .iter()
+                            .map(|(k, v)| format!("\"{k}\":{v}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    let json = if cut {
+                        &json[..json.len() / 2]
+                    } else {
+                        &json[..]
+                    };
+                    URL_SAFE_NO_PAD.encode(json)
+                })
+        }
+
+        /// Decoding as every cursor type the listings use, and reading the sort value as
+        /// every kind a listing asks for: an error or a value, never a panic.
+        fn decode_everything(raw: &str) {
+            if let Ok(p) = decode::<Position>(raw) {
+                let _ = (p.value.as_time(), p.value.as_float(), p.value.as_int());
+            }
+            if let Ok(c) = decode::<TreeCursor>(raw) {
+                if let Some(p) = c.after {
+                    let _ = (p.value.as_time(), p.value.as_float(), p.value.as_int());
+                }
+            }
+            let _ = decode::<serde_json::Value>(raw);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_strings_decode_to_a_cursor_or_an_error(raw in ".{0,1200}") {
+                decode_everything(&raw);
+                if raw.len() > MAX_CURSOR_LEN {
+                    prop_assert!(matches!(decode::<Position>(&raw), Err(DbError::BadCursor(_))));
+                }
+            }
+
+            #[test]
+            fn base64_of_arbitrary_bytes_decodes_to_a_cursor_or_an_error(
+                bytes in proptest::collection::vec(any::<u8>(), 0..600)
+            ) {
+                decode_everything(&URL_SAFE_NO_PAD.encode(bytes));
+            }
+
+            #[test]
+            fn cursor_shaped_json_decodes_to_a_cursor_or_an_error(raw in cursor_like()) {
+                decode_everything(&raw);
+            }
+
+            #[test]
+            fn positions_round_trip(p in position()) {
+                let back: Position = decode(&encode(&p)).unwrap();
+                prop_assert!(same(&p, &back), "{p:?} came back as {back:?}");
+            }
+
+            #[test]
+            fn tree_cursors_round_trip(
+                post in any::<i64>(),
+                parent in any::<i64>(),
+                sort in comment_sort(),
+                after in proptest::option::of(position()),
+            ) {
+                let c = TreeCursor { post, parent, sort, after };
+                let back = TreeCursor::decode(&c.encode()).unwrap();
+                prop_assert_eq!((back.post, back.parent, back.sort), (post, parent, sort));
+                match (&after, &back.after) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) => prop_assert!(same(a, b), "{a:?} came back as {b:?}"),
+                    _ => prop_assert!(false, "{after:?} came back as {:?}", back.after),
+                }
+            }
+
+            #[test]
+            fn a_decoded_time_is_in_range_or_an_error(micros in any::<i64>()) {
+                match SortValue::Time(micros).as_time() {
+                    Ok(t) => prop_assert_eq!(t.timestamp_micros(), micros),
+                    Err(e) => prop_assert!(matches!(e, DbError::BadCursor(_))),
+                }
+            }
+        }
+    }
 }

@@ -37,6 +37,8 @@ pub struct DueDelivery {
     pub authority: String,
     /// Attempts including this one.
     pub attempts: i32,
+    /// When the delivery was queued.
+    pub queued_at: DateTime<Utc>,
     pub payload: serde_json::Value,
     pub actor_ap_id: String,
     pub private_key_pem: Option<String>,
@@ -70,9 +72,9 @@ WITH candidate AS (
 ), claimed AS (
     UPDATE delivery d SET next_attempt_at = now() + make_interval(secs => $2), attempts = d.attempts + 1
     FROM due WHERE d.id = due.id
-    RETURNING d.id, d.activity_id, d.inbox_url, d.authority, d.attempts
+    RETURNING d.id, d.activity_id, d.inbox_url, d.authority, d.attempts, d.created_at
 )
-SELECT c.id, c.inbox_url, c.authority, c.attempts, a.payload, a.actor_ap_id,
+SELECT c.id, c.inbox_url, c.authority, c.attempts, c.created_at AS queued_at, a.payload, a.actor_ap_id,
        coalesce(p.private_key_pem, cm.private_key_pem) AS private_key_pem
 FROM claimed c
 JOIN outbox_activity a ON a.id = c.activity_id
@@ -224,6 +226,20 @@ pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), DbEr
          ON CONFLICT (authority) DO UPDATE
          SET last_failure_at = now(), last_error = $2,
              deliveries_failed = instance.deliveries_failed + 1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Give up on a delivery that kept failing for too long: it fails for good with `error`.
+/// Only the delivery changes; the attempt that failed is recorded on its instance by the
+/// caller, as any retryable failure is ([`instance_failed`]).
+pub async fn give_up(pool: &PgPool, id: i64, error: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE delivery SET state = 'failed', finished_at = now(), last_error = $2 WHERE id = $1",
     )
     .bind(id)
     .bind(error)

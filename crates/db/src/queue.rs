@@ -1,5 +1,5 @@
 //! The delivery queue as operators see it (per instance), and the cleanup that keeps the
-//! `delivery` and `outbox_activity` tables small.
+//! tables that grow with traffic small: `delivery`, `outbox_activity` and `received_activity`.
 //!
 //! Counting: a failure is a failed attempt, retried or not, counted by the worker when it
 //! records it ([`crate::delivery::mark_failed`], [`crate::delivery::instance_failed`]). A
@@ -135,6 +135,56 @@ pub async fn delete_delivered_activities(
              WHERE a.created_at < now() - make_interval(secs => $1) AND a.kind <> 'Follow'
                AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.activity_id = a.id)
              ORDER BY a.created_at LIMIT $2
+             FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(older_than.as_secs_f64())
+    .bind(limit)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Give up, in one batch of at most `limit`, on pending deliveries queued more than
+/// `older_than` ago: they fail for good with `reason` as their `last_error`, followed by the
+/// last attempt's error if there was one. Unlike a refusal this counts no failed attempt: it is
+/// how the backlog of an unreachable instance, which is only probed now and then, is given up
+/// without being sent. Returns how many were given up.
+pub async fn give_up_stale(
+    pool: &PgPool,
+    older_than: Duration,
+    reason: &str,
+    limit: i64,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "UPDATE delivery SET state = 'failed', finished_at = now(),
+             last_error = $3 || coalesce('; last error: ' || last_error, '')
+         WHERE id IN (
+             SELECT id FROM delivery
+             WHERE state = 'pending' AND created_at < now() - make_interval(secs => $1)
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(older_than.as_secs_f64())
+    .bind(limit)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Forget, in one batch of at most `limit`, incoming activity ids received more than
+/// `older_than` ago (oldest first). Their de-duplication is then left to the signature's date
+/// window, which refuses a replayed request long before (see the inbox). Returns how many went.
+pub async fn delete_received(
+    pool: &PgPool,
+    older_than: Duration,
+    limit: i64,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM received_activity WHERE ap_id IN (
+             SELECT ap_id FROM received_activity
+             WHERE received_at < now() - make_interval(secs => $1)
+             ORDER BY received_at LIMIT $2
              FOR UPDATE SKIP LOCKED)",
     )
     .bind(older_than.as_secs_f64())

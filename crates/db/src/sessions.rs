@@ -49,3 +49,18 @@ pub async fn delete(pool: &PgPool, token_hash: &[u8]) -> Result<bool, DbError> {
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Delete, in one batch of at most `limit`, sessions that have expired (they no longer log
+/// anyone in). Returns how many went.
+pub async fn delete_expired(pool: &PgPool, limit: i64) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM session WHERE token_hash IN (
+             SELECT token_hash FROM session WHERE expires_at <= now()
+             ORDER BY expires_at LIMIT $1
+             FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(limit)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

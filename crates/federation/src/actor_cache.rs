@@ -11,33 +11,69 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A small time-bounded map from actor id to actor.
-#[derive(Debug, Default)]
+/// A small time-bounded map from actor id to actor, bounded by entry count and by the
+/// approximate bytes its entries hold (see [`approx_bytes`]).
+#[derive(Debug)]
 pub struct ActorCache {
-    entries: Mutex<HashMap<String, (Instant, Actor)>>,
+    entries: Mutex<Entries>,
+    capacity: usize,
+    max_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_id: HashMap<String, Entry>,
+    /// Sum of the entries' [`approx_bytes`].
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    stored_at: Instant,
+    bytes: usize,
+    actor: Actor,
+}
+
+impl Default for ActorCache {
+    fn default() -> Self {
+        Self::with_limits(Self::CAPACITY, Self::MAX_BYTES)
+    }
 }
 
 impl ActorCache {
     /// How long an entry is used before the database is read again.
     pub const TTL: Duration = Duration::from_secs(60);
-    /// Most entries kept; when full, expired entries go first, then everything.
+    /// Most entries kept.
     pub const CAPACITY: usize = 10_000;
+    /// Most bytes the entries hold together, approximately. An ordinary actor takes 1 to 2 KiB
+    /// (most of it the key), so this only binds when actors are unusually large.
+    pub const MAX_BYTES: usize = 32 * 1024 * 1024;
+
+    /// A cache of at most `capacity` entries and about `max_bytes` bytes. When a new entry does
+    /// not fit, expired entries go first, then everything; an entry larger than `max_bytes`
+    /// on its own is not cached.
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            capacity,
+            max_bytes,
+        }
+    }
 
     /// The cached actor `ap_id`, if it was stored less than [`Self::TTL`] ago.
     pub fn get(&self, ap_id: &str) -> Option<Actor> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
+            .by_id
             .get(ap_id)
-            .filter(|(at, _)| at.elapsed() < Self::TTL)
-            .map(|(_, a)| a.clone())
+            .filter(|e| e.stored_at.elapsed() < Self::TTL)
+            .map(|e| e.actor.clone())
     }
 
     /// Drop the entry of `ap_id`, so that its next use reads the database.
     pub fn forget(&self, ap_id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(ap_id);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(ap_id);
     }
 
     /// Remember `actor` (a remote one; local actors are not cached).
@@ -46,15 +82,68 @@ impl ActorCache {
         if row.local {
             return;
         }
+        let bytes = approx_bytes(actor);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= Self::CAPACITY && !entries.contains_key(&row.ap_id) {
-            entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
-            if entries.len() >= Self::CAPACITY {
-                entries.clear();
+        entries.remove(&row.ap_id);
+        if bytes > self.max_bytes {
+            return;
+        }
+        let fits = |e: &Entries| e.by_id.len() < self.capacity && e.bytes + bytes <= self.max_bytes;
+        if !fits(&entries) {
+            entries.retain_fresh();
+            if !fits(&entries) {
+                *entries = Entries::default();
             }
         }
-        entries.insert(row.ap_id.clone(), (Instant::now(), actor.clone()));
+        entries.bytes += bytes;
+        entries.by_id.insert(
+            row.ap_id.clone(),
+            Entry {
+                stored_at: Instant::now(),
+                bytes,
+                actor: actor.clone(),
+            },
+        );
     }
+
+    /// Entries and approximate bytes held now.
+    pub fn usage(&self) -> (usize, usize) {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        (entries.by_id.len(), entries.bytes)
+    }
+}
+
+impl Entries {
+    fn remove(&mut self, ap_id: &str) {
+        if let Some(old) = self.by_id.remove(ap_id) {
+            self.bytes -= old.bytes;
+        }
+    }
+
+    fn retain_fresh(&mut self) {
+        self.by_id
+            .retain(|_, e| e.stored_at.elapsed() < ActorCache::TTL);
+        self.bytes = self.by_id.values().map(|e| e.bytes).sum();
+    }
+}
+
+/// About how many bytes `actor` takes in the cache: its strings (key, names, URLs) plus a
+/// fixed amount for the entry and the map.
+pub fn approx_bytes(actor: &Actor) -> usize {
+    /// The row's fixed part, the entry and the map's overhead, generously.
+    const OVERHEAD: usize = 256;
+    let row = actor.row();
+    // The id twice: once in the row, once as the key.
+    let strings = [
+        row.ap_id.len() * 2,
+        row.name.len(),
+        row.inbox_url.len(),
+        row.shared_inbox_url.as_ref().map_or(0, String::len),
+        row.public_key_pem.len(),
+        row.private_key_pem.as_ref().map_or(0, String::len),
+        row.authority.len(),
+    ];
+    OVERHEAD + strings.iter().sum::<usize>()
 }
 
 #[cfg(test)]
@@ -107,7 +196,7 @@ mod tests {
                 "k",
             ));
         }
-        let len = cache.entries.lock().unwrap().len();
+        let (len, _) = cache.usage();
         assert!(len <= ActorCache::CAPACITY, "{len} entries");
         assert!(cache
             .get(&format!(
@@ -115,5 +204,60 @@ mod tests {
                 ActorCache::CAPACITY + 4
             ))
             .is_some());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes_not_only_by_count() {
+        // Room for many entries by count, but only about four of 16 KiB keys by bytes.
+        let cache = ActorCache::with_limits(1000, 70 * 1024);
+        let big_key = "k".repeat(16 * 1024);
+        let mut bytes_seen = 0;
+        for i in 0..50 {
+            let actor = person(&format!("https://remote.example/u/{i}"), false, &big_key);
+            bytes_seen += approx_bytes(&actor);
+            cache.put(&actor);
+            let (len, bytes) = cache.usage();
+            assert!(bytes <= 70 * 1024, "{bytes} bytes in {len} entries");
+            assert!(len <= 4, "{len} entries");
+        }
+        assert!(bytes_seen > 50 * 16 * 1024);
+        // The newest entry is always kept.
+        assert!(cache.get("https://remote.example/u/49").is_some());
+
+        // Replacing an entry counts its bytes once.
+        let cache = ActorCache::with_limits(1000, 70 * 1024);
+        for _ in 0..10 {
+            cache.put(&person("https://remote.example/u/a", false, &big_key));
+        }
+        let (len, bytes) = cache.usage();
+        assert_eq!(len, 1);
+        assert_eq!(
+            bytes,
+            approx_bytes(&person("https://remote.example/u/a", false, &big_key))
+        );
+        cache.forget("https://remote.example/u/a");
+        assert_eq!(cache.usage(), (0, 0));
+
+        // An actor larger than the whole budget is not cached (and evicts nothing).
+        cache.put(&person("https://remote.example/u/b", false, "k"));
+        let huge = "k".repeat(80 * 1024);
+        cache.put(&person("https://remote.example/u/huge", false, &huge));
+        assert!(cache.get("https://remote.example/u/huge").is_none());
+        assert!(cache.get("https://remote.example/u/b").is_some());
+    }
+
+    #[test]
+    fn the_size_estimate_grows_with_every_field() {
+        let small = person("https://remote.example/u/a", false, "k");
+        let base = approx_bytes(&small);
+        let mut longer = small.row().clone();
+        longer.public_key_pem = "k".repeat(1001);
+        assert_eq!(approx_bytes(&Actor::Person(longer)), base + 1000);
+        let mut longer = small.row().clone();
+        longer.shared_inbox_url = Some("x".repeat(300));
+        assert_eq!(approx_bytes(&Actor::Person(longer)), base + 300);
+        let mut longer = small.row().clone();
+        longer.name = "n".repeat(101);
+        assert_eq!(approx_bytes(&Actor::Person(longer)), base + 100);
     }
 }

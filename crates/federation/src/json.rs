@@ -114,4 +114,112 @@ mod tests {
             &Url::parse("https://LOCALHOST:8001/y").unwrap()
         ));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        /// Strings that are sometimes URLs, sometimes almost, sometimes anything.
+        fn url_ish() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "(https?|ftp|x-y|data|urn):(//)?[a-zA-Z0-9.:@\\[\\]%_~/-]{0,30}",
+                "https?://[a-z0-9.-]{1,20}(:[0-9]{1,6})?/[ -~]{0,20}",
+                ".{0,40}",
+            ]
+        }
+
+        /// ActivityStreams-like JSON: objects with `id`, `type` and a few other fields, arrays,
+        /// and any scalar, nested a few levels.
+        fn as_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<f64>().prop_map(|f| json!(f)),
+                url_ish().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 64, 6, |inner| {
+                let key = prop_oneof![
+                    Just("id".to_owned()),
+                    Just("type".to_owned()),
+                    Just("actor".to_owned()),
+                    Just("object".to_owned()),
+                    "[a-z]{1,6}",
+                ];
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::btree_map(key, inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn http_url(scheme: &str, host: &str, port: Option<u16>, path: &str) -> Url {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            Url::parse(&format!("{scheme}://{host}{port}/{path}")).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn the_readers_never_panic_and_agree_with_each_other(v in as_json()) {
+                let one = id_of(&v);
+                let many = ids_of(Some(&v));
+                match &v {
+                    Value::Array(items) => {
+                        prop_assert_eq!(one, items.first().and_then(id_of));
+                        prop_assert!(many.len() <= items.len());
+                    }
+                    _ => prop_assert_eq!(one.into_iter().collect::<Vec<_>>(), many),
+                }
+                let kind = kind_of(&v);
+                prop_assert!(kind.is_empty() || v.get("type").is_some());
+                for field in ["id", "type", "actor", "object"] {
+                    let _ = (ids_of(v.get(field)), str_field(&v, field), time_field(&v, field));
+                }
+                let _ = markdown_source(&v);
+            }
+
+            #[test]
+            fn authority_never_panics_and_a_url_shares_its_own(
+                raw in url_ish(),
+                other in url_ish(),
+            ) {
+                if let Ok(a) = Url::parse(&raw) {
+                    let mine = authority(&a);
+                    prop_assert_eq!(same_authority(&a, &a), !mine.is_empty());
+                    prop_assert_eq!(mine.to_lowercase(), mine.clone());
+                    if let Ok(b) = Url::parse(&other) {
+                        prop_assert_eq!(same_authority(&a, &b), same_authority(&b, &a));
+                    }
+                }
+            }
+
+            #[test]
+            fn authority_keeps_ports_apart_and_ignores_scheme_path_and_case(
+                host in "[a-z][a-z0-9]{0,10}(\\.[a-z]{2,5}){0,2}",
+                scheme in prop_oneof![Just("http"), Just("https")],
+                p in proptest::option::of(any::<u16>()),
+                q in proptest::option::of(any::<u16>()),
+                path in "[a-z0-9/]{0,12}",
+            ) {
+                let a = http_url(scheme, &host, p, "x");
+                let b = http_url(scheme, &host.to_uppercase(), q, &path);
+                // Within one scheme, the same server is the same port, explicit or default.
+                prop_assert_eq!(
+                    same_authority(&a, &b),
+                    a.port_or_known_default() == b.port_or_known_default()
+                );
+                // A port that is not the default of either scheme is kept whatever the scheme.
+                if let Some(p) = p.filter(|p| *p != 80 && *p != 443) {
+                    let other = if scheme == "http" { "https" } else { "http" };
+                    let c = http_url(other, &host, Some(p), &path);
+                    prop_assert!(same_authority(&a, &c));
+                    prop_assert_eq!(authority(&c), format!("{host}:{p}"));
+                }
+            }
+        }
+    }
 }

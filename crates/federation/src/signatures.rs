@@ -27,6 +27,12 @@ pub const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
 pub const DATE_WINDOW: Duration = Duration::from_secs(12 * 60 * 60);
 /// Tolerated clock difference for `(created)` and `(expires)` (Mastodon's margin).
 pub const CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
+/// How long after we first receive a signed request an exact copy of it may still pass
+/// [`verify_request`]: its `Date` (or `(created)`) was at most [`DATE_WINDOW`] from our clock
+/// then, and passes for as long as it stays within [`DATE_WINDOW`] of it, so at most twice the
+/// window later. Incoming activity ids must be remembered at least this long, or a captured
+/// request could be replayed once its id is forgotten.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(2 * DATE_WINDOW.as_secs());
 
 const SIGNATURE: HeaderName = HeaderName::from_static("signature");
 const DIGEST: HeaderName = HeaderName::from_static("digest");
@@ -990,6 +996,55 @@ mod tests {
         ));
     }
 
+    /// A request first received at `now()` passes again only until `REPLAY_WINDOW` later,
+    /// whatever its signed time: the de-duplication of activity ids relies on this bound.
+    #[test]
+    fn a_captured_request_passes_for_at_most_the_replay_window_after_it_was_received() {
+        let verify_at = |headers: &HeaderMap, at: SystemTime| {
+            let params = parse_signature(headers)?;
+            let body = Some(BODY);
+            verify_request(
+                &Method::POST,
+                "/inbox?x=1",
+                headers,
+                body,
+                &params,
+                &keys().public,
+                at,
+            )
+        };
+        // The latest Date accepted at first receipt.
+        let ahead = sign_post(
+            &keys().private,
+            KEY_ID,
+            &inbox_url(),
+            BODY,
+            now() + DATE_WINDOW,
+        )
+        .unwrap();
+        verify_at(&ahead, now()).unwrap();
+        verify_at(&ahead, now() + REPLAY_WINDOW).unwrap();
+        assert!(matches!(
+            verify_at(&ahead, now() + REPLAY_WINDOW + Duration::from_secs(1)),
+            Err(SignatureError::DateOutOfWindow)
+        ));
+        // With `(created)` instead of a Date the request ages out sooner.
+        let created = Custom {
+            method: Method::POST,
+            signed: &["(request-target)", "(created)", "host", "digest"],
+            algorithm: Some("hs2019"),
+            created: Some(now_secs() + secs(CLOCK_SKEW)),
+            expires: None,
+        };
+        let mut headers = created.sign(unsigned_post_headers());
+        headers.remove(DATE);
+        verify_at(&headers, now()).unwrap();
+        assert!(matches!(
+            verify_at(&headers, now() + REPLAY_WINDOW + Duration::from_secs(1)),
+            Err(SignatureError::CreatedTooOld)
+        ));
+    }
+
     #[test]
     fn unparseable_date_is_refused() {
         let mut headers = unsigned_post_headers();
@@ -1419,5 +1474,181 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<PrivateKey>();
         assert_send_sync::<PublicKey>();
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Header values as a peer (or an attacker) might send them: pieces of the syntax
+        /// (names, `=`, quotes, escapes, commas, spaces) mixed with arbitrary printable text.
+        fn signature_like() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("keyId".to_owned()),
+                Just("algorithm".to_owned()),
+                Just("headers".to_owned()),
+                Just("signature".to_owned()),
+                Just("created".to_owned()),
+                Just("expires".to_owned()),
+                Just("=".to_owned()),
+                Just("\"".to_owned()),
+                Just("\\".to_owned()),
+                Just(",".to_owned()),
+                Just(" ".to_owned()),
+                Just("\t".to_owned()),
+                Just("hs2019".to_owned()),
+                Just("(request-target) host date digest".to_owned()),
+                "[A-Za-z0-9+/=]{0,16}",
+                "-?[0-9]{1,20}",
+                "[ -~]{0,8}",
+            ];
+            proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+        }
+
+        fn parse_value(bytes: &[u8]) -> Option<Result<SignatureParams, SignatureError>> {
+            let value = HeaderValue::from_bytes(bytes).ok()?;
+            let mut headers = HeaderMap::new();
+            headers.insert(SIGNATURE, value);
+            Some(parse_signature(&headers))
+        }
+
+        fn parse_authorization(bytes: &[u8]) -> Option<Result<SignatureParams, SignatureError>> {
+            let mut with_scheme = b"Signature ".to_vec();
+            with_scheme.extend_from_slice(bytes);
+            let value = HeaderValue::from_bytes(&with_scheme).ok()?;
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, value);
+            Some(parse_signature(&headers))
+        }
+
+        /// What a parse that succeeded must hold, whatever the input.
+        fn check_parsed(parsed: &SignatureParams) -> Result<(), TestCaseError> {
+            prop_assert!(!parsed.key_id.is_empty());
+            prop_assert!(parsed.headers.iter().all(|h| h.to_ascii_lowercase() == *h));
+            if let Some(a) = &parsed.algorithm {
+                prop_assert!(a.eq_ignore_ascii_case(RSA_SHA256) || a.eq_ignore_ascii_case(HS2019));
+            }
+            Ok(())
+        }
+
+        fn quote(value: &str) -> String {
+            format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic_the_parser(
+                bytes in proptest::collection::vec(any::<u8>(), 0..700)
+            ) {
+                let parsed = [parse_value(&bytes), parse_authorization(&bytes)];
+                for p in parsed.into_iter().flatten().flatten() {
+                    check_parsed(&p)?;
+                }
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    let _ = parse_params(text);
+                }
+            }
+
+            #[test]
+            fn signature_like_text_never_panics_the_parser(text in signature_like()) {
+                if let Some(Ok(p)) = parse_value(text.as_bytes()) {
+                    check_parsed(&p)?;
+                }
+                let _ = parse_params(&text);
+                // Whatever parses also goes through verification without panicking.
+                if let Some(Ok(params)) = parse_value(text.as_bytes()) {
+                    let headers = unsigned_post_headers();
+                    let _ = verify_request(
+                        &Method::POST, "/inbox?x=1", &headers, Some(BODY), &params,
+                        &keys().public, now(),
+                    );
+                    let _ = verify_request(
+                        &Method::GET, "/", &headers, None, &params, &keys().public, now(),
+                    );
+                }
+            }
+
+            #[test]
+            fn what_we_sign_parses_back_and_verifies(
+                key_id in "[ -~]{1,80}",
+                path in "/[a-zA-Z0-9/_.~-]{0,30}",
+                query in proptest::option::of("[a-zA-Z0-9=&_-]{0,20}"),
+                port in proptest::option::of(1u16..),
+                body in proptest::collection::vec(any::<u8>(), 0..300),
+                offset in -(DATE_WINDOW.as_secs() as i64)..=(DATE_WINDOW.as_secs() as i64),
+            ) {
+                let mut url = url::Url::parse("https://remote.example").unwrap();
+                url.set_path(&path);
+                url.set_query(query.as_deref());
+                url.set_port(port).unwrap();
+                let at = if offset >= 0 {
+                    now() + Duration::from_secs(offset.unsigned_abs())
+                } else {
+                    now() - Duration::from_secs(offset.unsigned_abs())
+                };
+                let signed = sign_post(&keys().private, &key_id, &url, &body, at);
+                if key_id.contains(['"', '\\']) {
+                    prop_assert!(matches!(signed, Err(SignatureError::InvalidKeyId)));
+                    return Ok(());
+                }
+                let headers = signed.unwrap();
+                let params = parse_signature(&headers).unwrap();
+                prop_assert_eq!(&params.key_id, &key_id);
+                prop_assert_eq!(&params.headers, &["(request-target)", "host", "date", "digest"]);
+                prop_assert_eq!(params.algorithm.as_deref(), Some(RSA_SHA256));
+                let target = match url.query() {
+                    Some(q) => format!("{}?{q}", url.path()),
+                    None => url.path().to_owned(),
+                };
+                let (body, key) = (Some(body.as_slice()), &keys().public);
+                verify_request(&Method::POST, &target, &headers, body, &params, key, now())?;
+            }
+
+            #[test]
+            fn any_well_formed_header_parses_to_its_parameters(
+                key_id in "[ -~]{1,60}",
+                algorithm in proptest::option::of(
+                    prop_oneof![Just("rsa-sha256"), Just("hs2019"), Just("RSA-SHA256")]
+                ),
+                signed in proptest::option::of(
+                    proptest::collection::vec("[a-z0-9()-]{1,16}", 1..6)
+                ),
+                signature in proptest::collection::vec(any::<u8>(), 0..300),
+                padded in any::<bool>(),
+                created in proptest::option::of(any::<i64>()),
+                expires in proptest::option::of(any::<i64>()),
+                unknown in proptest::option::of("[ -~]{0,20}"),
+                spacing in prop_oneof![Just(","), Just(", "), Just(" , "), Just(",\t")],
+                order in Just((0..7).collect::<Vec<usize>>()).prop_shuffle(),
+            ) {
+                let encoded = if padded {
+                    STANDARD.encode(&signature)
+                } else {
+                    STANDARD.encode(&signature).trim_end_matches('=').to_owned()
+                };
+                let mut params: Vec<Option<String>> = vec![
+                    Some(format!("keyId={}", quote(&key_id))),
+                    algorithm.map(|a| format!("algorithm={}", quote(a))),
+                    signed.as_ref().map(|h| format!("headers={}", quote(&h.join(" ")))),
+                    Some(format!("signature={}", quote(&encoded))),
+                    // Numbers come bare, as peers send them.
+                    created.map(|c| format!("created={c}")),
+                    expires.map(|e| format!("expires={}", quote(&e.to_string()))),
+                    unknown.as_ref().map(|u| format!("x-extension={}", quote(u))),
+                ];
+                let value: Vec<String> = order.iter().filter_map(|&i| params[i].take()).collect();
+                let parsed = parse_value(value.join(spacing).as_bytes()).unwrap().unwrap();
+                prop_assert_eq!(parsed, SignatureParams {
+                    key_id,
+                    algorithm: algorithm.map(str::to_owned),
+                    headers: signed.unwrap_or_else(|| vec!["date".to_owned()]),
+                    signature,
+                    created,
+                    expires,
+                });
+            }
+        }
     }
 }

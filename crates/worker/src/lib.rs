@@ -7,9 +7,11 @@
 //! our key at the receiver, after longer waits and only until the fourth attempt); failed for
 //! good (other 4xx; a 410 Gone also removes the followers at that inbox). An instance that keeps failing for longer than
 //! [`WorkerConfig::unreachable_after`] is unreachable: its deliveries wait and it is probed
-//! once per [`WorkerConfig::probe_every`] until it answers again.
+//! once per [`WorkerConfig::probe_every`] until it answers again. A delivery that still fails
+//! [`WorkerConfig::give_up_after`] after it was queued fails for good.
 //!
-//! [`cleanup::run`] is a separate task that deletes finished rows on a schedule.
+//! [`cleanup::run`] is a separate task that keeps the tables that grow with traffic small:
+//! finished deliveries, stale ones, received activity ids and expired sessions.
 
 pub mod cleanup;
 mod send;
@@ -40,6 +42,9 @@ pub struct WorkerConfig {
     pub unreachable_after: Duration,
     /// How often an unreachable instance is probed with one delivery.
     pub probe_every: Duration,
+    /// A delivery still failing this long after it was queued fails for good (at its next
+    /// failed attempt, or by the cleanup if it is not tried in time).
+    pub give_up_after: Duration,
     /// How long to wait before looking again when nothing is due.
     pub poll_interval: Duration,
     /// `(i, n)`: only instances with `abs(hashtext(authority)) % n = i`.
@@ -56,10 +61,27 @@ impl Default for WorkerConfig {
             retry_max: Duration::from_secs(3600),
             unreachable_after: Duration::from_secs(3 * 24 * 3600),
             probe_every: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(7 * 24 * 3600),
             poll_interval: Duration::from_millis(100),
             shard: None,
         }
     }
+}
+
+/// The `last_error` of a delivery given up after `age`, e.g. `gave up: not delivered within 7
+/// days of being queued`.
+pub(crate) fn give_up_reason(age: Duration) -> String {
+    let plural = |n: u64, unit: &str| match n {
+        1 => format!("1 {unit}"),
+        n => format!("{n} {unit}s"),
+    };
+    let age = match age.as_secs() {
+        s if s > 0 && s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s > 0 && s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s if s > 0 && s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    };
+    format!("gave up: not delivered within {age} of being queued")
 }
 
 /// What the worker shares with its delivery tasks.
@@ -209,4 +231,22 @@ async fn send_when_allowed(shared: &Shared, limit: Arc<Semaphore>, d: DueDeliver
         return;
     }
     send::deliver(&shared.ctx, &shared.config, &shared.keys, d).await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_give_up_reason_names_the_age_in_words() {
+        let reason = |secs| give_up_reason(Duration::from_secs(secs));
+        assert_eq!(
+            reason(7 * 86_400),
+            "gave up: not delivered within 7 days of being queued"
+        );
+        assert!(reason(86_400).contains("within 1 day "));
+        assert!(reason(36 * 3_600).contains("within 36 hours "));
+        assert!(reason(90).contains("within 90 seconds "));
+    }
 }

@@ -118,6 +118,24 @@ async fn record(
             tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error, attempts = d.attempts,
                 wait_ms = wait.as_millis() as u64, "signature refused; the delivery will be retried");
         }
+        Outcome::Retry(error, _) if queued_too_long(config, d, Utc::now()) => {
+            let reason = format!(
+                "{}; last error: {error}",
+                crate::give_up_reason(config.give_up_after)
+            );
+            delivery::give_up(pool, d.id, &reason).await?;
+            // The attempt failed like any other: it counts for the instance's health.
+            let unreachable = delivery::instance_failed(
+                pool,
+                &d.authority,
+                &error,
+                config.unreachable_after,
+                config.probe_every,
+            )
+            .await?;
+            tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error, attempts = d.attempts,
+                queued_at = %d.queued_at, unreachable, "delivery given up: it kept failing for too long");
+        }
         Outcome::Retry(error, retry_after) => {
             let wait = retry_after
                 .map(|w| w.min(config.retry_max))
@@ -138,6 +156,13 @@ async fn record(
         }
     }
     Ok(())
+}
+
+/// Whether `d`, whose attempt just failed, was queued longer than
+/// [`WorkerConfig::give_up_after`] before `now`: then it is not retried again.
+fn queued_too_long(config: &WorkerConfig, d: &DueDelivery, now: chrono::DateTime<Utc>) -> bool {
+    chrono::Duration::from_std(config.give_up_after)
+        .is_ok_and(|limit| now.signed_duration_since(d.queued_at) > limit)
 }
 
 /// `retry_base * 2^(attempts-1)` with ±20% jitter (`jitter` in `[0, 1)`), at most `retry_max`.
@@ -279,6 +304,34 @@ mod tests {
         assert!(matches!(
             classify(StatusCode::BAD_GATEWAY, 50, String::new(), None),
             Outcome::Retry(..)
+        ));
+    }
+
+    #[test]
+    fn a_failed_attempt_gives_up_only_past_the_give_up_age() {
+        let config = WorkerConfig::default();
+        let now = Utc::now();
+        let queued = |ago: chrono::Duration| DueDelivery {
+            id: 1,
+            inbox_url: "https://remote.example/inbox".into(),
+            authority: "remote.example".into(),
+            attempts: 3,
+            queued_at: now - ago,
+            payload: serde_json::Value::Null,
+            actor_ap_id: "https://local.example/u/a".into(),
+            private_key_pem: None,
+        };
+        let week = chrono::Duration::days(7);
+        assert!(!queued_too_long(
+            &config,
+            &queued(chrono::Duration::days(6)),
+            now
+        ));
+        assert!(!queued_too_long(&config, &queued(week), now));
+        assert!(queued_too_long(
+            &config,
+            &queued(week + chrono::Duration::seconds(1)),
+            now
         ));
     }
 

@@ -74,10 +74,12 @@ impl Tasks {
             retry_max = %HumanDuration(worker.retry_max),
             unreachable_after = %HumanDuration(worker.unreachable_after),
             probe_every = %HumanDuration(worker.probe_every),
+            give_up_after = %HumanDuration(worker.give_up_after),
             poll_interval = %HumanDuration(worker.poll_interval),
             cleanup_every = %HumanDuration(cleanup.every),
             keep_done = %HumanDuration(cleanup.keep_done),
             keep_failed = %HumanDuration(cleanup.keep_failed),
+            keep_received = %HumanDuration(cleanup.keep_received),
             "delivery worker settings"
         );
         let pool = fed.db.clone();
