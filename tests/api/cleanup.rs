@@ -422,7 +422,7 @@ impl Voting {
             .app
             .get(&format!("/api/v1/posts/{}", self.post), None)
             .await;
-        view["upvotes"].as_i64().unwrap()
+        view["counts"]["upvotes"].as_i64().unwrap()
     }
 
     /// The Like as a request signed at `at`: headers and body, to send (and re-send) as is.
