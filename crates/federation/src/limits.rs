@@ -28,11 +28,13 @@ impl InboxLimiter {
     /// more than its limit.
     pub fn admit(&self, actor: &Url) -> Result<(), FedError> {
         let instance = authority(actor);
-        self.per_instance
-            .check(&instance)
-            .map_err(|refused| FedError::RateLimited {
+        self.per_instance.check(&instance).map_err(|refused| {
+            tracing::debug!(%instance, retry_after_ms = refused.retry_after.as_millis() as u64,
+                    "inbox rate limit reached");
+            FedError::RateLimited {
                 instance,
                 retry_after: refused.retry_after_secs(),
-            })
+            }
+        })
     }
 }
