@@ -625,10 +625,73 @@ mod tests {
             ("rate_limit_writes = \"0/1m\"", "rate_limit_writes"),
             ("rate_limit_inbox = 100", "rate_limit_inbox"),
             ("rate_limit_resolve = \"30/soon\"", "rate_limit_resolve"),
+            (
+                "allow_private_addresses = \"maybe\"",
+                "allow_private_addresses",
+            ),
+            ("allowed_networks = [\"10.0.0.1\"]", "allowed_networks"),
+            ("allowed_networks = \"10.0.0.0/8\"", "allowed_networks"),
         ] {
             let err = from_toml(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn outbound_settings_reach_the_node_from_the_file_and_the_environment() {
+        let s = from_toml(
+            "allow_private_addresses = false\nallowed_networks = [\"10.1.2.0/24\", \"fd00::/8\"]\n\
+             [hosts]\n\"alpha.test\" = \"127.0.0.1\"\n\"Beta.Test\" = \"::1\"",
+        )
+        .unwrap();
+        let outbound = s.config.options().outbound;
+        assert_eq!(outbound.allow_private_addresses, Some(false));
+        assert_eq!(
+            outbound.allowed_networks,
+            ["10.1.2.0/24".parse().unwrap(), "fd00::/8".parse().unwrap()]
+        );
+        assert_eq!(
+            outbound.hosts.get("alpha.test"),
+            Some(&"127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            outbound.hosts.get("Beta.Test"),
+            Some(&"::1".parse().unwrap())
+        );
+        let defaults = Config::default().options().outbound;
+        assert_eq!(defaults, canopy_federation::outbound::Settings::default());
+
+        // The environment's syntax, under a prefix of this test's own.
+        std::env::set_var("CANOPYOUTBOUNDTEST_HOSTS", r#"{"alpha.test"="127.0.0.2"}"#);
+        std::env::set_var("CANOPYOUTBOUNDTEST_ALLOWED_NETWORKS", "[\"127.0.0.1/32\"]");
+        std::env::set_var("CANOPYOUTBOUNDTEST_ALLOW_PRIVATE_ADDRESSES", "true");
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Env::prefixed("CANOPYOUTBOUNDTEST_"));
+        let outbound = settings_from(&figment).unwrap().config.options().outbound;
+        assert_eq!(outbound.allow_private_addresses, Some(true));
+        assert_eq!(outbound.allowed_networks, ["127.0.0.1/32".parse().unwrap()]);
+        assert_eq!(
+            outbound.hosts.get("alpha.test"),
+            Some(&"127.0.0.2".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn host_table_keys_must_be_host_names() {
+        for key in [
+            "127.0.0.1",
+            "[::1]",
+            "alpha.test:8001",
+            "http://alpha.test",
+            "alpha.test/x",
+            "a b",
+        ] {
+            let err = from_toml(&format!("hosts = {{ {key:?} = \"127.0.0.1\" }}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("invalid hosts"), "{key}: {err}");
+        }
+        assert!(from_toml("hosts = { \"alpha.test\" = \"localhost\" }").is_err());
     }
 
     #[test]
