@@ -366,8 +366,9 @@ impl Cluster {
                 );
             }
             bail!(
-                "the postgres user cannot reach {} (a parent directory is closed to it, e.g. one under /root); \
-                 choose a data_dir it can traverse, such as /var/lib/canopy, or set database_url",
+                "the postgres user cannot reach the existing cluster {} (a parent directory is closed \
+                 to it, e.g. one under /root); let it traverse every parent (chmod o+x), move data_dir \
+                 with its cluster somewhere it can, or set database_url",
                 self.cluster_dir.display()
             );
         }
