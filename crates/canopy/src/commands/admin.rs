@@ -24,13 +24,9 @@ pub async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result
         canopy_db::migrate(&db.pool)
             .await
             .context("applying migrations")?;
-        let state = canopy_api::AppState::with_options(
-            db.pool.clone(),
-            settings.public_base.clone(),
-            settings.config.options(),
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+        let state = canopy_api::AppState::with_options(db.pool.clone(), settings.public_base.clone(), settings.config.options())
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
         canopy_api::accounts::create_account(
             &state,
             &args.name,

@@ -26,9 +26,9 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
         settings.public_base.clone(),
         settings.config.options(),
     )
-    .await
-    .map_err(|e| anyhow!("{e}"))
-    .context("setting up the API")?;
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .context("setting up the API")?;
 
     let bind = settings.config.bind;
     let listener = TcpListener::bind(bind)

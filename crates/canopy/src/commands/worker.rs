@@ -23,14 +23,10 @@ async fn work(settings: &Settings, db: &Database, args: WorkerArgs) -> anyhow::R
     canopy_db::migrate(&db.pool)
         .await
         .context("applying migrations")?;
-    let state = canopy_api::AppState::with_options(
-        db.pool.clone(),
-        settings.public_base.clone(),
-        settings.config.options(),
-    )
-    .await
-    .map_err(|e| anyhow!("{e}"))
-    .context("setting up federation")?;
+    let state = canopy_api::AppState::with_options(db.pool.clone(), settings.public_base.clone(), settings.config.options())
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .context("setting up federation")?;
     let from_file = settings.config.worker();
     let config = WorkerConfig {
         shard: args.shard.map(|s| (s.index, s.count)),
