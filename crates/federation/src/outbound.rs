@@ -215,7 +215,8 @@ pub enum OutboundError {
     /// The address policy refused the target; nothing was sent.
     #[error("{0}")]
     Refused(#[source] Refusal),
-    #[error("{0} is not an http or https URL; only those are fetched")]
+    /// Not an http(s) URL; nothing was sent.
+    #[error("{0} is not an http or https URL; outgoing requests use only those")]
     Scheme(Url),
     #[error("{url} sent more than {limit} bytes")]
     TooLarge { url: Url, limit: usize },
@@ -243,7 +244,13 @@ fn humanize(d: Duration) -> String {
 }
 
 impl OutboundError {
-    /// The refusal, when the policy stopped the request.
+    /// Whether the policy refused the request before anything was sent: trying again
+    /// cannot succeed while the settings stay as they are.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, OutboundError::Refused(_) | OutboundError::Scheme(_))
+    }
+
+    /// The refusal, when the address policy stopped the request.
     pub fn refusal(&self) -> Option<&Refusal> {
         match self {
             OutboundError::Refused(r) => Some(r),
@@ -883,12 +890,15 @@ mod tests {
         ] {
             let url = Url::parse(url).unwrap();
             let err = policy.check_url(&url).unwrap_err();
-            assert!(err.refusal().is_some(), "{url}: {err}");
+            assert!(err.refusal().is_some() && err.is_refused(), "{url}: {err}");
         }
         let err = policy
             .check_url(&Url::parse("file:///etc/passwd").unwrap())
             .unwrap_err();
-        assert!(matches!(err, OutboundError::Scheme(_)), "{err}");
+        assert!(
+            matches!(err, OutboundError::Scheme(_)) && err.is_refused(),
+            "{err}"
+        );
         // Names pass here; the resolver checks them.
         assert!(policy
             .check_url(&Url::parse("https://peer.example/u/x").unwrap())

@@ -2,7 +2,7 @@
 
 use crate::WorkerConfig;
 use canopy_db::delivery::{self, DueDelivery};
-use canopy_federation::outbound::{self, OutboundError};
+use canopy_federation::outbound;
 use canopy_federation::signatures::{self, PrivateKey};
 use canopy_federation::FedContext;
 use chrono::Utc;
@@ -208,8 +208,8 @@ async fn attempt(ctx: &FedContext, keys: &Keys, d: &DueDelivery) -> Outcome {
     };
     let response = match ctx.http.deliver(url, headers, body).await {
         Ok(r) => r,
-        // The outbound policy refuses the inbox's address: no retry will change that.
-        Err(e @ OutboundError::Refused(_)) => return Outcome::Failed(e.to_string()),
+        // The outbound policy refuses the inbox: no retry will change that.
+        Err(e) if e.is_refused() => return Outcome::Failed(e.to_string()),
         Err(e) => return Outcome::Retry(e.to_string(), None),
     };
     let status = response.status();
