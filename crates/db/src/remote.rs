@@ -535,21 +535,34 @@ pub struct ReplyTarget {
     pub post_locked: bool,
     /// The parent is a comment that is deleted or removed.
     pub comment_gone: bool,
+    /// The community is local and has accepted followers on other servers: a reply stored
+    /// under this target is relayed to them (see [`announcing_community`]).
+    pub community_announces: bool,
 }
 
-/// The post or comment `ap_id` as a reply target, in one statement.
+/// Whether the community of the post `p` is local with accepted remote followers, as SQL.
+const POST_COMMUNITY_ANNOUNCES: &str =
+    "EXISTS (SELECT 1 FROM community co
+             JOIN community_follow f ON f.community_id = co.id
+             JOIN person fp ON fp.id = f.person_id
+             WHERE co.id = p.community_id AND co.local AND NOT f.pending AND NOT fp.local)";
+
+/// The post or comment `ap_id` as a reply target, in one statement (which also says whether
+/// a reply under it is relayed, so the common case of no remote followers costs no second one).
 pub async fn reply_target(pool: &PgPool, ap_id: &str) -> Result<Option<ReplyTarget>, DbError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(&format!(
         "SELECT true AS is_comment, c.id, c.post_id, p.community_id,
                 p.deleted OR p.removed AS post_gone, p.locked AS post_locked,
-                c.deleted OR c.removed AS comment_gone
+                c.deleted OR c.removed AS comment_gone,
+                {POST_COMMUNITY_ANNOUNCES} AS community_announces
          FROM comment c JOIN post p ON p.id = c.post_id
          WHERE c.ap_id = $1
          UNION ALL
-         SELECT false, p.id, p.id, p.community_id, p.deleted OR p.removed, p.locked, false
+         SELECT false, p.id, p.id, p.community_id, p.deleted OR p.removed, p.locked, false,
+                {POST_COMMUNITY_ANNOUNCES}
          FROM post p WHERE p.ap_id = $1
-         LIMIT 1",
-    )
+         LIMIT 1"
+    ))
     .bind(ap_id)
     .fetch_optional(pool)
     .await?)

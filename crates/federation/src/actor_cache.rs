@@ -5,10 +5,14 @@
 //! refresh after a failed signature, an `Update` of the actor) replaces its entry; a change made
 //! by another process is seen once the entry expires, and a key rotated meanwhile is still caught
 //! by the inbox's refetch when a signature fails. Only remote actors are cached.
+//!
+//! Beside the actors, the cache keeps their public keys parsed (by PEM text, so a rotated key
+//! is simply another entry): checking a signature then costs the RSA operation only.
 
 use crate::fetch::Actor;
+use crate::signatures::{PublicKey, SignatureError};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A small time-bounded map from actor id to actor, bounded by entry count and by the
@@ -16,8 +20,22 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct ActorCache {
     entries: Mutex<Entries>,
+    keys: Mutex<Keys>,
     capacity: usize,
     max_bytes: usize,
+}
+
+/// Parsed public keys by their PEM text, bounded like the entries (count and PEM bytes).
+#[derive(Default)]
+struct Keys {
+    by_pem: HashMap<String, Arc<PublicKey>>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} parsed, {} bytes)", self.by_pem.len(), self.bytes)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +73,7 @@ impl ActorCache {
     pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         Self {
             entries: Mutex::default(),
+            keys: Mutex::default(),
             capacity,
             max_bytes,
         }
@@ -106,6 +125,37 @@ impl ActorCache {
         );
     }
 
+    /// The key `pem` parsed, from the cache or parsed now (and then kept). A PEM that does not
+    /// parse is not kept.
+    pub fn parsed_key(&self, pem: &str) -> Result<Arc<PublicKey>, SignatureError> {
+        if let Some(key) = self.lock_keys().by_pem.get(pem) {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(PublicKey::from_pem(pem)?);
+        let bytes = pem.len() + KEY_OVERHEAD;
+        let mut keys = self.lock_keys();
+        if bytes <= self.max_bytes {
+            if keys.by_pem.len() >= self.capacity || keys.bytes + bytes > self.max_bytes {
+                // Keys of actors still sending are parsed again on their next activity.
+                *keys = Keys::default();
+            }
+            if keys.by_pem.insert(pem.to_owned(), key.clone()).is_none() {
+                keys.bytes += bytes;
+            }
+        }
+        Ok(key)
+    }
+
+    fn lock_keys(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Parsed keys and the approximate bytes they hold now.
+    pub fn key_usage(&self) -> (usize, usize) {
+        let keys = self.lock_keys();
+        (keys.by_pem.len(), keys.bytes)
+    }
+
     /// Entries and approximate bytes held now.
     pub fn usage(&self) -> (usize, usize) {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -126,6 +176,10 @@ impl Entries {
         self.bytes = self.by_id.values().map(|e| e.bytes).sum();
     }
 }
+
+/// Bytes counted for a parsed key besides its PEM text: the parsed key (about the size of the
+/// DER it came from) and the map's overhead, generously.
+const KEY_OVERHEAD: usize = 1024;
 
 /// About how many bytes `actor` takes in the cache: its strings (key, names, URLs) plus a
 /// fixed amount for the entry and the map.
@@ -244,6 +298,28 @@ mod tests {
         cache.put(&person("https://remote.example/u/huge", false, &huge));
         assert!(cache.get("https://remote.example/u/huge").is_none());
         assert!(cache.get("https://remote.example/u/b").is_some());
+    }
+
+    #[test]
+    fn keys_are_parsed_once_and_bounded() {
+        let new_pem = || crate::keys::generate_actor_keys().unwrap().public_key_pem;
+        let pem = new_pem();
+        let cache = ActorCache::with_limits(2, 64 * 1024);
+        let first = cache.parsed_key(&pem).unwrap();
+        let again = cache.parsed_key(&pem).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the second use parses nothing");
+        assert_eq!(cache.key_usage(), (1, pem.len() + KEY_OVERHEAD));
+        // Not a key: an error, and nothing kept.
+        assert!(cache.parsed_key("not a key").is_err());
+        assert_eq!(cache.key_usage().0, 1);
+        // Past the count bound, the map starts over.
+        cache.parsed_key(&new_pem()).unwrap();
+        cache.parsed_key(&new_pem()).unwrap();
+        assert!(cache.key_usage().0 <= 2);
+        // A cache too small for any key still answers.
+        let tiny = ActorCache::with_limits(10, 100);
+        tiny.parsed_key(&pem).unwrap();
+        assert_eq!(tiny.key_usage(), (0, 0));
     }
 
     #[test]

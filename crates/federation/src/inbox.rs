@@ -13,7 +13,7 @@
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
 use crate::json::{authority, id_of, kind_of, same_authority};
-use crate::signatures::{self, PublicKey};
+use crate::signatures;
 use crate::{receive, FedContext};
 use activitypub_federation::config::FederationConfig;
 use axum::body::Body;
@@ -109,7 +109,7 @@ pub async fn receive(
     // Verified before anything is written: an unknown actor is stored only once its key
     // verifies, and a failing stored key is refetched at most once per actor per interval.
     let actor = fetch::verified_actor(&actor_id, data, |pem| {
-        let key = PublicKey::from_pem(pem)?;
+        let key = data.actors.parsed_key(pem)?;
         signatures::verify_request(method, path, headers, Some(body), &params, &key, now)
     })
     .await?;

@@ -158,12 +158,14 @@ pub async fn store_new(
     let in_reply_to = object.get("inReplyTo").and_then(id_of);
     match (kind, in_reply_to) {
         ("Note", Some(parent)) | ("Article", Some(parent)) => {
-            let parent = match reply_parent(&parent, data, chain).await {
+            let (parent, announces) = match reply_parent(&parent, data, chain).await {
                 Ok(p) => p,
                 // Refused as a reply, but perhaps stored already (before its parent went away).
                 Err(e) => return lookup(&id, data).await?.ok_or(e),
             };
             let creator = creator_of(&author_url, author, data).await?;
+            // Relayed only by a local community with remote followers.
+            let relay = relay.filter(|_| announces);
             insert_comment(object, &id, parent, creator, relay, data).await
         }
         (k, None) if POST_TYPES.contains(&k) || k == "Note" => {
@@ -193,12 +195,13 @@ async fn creator_of(
     }
 }
 
-/// A reply's parent, stored or fetched with its own chain, checked to accept replies.
+/// A reply's parent, stored or fetched with its own chain, checked to accept replies; and
+/// whether its community relays replies (local, with remote followers).
 async fn reply_parent(
     ap_id: &Url,
     data: &FedData,
     chain: &mut Vec<Url>,
-) -> Result<Stored, FedError> {
+) -> Result<(Stored, bool), FedError> {
     let target = match remote::reply_target(&data.db, ap_id.as_str()).await? {
         Some(t) => t,
         None => {
@@ -209,12 +212,13 @@ async fn reply_parent(
         }
     };
     check_open(&target)?;
-    Ok(Stored::at(
+    let stored = Stored::at(
         target.is_comment,
         target.id,
         target.post_id,
         target.community_id,
-    ))
+    );
+    Ok((stored, target.community_announces))
 }
 
 /// Replies go only under live content: not under a deleted, removed or locked post, nor under a
