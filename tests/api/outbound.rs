@@ -188,7 +188,7 @@ fn production(hosts: &[(&str, &str)]) -> Settings {
 async fn node(outbound: Settings) -> TestApp {
     TestApp::spawn_configured(
         Some(fast_worker_config()),
-        canopy_api::Options {
+        canopy::Options {
             outbound,
             ..canopy_tests::unlimited()
         },

@@ -1,8 +1,8 @@
 //! Rate limits and the registration setting, through the real HTTP surface: each refusal is a
 //! 429 with `Retry-After` and the API's error body, and changes nothing.
 
+use canopy::Options;
 use canopy_api::limits::{Limits, Network, Registration};
-use canopy_api::Options;
 use canopy_core::rate_limit::Limit;
 use canopy_tests::standin::StandIn;
 use canopy_tests::TestApp;

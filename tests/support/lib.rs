@@ -1,5 +1,6 @@
-//! Test support: [`TestApp`] starts the real router on a free loopback port against its own
-//! fresh database on the throwaway cluster that `scripts/test` starts (`TEST_DATABASE_URL`).
+//! Test support: [`TestApp`] starts the real node (built by `canopy::Node`, as `canopy serve`
+//! builds it) on a free loopback port against its own fresh database on the throwaway cluster
+//! that `scripts/test` starts (`TEST_DATABASE_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fedify_peer;
@@ -23,7 +24,7 @@ pub struct TestApp {
     pub fed: canopy_federation::FedContext,
     server: tokio::task::JoinHandle<()>,
     /// The node's own delivery worker, if it runs one.
-    worker: Option<tokio::task::JoinHandle<()>>,
+    worker: Option<canopy::node::Tasks>,
     _stop_worker: tokio::sync::watch::Sender<bool>,
 }
 
@@ -47,8 +48,8 @@ pub fn fast_worker_config() -> canopy_worker::WorkerConfig {
 }
 
 /// Node options with every rate limit off (the other options at their defaults).
-pub fn unlimited() -> canopy_api::Options {
-    canopy_api::Options::default().with_limits(canopy_api::limits::Limits::unlimited())
+pub fn unlimited() -> canopy::Options {
+    canopy::Options::default().with_limits(canopy_api::limits::Limits::unlimited())
 }
 
 /// The admin URL of the test cluster.
@@ -93,11 +94,12 @@ impl TestApp {
         Self::spawn_configured(worker, unlimited()).await
     }
 
-    /// A node with the given worker (if any) and node options. `Options::default()` has the
-    /// rate limits `canopy serve` has by default; [`unlimited`] has none.
+    /// A node with the given worker (if any; without the cleanup `serve` runs beside it) and
+    /// node options. `Options::default()` has the rate limits `canopy serve` has by default;
+    /// [`unlimited`] has none.
     pub async fn spawn_configured(
         worker: Option<canopy_worker::WorkerConfig>,
-        options: canopy_api::Options,
+        options: canopy::Options,
     ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -109,17 +111,14 @@ impl TestApp {
         let base_url = format!("http://127.0.0.1:{port}");
         let public_url = format!("http://localhost:{port}");
         let public = canopy_federation_base(&public_url);
-        let state = canopy_api::AppState::with_options(db.clone(), public, options)
+        let node = canopy::Node::build(db.clone(), public, options)
             .await
             .unwrap();
-        let fed = state.fed.clone();
+        let fed = node.federation().context().clone();
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-        let worker =
-            worker.map(|config| tokio::spawn(canopy_worker::run(fed.clone(), config, stopped)));
-        let router =
-            canopy_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let worker = worker.map(|config| canopy::node::Tasks::spawn(&fed, config, None, stopped));
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            node.serve(listener, std::future::pending()).await.unwrap();
         });
         Self {
             base_url,

@@ -16,113 +16,53 @@ pub mod views;
 pub use error::ApiError;
 pub use routes::accounts;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use canopy_core::InstanceId;
 use canopy_db::PgPool;
-use canopy_federation::inbox::InboxState;
 use canopy_federation::urls::PublicBase;
-use canopy_federation::FedContext;
+use canopy_federation::Federation;
 use routes::{admin, comments, communities, meta, posts};
 use std::sync::Arc;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
-/// What every handler can reach: the pool, who this node is, and the federation side.
+/// What every handler can reach: the pool, who this node is, the federation side it resolves
+/// remote objects through, and the API's rate limiters.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub base: PublicBase,
     pub instance_id: InstanceId,
-    /// Database, identity and HTTP client for ActivityPub work.
-    pub fed: FedContext,
-    /// activitypub_federation's configuration (fetch limits, debug mode) for the inbox.
-    pub inbox: InboxState,
+    /// The node's federation side, built by whoever composes the node.
+    pub federation: Federation,
     /// Registration setting and the rate limiters of the API (see [`limits`]).
     pub limits: Arc<limits::Limiters>,
 }
 
-/// Settings of the node that the HTTP surface and its federation side read; the binary fills
-/// them from the configuration file. Each concern adds its own field with its own defaults.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// The outbound policy: which addresses requests may reach, the host table, timeouts.
-    pub outbound: canopy_federation::outbound::Settings,
-    // --- Abuse limits: registration, rate limits, client addresses behind proxies ---
-    /// Registration open or closed, the rate limits of the API and of the inbox, and the
-    /// reverse proxies whose forwarding headers are believed.
-    pub limits: limits::Limits,
-    // --- end of abuse limits ---
-}
-
-impl Options {
-    /// These options with `limits` in place of theirs.
-    pub fn with_limits(mut self, limits: limits::Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-}
-
 impl AppState {
-    /// Build the state with default [`Options`], registering this node's instance row when the
-    /// database is new.
-    pub async fn new(db: PgPool, base: PublicBase) -> Result<Self, ApiError> {
-        Self::with_options(db, base, Options::default()).await
-    }
-
-    /// Build the state, registering this node's instance row when the database is new.
-    pub async fn with_options(
-        db: PgPool,
-        base: PublicBase,
-        options: Options,
-    ) -> Result<Self, ApiError> {
-        let Options { outbound, limits } = options;
-        let instance_id = canopy_db::instances::ensure_local(&db, &base.authority())
-            .await
-            .map_err(|e| match e {
-                canopy_db::DbError::Conflict(_) => ApiError::conflict(format!(
-                    "this database belongs to another public URL than {}; \
-                     Canopy's ids are URLs and cannot move",
-                    base.as_str()
-                )),
-                other => other.into(),
-            })?;
-        let http = canopy_federation::outbound::Outbound::new(&outbound, &base).map_err(|e| {
-            tracing::error!(error = %e, "HTTP client");
-            ApiError::internal()
-        })?;
-        let fed = FedContext {
-            db: db.clone(),
-            base: base.clone(),
-            instance_id,
-            http,
-            actors: Default::default(),
-            guard: Default::default(),
-            inbox_limiter: Arc::new(canopy_federation::limits::InboxLimiter::new(limits.inbox)),
-        };
-        let config = canopy_federation::fetch::federation_config(fed.clone()).await?;
-        Ok(Self {
-            db,
-            base,
-            instance_id,
-            fed,
-            inbox: InboxState { config },
-            limits: Arc::new(limits::Limiters::new(&limits)),
-        })
+    /// The API of the node whose federation side is `federation`, with the abuse settings
+    /// `limits` (the inbox's limit among them belongs to `federation`, which enforces it).
+    pub fn new(federation: Federation, limits: &limits::Limits) -> Self {
+        let fed = federation.context();
+        Self {
+            db: fed.db.clone(),
+            base: fed.base.clone(),
+            instance_id: fed.instance_id,
+            limits: Arc::new(limits::Limiters::new(limits)),
+            federation,
+        }
     }
 
     /// Request-scoped federation data (a fresh remote-fetch budget).
     pub fn fed_data(&self) -> canopy_federation::fetch::FedData {
-        self.inbox.config.to_request_data()
+        self.federation.request_data()
     }
 }
 
-/// The whole HTTP surface of the node. Serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()`: the rate limits count requests by
-/// the client's address.
+/// The REST API: every route under `/api/v1`. The node merges it with the federation routes
+/// and serves it with `into_make_service_with_connect_info::<SocketAddr>()`: the rate limits
+/// count requests by the client's address.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(meta::health))
@@ -162,30 +102,24 @@ pub fn router(state: AppState) -> Router {
         .route("/comments/{id}/replies", get(comments::replies))
         .route("/admin/queue", get(admin::queue));
 
-    Router::new()
-        .nest("/api/v1", api)
-        .merge(canopy_federation::routes::router().with_state(state.fed.clone()))
-        .merge(canopy_federation::inbox_router(state.inbox.clone()))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(
-            canopy_core::limits::MAX_REQUEST_BODY_BYTES,
-        ))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal().into_response()
-        }))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+    Router::new().nest("/api/v1", api).with_state(state)
 }
 
-async fn not_found() -> ApiError {
+/// The answer to a request no route matches, in the API's error shape.
+pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-async fn method_not_allowed() -> ApiError {
+/// The answer to a method a route does not take, in the API's error shape.
+pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this endpoint does not take that method",
     )
+}
+
+/// The answer to a request whose handler panicked: a 500 in the API's error shape.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal().into_response()
 }

@@ -1,5 +1,6 @@
-//! A Canopy node for a benchmark: a fresh database on the benchmark's PostgreSQL, the real router
-//! served on a loopback port in this process, and a keep-alive HTTP client that talks to it.
+//! A Canopy node for a benchmark: a fresh database on the benchmark's PostgreSQL, the real node
+//! (`canopy::Node`, as `canopy serve` builds it) served on a loopback port in this process, and a
+//! keep-alive HTTP client that talks to it.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
@@ -53,7 +54,7 @@ impl Database {
     }
 }
 
-/// The real router, served in this process on 127.0.0.1.
+/// The real node, served in this process on 127.0.0.1.
 pub struct Node {
     pub base_url: String,
     /// `http://localhost:PORT`: its public URL (ActivityPub ids are built from it).
@@ -80,11 +81,9 @@ impl Node {
         // The benchmarks that use this node measure reads and deliveries, not the limits: they
         // register many accounts and write from one address as fast as they can.
         let options =
-            canopy_api::Options::default().with_limits(canopy_api::limits::Limits::unlimited());
-        let state = canopy_api::AppState::with_options(pool, base, options).await?;
-        let router =
-            canopy_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+            canopy::Options::default().with_limits(canopy_api::limits::Limits::unlimited());
+        let node = canopy::Node::build(pool, base, options).await?;
+        let server = tokio::spawn(node.serve(listener, std::future::pending()));
         Ok(Self {
             base_url: format!("http://127.0.0.1:{port}"),
             public_url,

@@ -211,8 +211,8 @@ impl Config {
     }
 
     /// What the HTTP surface and its federation side read.
-    pub fn options(&self) -> canopy_api::Options {
-        canopy_api::Options {
+    pub fn options(&self) -> canopy::Options {
+        canopy::Options {
             outbound: canopy_federation::outbound::Settings {
                 allow_private_addresses: self.allow_private_addresses,
                 allowed_networks: self.allowed_networks.clone(),

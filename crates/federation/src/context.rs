@@ -1,13 +1,16 @@
 //! What federation code can reach: the database, who this node is, and an HTTP client.
 
+use canopy_core::rate_limit::Limit;
 use canopy_core::InstanceId;
+use canopy_db::DbError;
 use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::actor_cache::ActorCache;
 use crate::guard::FetchGuard;
 use crate::limits::InboxLimiter;
-use crate::outbound::Outbound;
+use crate::node::StartError;
+use crate::outbound::{self, Outbound};
 use crate::urls::PublicBase;
 
 /// Shared by the ActivityPub routes, the inbox and the senders.
@@ -25,4 +28,34 @@ pub struct FedContext {
     pub guard: Arc<FetchGuard>,
     /// The inbox's rate limit per remote instance (see [`InboxLimiter`]).
     pub inbox_limiter: Arc<InboxLimiter>,
+}
+
+impl FedContext {
+    /// The context of the node at `base`: registers this node's instance row when the database
+    /// is new (refusing a database that belongs to another public URL), builds the one outgoing
+    /// HTTP client with `outbound`'s policy, and the inbox limiter allowing `inbox_limit` per
+    /// remote instance. The actor cache and the fetch guard start empty.
+    pub async fn build(
+        db: PgPool,
+        base: PublicBase,
+        outbound: &outbound::Settings,
+        inbox_limit: Limit,
+    ) -> Result<Self, StartError> {
+        let instance_id = canopy_db::instances::ensure_local(&db, &base.authority())
+            .await
+            .map_err(|e| match e {
+                DbError::Conflict(_) => StartError::PublicUrlChanged(base.as_str().to_string()),
+                other => StartError::Database(other),
+            })?;
+        let http = Outbound::new(outbound, &base).map_err(StartError::Client)?;
+        Ok(Self {
+            db,
+            base,
+            instance_id,
+            http,
+            actors: Default::default(),
+            guard: Default::default(),
+            inbox_limiter: Arc::new(InboxLimiter::new(inbox_limit)),
+        })
+    }
 }

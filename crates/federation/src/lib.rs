@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod json;
 pub mod keys;
 pub mod limits;
+pub mod node;
 pub mod objects;
 pub mod outbound;
 pub mod outgoing;
@@ -25,6 +26,7 @@ pub mod urls;
 
 pub use context::FedContext;
 pub use error::FedError;
+pub use node::{Federation, StartError};
 
 use axum::routing::post;
 use axum::Router;

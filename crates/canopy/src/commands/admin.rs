@@ -4,6 +4,7 @@ use crate::cli::{CreateUser, QueueArgs};
 use crate::config::Settings;
 use crate::database::Database;
 use anyhow::{anyhow, bail, Context};
+use canopy::node::{self, Node};
 use canopy_api::routes::admin::{InstanceQueue, QueueReport};
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
@@ -21,18 +22,14 @@ pub async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result
 
     let db = Database::open(&settings.config).await?;
     let result = async {
-        canopy_db::migrate(&db.pool)
-            .await
-            .context("applying migrations")?;
-        let state = canopy_api::AppState::with_options(
+        let node = Node::build(
             db.pool.clone(),
             settings.public_base.clone(),
             settings.config.options(),
         )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+        .await?;
         canopy_api::accounts::create_account(
-            &state,
+            node.api(),
             &args.name,
             &password,
             args.display_name.as_deref(),
@@ -58,9 +55,7 @@ pub async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result
 pub async fn queue(settings: Settings, args: QueueArgs) -> anyhow::Result<()> {
     let db = Database::open(&settings.config).await?;
     let result = async {
-        canopy_db::migrate(&db.pool)
-            .await
-            .context("applying migrations")?;
+        node::migrate(&db.pool).await?;
         canopy_api::routes::admin::queue_report(&db.pool)
             .await
             .context("reading the delivery queue")

@@ -2,14 +2,11 @@
 
 use crate::config::Settings;
 use crate::database::Database;
-use anyhow::Context;
 
 /// Apply pending migrations and exit.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let db = Database::open(&settings.config).await?;
-    let result = canopy_db::migrate(&db.pool)
-        .await
-        .context("applying migrations");
+    let result = canopy::node::migrate(&db.pool).await.map_err(Into::into);
     if result.is_ok() {
         tracing::info!(database = %db.location, "migrations applied");
     }

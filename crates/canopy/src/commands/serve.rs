@@ -2,8 +2,8 @@
 
 use crate::config::Settings;
 use crate::database::Database;
-use anyhow::{anyhow, Context};
-use std::net::SocketAddr;
+use anyhow::Context;
+use canopy::node::{Node, Tasks};
 use tokio::net::TcpListener;
 
 /// Migrate, then serve HTTP until SIGINT or SIGTERM; stops the embedded cluster on the way out.
@@ -19,17 +19,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
-    canopy_db::migrate(&db.pool)
-        .await
-        .context("applying migrations")?;
-    let state = canopy_api::AppState::with_options(
+    let node = Node::build(
         db.pool.clone(),
         settings.public_base.clone(),
         settings.config.options(),
     )
-    .await
-    .map_err(|e| anyhow!("{e}"))
-    .context("setting up the API")?;
+    .await?;
 
     let bind = settings.config.bind;
     let listener = TcpListener::bind(bind)
@@ -50,27 +45,25 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     // needs nothing more.
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
     let worker = settings.config.worker_in_serve.then(|| {
-        super::worker::Tasks::spawn(
-            state.fed.clone(),
+        Tasks::spawn(
+            node.federation().context(),
             settings.config.worker(),
-            settings.config.cleanup(),
+            Some(settings.config.cleanup()),
             stopped,
         )
     });
     if worker.is_none() {
         tracing::info!("worker_in_serve is off: run `canopy worker` to deliver");
     }
-    // Connection info: the rate limits count requests by the client's address.
-    let app = canopy_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let served = node
+        .serve(listener, shutdown_signal())
         .await
         .context("serving HTTP");
     // In-flight sends finish; claimed but unsent deliveries are released.
     let _ = stop_worker.send(true);
     if let Some(worker) = worker {
         if let Err(e) = worker.join().await {
-            tracing::error!(error = %format!("{e:#}"), "delivery worker");
+            tracing::error!(error = %format!("{:#}", anyhow::Error::from(e)), "delivery worker");
         }
     }
     served?;
