@@ -4,6 +4,7 @@
 //! [`FedifyPeer`] collects. `scripts/test` installs its npm dependencies.
 
 use serde_json::Value;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -58,10 +59,27 @@ impl FedifyPeer {
     /// to it as it speaks to that software. Panics with what to do when Node.js or the peer's
     /// dependencies are missing: the test must not pass without the peer.
     pub async fn start(software: &str, private: PrivateAddresses) -> Self {
+        Self::start_with_hosts(software, private, &[]).await
+    }
+
+    /// [`FedifyPeer::start`], with host names the peer resolves to the given addresses before
+    /// DNS (its `--hosts`), to reach nodes that run under test host names such as `alpha.test`.
+    pub async fn start_with_hosts(
+        software: &str,
+        private: PrivateAddresses,
+        hosts: &[(&str, IpAddr)],
+    ) -> Self {
         let dir = peer_dir();
+        let hosts: serde_json::Map<String, Value> = hosts
+            .iter()
+            .map(|(name, address)| (name.to_string(), Value::String(address.to_string())))
+            .collect();
         assert!(
-            dir.join("node_modules/@fedify/fedify/package.json")
-                .exists(),
+            ["@fedify/fedify", "undici"].iter().all(|package| dir
+                .join("node_modules")
+                .join(package)
+                .join("package.json")
+                .exists()),
             "the Fedify peer's dependencies are not installed: run \
              `npm ci --prefix tests/peers/fedify --no-audit --no-fund` (scripts/test does this)"
         );
@@ -72,6 +90,8 @@ impl FedifyPeer {
                 PrivateAddresses::All => "all",
                 PrivateAddresses::UnsignedOnly => "documents",
             })
+            .arg("--hosts")
+            .arg(Value::Object(hosts).to_string())
             .current_dir(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -212,5 +232,18 @@ impl FedifyPeer {
     /// Stop the peer and wait for the process to end.
     pub async fn stop(mut self) {
         self.child.kill().await.unwrap();
+    }
+}
+
+impl Drop for FedifyPeer {
+    /// When the test is failing, whatever failed, print the peer's account of it.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "===== Fedify peer ({}) =====\n{}",
+                self.origin,
+                self.transcript()
+            );
+        }
     }
 }

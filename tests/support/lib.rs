@@ -59,15 +59,25 @@ pub fn admin_url() -> String {
     )
 }
 
-/// Create an empty database with a random name on the test cluster, migrated, and return a pool.
-pub async fn fresh_database() -> PgPool {
-    let admin = PgConnectOptions::from_str(&admin_url()).expect("TEST_DATABASE_URL is not a URL");
+/// Create an empty database with a random name on the test cluster; returns its name.
+async fn create_database(admin: &PgConnectOptions) -> String {
     let name = format!("canopy_test_{:016x}", rand::thread_rng().gen::<u64>());
     let mut conn = admin.connect().await.expect("connect to the test cluster");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
         .expect("create test database");
+    name
+}
+
+fn admin_options() -> PgConnectOptions {
+    PgConnectOptions::from_str(&admin_url()).expect("TEST_DATABASE_URL is not a URL")
+}
+
+/// Create an empty database with a random name on the test cluster, migrated, and return a pool.
+pub async fn fresh_database() -> PgPool {
+    let admin = admin_options();
+    let name = create_database(&admin).await;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(20)
         .connect_with(admin.database(&name))
@@ -75,6 +85,15 @@ pub async fn fresh_database() -> PgPool {
         .expect("connect to the test database");
     canopy_db::migrate(&pool).await.expect("migrations apply");
     pool
+}
+
+/// Create an empty database (not migrated) on the test cluster and return its URL, for a
+/// `canopy` process to use as its `database_url`.
+pub async fn empty_database_url() -> String {
+    let name = create_database(&admin_options()).await;
+    let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is not a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }
 
 impl TestApp {

@@ -532,34 +532,6 @@ fn a_dedup_window_shorter_than_a_replayable_signature_is_refused_at_start_up() {
     assert!(!dir.data().exists(), "it stopped before starting anything");
 }
 
-/// A fresh, empty database on the test cluster (`TEST_DATABASE_URL`, which `scripts/test`
-/// sets); returns its URL.
-async fn fresh_database() -> String {
-    static COUNT: AtomicU32 = AtomicU32::new(0);
-    let admin = std::env::var("TEST_DATABASE_URL").expect(
-        "TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a throwaway PostgreSQL",
-    );
-    let name = format!(
-        "canopy_cli_{}_{}_{}",
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::SeqCst),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    );
-    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
-
 /// Create the local user `name` through the binary (which also applies the migrations) and
 /// return its person id.
 async fn create_user(dir: &TempDir, database: &str, name: &str) -> i64 {
@@ -614,7 +586,7 @@ fn stdout_of(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_queue_prints_the_queue_per_instance_as_a_table_and_as_json() {
     let dir = TempDir::new();
-    let database = fresh_database().await;
+    let database = canopy_tests::empty_database_url().await;
     let queue = |json: bool| {
         let mut cmd = canopy(&dir.0);
         cmd.env("CANOPY_DATABASE_URL", &database)
@@ -686,7 +658,7 @@ async fn admin_queue_prints_the_queue_per_instance_as_a_table_and_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_runs_with_the_settings_of_the_config_file() {
     let dir = TempDir::new();
-    let database = fresh_database().await;
+    let database = canopy_tests::empty_database_url().await;
     let person = create_user(&dir, &database, "bob").await;
     let pool = sqlx::PgPool::connect(&database).await.unwrap();
     // Delivered two hours ago: kept by the default retention (a day), not by the file's.
@@ -761,7 +733,7 @@ async fn worker_runs_with_the_settings_of_the_config_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_closed_refuses_the_api_but_admin_create_user_still_works() {
     let dir = TempDir::new();
-    let database = fresh_database().await;
+    let database = canopy_tests::empty_database_url().await;
     let env = [
         ("CANOPY_DATABASE_URL", database.as_str()),
         ("CANOPY_REGISTRATION", "closed"),

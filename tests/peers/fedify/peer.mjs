@@ -1,6 +1,6 @@
 // A small Fedify server that Canopy's test suite runs as a strict peer (tests/api/fedify.rs).
 //
-//   node peer.mjs [--port N] [--software NAME] [--allow-private all|documents]
+//   node peer.mjs [--port N] [--software NAME] [--allow-private all|documents] [--hosts JSON]
 //
 // It serves one user, `alice`, at http://localhost:PORT/users/alice (a Person with an RSA and an
 // Ed25519 key, a personal inbox, the shared inbox /inbox and a followers collection), and NodeInfo
@@ -18,6 +18,11 @@
 // Control, on the same server: `POST /_control/follow` with `{"actor": URL}` makes alice send a
 // Follow to that actor and answers `{"follow": ID}` once it was delivered.
 //
+// --hosts '{"alpha.test":"127.0.0.1"}' answers for chosen host names before DNS, for every request
+// the peer makes (Fedify's fetches and deliveries go through Node's fetch, whose global dispatcher
+// gets this table), so the peer reaches nodes that run under test host names the way Canopy's own
+// `hosts` setting lets them reach each other. Names not in the table go to DNS as usual.
+//
 // Fedify refuses private and loopback addresses by default; this peer allows them because it only
 // ever talks to nodes on the same machine. It is a test peer and nothing else. How it allows them
 // matters, because Fedify fetches the key of a request to a *personal* inbox with a second,
@@ -30,7 +35,9 @@
 //                              signature" while the shared inbox verifies: the set-up that made
 //                              Canopy's Accepts look unverifiable (docs/INTEROP.md).
 
+import dns from "node:dns";
 import http from "node:http";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { configure } from "@logtape/logtape";
 import {
@@ -46,17 +53,44 @@ import {
   generateCryptoKeyPair,
 } from "@fedify/fedify";
 import { getDocumentLoader } from "@fedify/fedify/runtime";
+import { Agent, setGlobalDispatcher } from "undici";
 
 const { values: args } = parseArgs({
   options: {
     port: { type: "string", default: "0" },
     software: { type: "string", default: "fedify-peer" },
     "allow-private": { type: "string", default: "all" },
+    hosts: { type: "string", default: "{}" },
   },
 });
 if (!["all", "documents"].includes(args["allow-private"])) {
   process.stderr.write(`--allow-private must be "all" or "documents"\n`);
   process.exit(2);
+}
+
+/** Host name (lower case) → IP address, consulted before DNS. */
+const hosts = new Map();
+try {
+  for (const [name, address] of Object.entries(JSON.parse(args.hosts))) {
+    if (isIP(String(address)) === 0) throw new Error(`${JSON.stringify(address)} is not an IP address`);
+    hosts.set(name.toLowerCase(), String(address));
+  }
+} catch (error) {
+  process.stderr.write(`--hosts must be a JSON object of host names to IP addresses: ${error.message}\n`);
+  process.exit(2);
+}
+
+/** A `lookup` for sockets (dns.lookup's signature) that answers from `hosts` first. */
+function lookupWithHosts(hostname, options, callback) {
+  const address = hosts.get(hostname.toLowerCase());
+  if (address === undefined) return dns.lookup(hostname, options, callback);
+  const family = isIP(address);
+  if (options?.all) callback(null, [{ address, family }]);
+  else callback(null, address, family);
+}
+
+if (hosts.size > 0) {
+  setGlobalDispatcher(new Agent({ connect: { lookup: lookupWithHosts } }));
 }
 
 function emit(event) {
