@@ -541,8 +541,7 @@ pub struct ReplyTarget {
 }
 
 /// Whether the community of the post `p` is local with accepted remote followers, as SQL.
-const POST_COMMUNITY_ANNOUNCES: &str =
-    "EXISTS (SELECT 1 FROM community co
+const POST_COMMUNITY_ANNOUNCES: &str = "EXISTS (SELECT 1 FROM community co
              JOIN community_follow f ON f.community_id = co.id
              JOIN person fp ON fp.id = f.person_id
              WHERE co.id = p.community_id AND co.local AND NOT f.pending AND NOT fp.local)";

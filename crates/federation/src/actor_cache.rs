@@ -34,7 +34,12 @@ struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keys({} parsed, {} bytes)", self.by_pem.len(), self.bytes)
+        write!(
+            f,
+            "Keys({} parsed, {} bytes)",
+            self.by_pem.len(),
+            self.bytes
+        )
     }
 }
 

@@ -3,11 +3,12 @@
 //! for, and counts fetches per incoming activity so that none can trigger unbounded fetching).
 
 use crate::error::FedError;
-use crate::json::{authority, id_of, kind_of, markdown_source, same_authority, str_field};
+use crate::json::{id_of, kind_of, markdown_source, str_field};
 use crate::outbound::OutboundError;
 use crate::signatures::SignatureError;
 use crate::FedContext;
 use activitypub_federation::config::{Data, FederationConfig};
+use canopy_core::{authority, same_authority};
 use canopy_core::{content, limits};
 use canopy_db::remote::{self, ActorRow, RemoteCommunity, RemotePerson};
 use serde_json::Value;
@@ -513,7 +514,7 @@ pub async fn detect_software(authority: &str, data: &FedData) {
     let Some(href) = href else { return };
     // NodeInfo must be on the instance itself.
     if Url::parse(&href)
-        .map(|u| authority_of(&u) != authority)
+        .map(|u| canopy_core::authority(&u) != authority)
         .unwrap_or(true)
     {
         return;
@@ -527,8 +528,4 @@ pub async fn detect_software(authority: &str, data: &FedData) {
             tracing::debug!(error = %e, authority, "could not record instance software");
         }
     }
-}
-
-fn authority_of(url: &Url) -> String {
-    authority(url)
 }

@@ -4,8 +4,9 @@
 
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
-use crate::json::{id_of, ids_of, kind_of, markdown_source, same_authority, str_field, time_field};
+use crate::json::{id_of, ids_of, kind_of, markdown_source, str_field, time_field};
 use crate::outgoing;
+use canopy_core::same_authority;
 use canopy_core::{content, limits, CommentId, CommunityId, PersonId, PostId};
 use canopy_db::comments::NewComment;
 use canopy_db::posts::NewPost;

@@ -4,8 +4,8 @@
 
 use crate::error::FedError;
 use crate::fetch::FedData;
-use crate::json::authority;
 use crate::urls::PublicBase;
+use canopy_core::authority;
 use canopy_core::{CommentId, CommunityId, PersonId, PostId};
 use canopy_db::outbox::{self, ContentAp, NewActivity, Signer};
 use canopy_db::remote::{self, ActorRow};

@@ -170,7 +170,7 @@ fn host(base: &PublicBase) -> String {
     url::Url::parse(base.as_str())
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_else(|| base.authority())
+        .unwrap_or_else(|| base.authority().to_string())
 }
 
 fn shared_inbox(stored: Option<&str>, base: &PublicBase) -> Endpoints {

@@ -3,9 +3,10 @@
 use super::{person_of, relay, rules};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
-use crate::json::{authority, id_of, kind_of, same_authority};
+use crate::json::{id_of, kind_of};
 use crate::objects::{self, Relay};
 use crate::protocol::activities::{Delete, Publish};
+use canopy_core::{authority, same_authority};
 use canopy_db::remote::{self, ActorRow};
 use serde_json::Value;
 

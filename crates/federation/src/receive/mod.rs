@@ -39,7 +39,7 @@ pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), F
                 }
             }
             if let Some(inner) = &u.object.id {
-                if !crate::json::same_authority(&inner.0, &u.actor.0) {
+                if !canopy_core::same_authority(&inner.0, &u.actor.0) {
                     return Err(FedError::forbidden(
                         "Undo of an activity on another host than its actor",
                     ));

@@ -9,10 +9,11 @@
 use super::{content, rules, votes};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
-use crate::json::{id_of, kind_of, same_authority};
+use crate::json::{id_of, kind_of};
 use crate::objects;
 use crate::outgoing;
 use crate::protocol::activities::{Announce, Incoming, UndoneKind};
+use canopy_core::same_authority;
 use canopy_core::CommunityId;
 use canopy_db::remote::{self, ActorRow};
 use serde_json::Value;

@@ -3,9 +3,9 @@
 use super::{person_of, relay};
 use crate::error::FedError;
 use crate::fetch::{Actor, FedData};
-use crate::json::authority;
 use crate::objects;
 use crate::protocol::activities::{Undo, Vote};
+use canopy_core::authority;
 use canopy_db::remote::{self, ActorRow};
 use serde_json::Value;
 

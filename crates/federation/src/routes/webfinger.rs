@@ -105,7 +105,7 @@ fn parse_resource(resource: &str, base: &PublicBase) -> Result<Wanted, RouteErro
             "resource must be acct:name@host or an actor URL",
         ));
     }
-    if !authority.eq_ignore_ascii_case(&base.authority()) {
+    if !authority.eq_ignore_ascii_case(base.authority()) {
         return Err(RouteError::not_found("account on this server"));
     }
     Ok(Wanted::Any(name.to_string()))
