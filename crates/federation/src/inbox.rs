@@ -116,7 +116,7 @@ pub async fn receive(
     .await?;
     data.inbox_limiter.admit(&actor_id)?;
 
-    if !canopy_db::remote::mark_received(&data.db, id.as_str()).await? {
+    if !canopy_db::received::record(&data.db, id.as_str()).await? {
         tracing::debug!(activity = %id, "replayed activity ignored");
         return Ok(StatusCode::OK);
     }
@@ -126,7 +126,7 @@ pub async fn receive(
             Ok(StatusCode::ACCEPTED)
         }
         Err(e) => {
-            canopy_db::remote::unmark_received(&data.db, id.as_str()).await?;
+            canopy_db::received::forget(&data.db, id.as_str()).await?;
             tracing::info!(activity = %id, kind = kind_of(&activity), error = %e, "activity refused");
             Err(e)
         }

@@ -3,7 +3,7 @@
 
 use super::{Endpoints, Kind, PublicKey, Source};
 use crate::urls::PublicBase;
-use canopy_db::actors::{InstanceActorKeys, LocalCommunity, LocalPerson};
+use canopy_db::published::{InstanceActorKeys, LocalCommunity, LocalPerson};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! bodies are the stored HTML, which was sanitised when it was rendered from markdown.
 
 use crate::urls::PublicBase;
-use canopy_db::actors::{LocalComment, LocalCommunity, LocalPerson, LocalPost};
+use canopy_db::published::{LocalComment, LocalCommunity, LocalPerson, LocalPost};
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
