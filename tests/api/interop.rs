@@ -83,16 +83,12 @@ impl Rewriter {
             Ok(u) if url != PUBLIC && u.host_str().is_some() => u,
             _ => return url.to_string(),
         };
-        let host = parsed.host_str().unwrap_or_default();
         let query = parsed.query();
         let fragment = parsed
             .fragment()
             .map(|f| format!("#{f}"))
             .unwrap_or_default();
-        let authority = match parsed.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
+        let authority = canopy_core::authority(&parsed);
         let key = format!(
             "{authority}{}{}",
             parsed.path(),

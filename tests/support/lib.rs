@@ -245,14 +245,7 @@ impl TestApp {
     pub async fn remote_followers(&self, community: &str, inboxes: &[String]) {
         let authorities: Vec<String> = inboxes
             .iter()
-            .map(|u| {
-                let url = url::Url::parse(u).unwrap();
-                let host = url.host_str().unwrap().to_ascii_lowercase();
-                match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                }
-            })
+            .map(|u| canopy_core::authority(&url::Url::parse(u).unwrap()))
             .collect();
         sqlx::query(
             "INSERT INTO instance (authority) SELECT DISTINCT a FROM unnest($1::text[]) AS t(a)

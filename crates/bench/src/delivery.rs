@@ -32,7 +32,8 @@ use crate::node::{Api, Database, Node};
 use crate::process::{cpu_seconds, memory_kib, process_cpu_seconds, tail, CpuMeter, WorkerProcess};
 use anyhow::{anyhow, bail, Context, Result};
 use canopy_core::CommunityId;
-use canopy_db::remote::{self, RemotePerson};
+use canopy_db::actors::{self, RemotePerson};
+use canopy_db::follows;
 use canopy_federation::signatures::{parse_signature, sign_post, PrivateKey};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::Url;
@@ -350,7 +351,7 @@ async fn followers(pool: &PgPool, community: &Community, ports: &[u16]) -> Resul
     for port in ports {
         let authority = format!("127.0.0.1:{port}");
         let ap_id = format!("http://{authority}/u/follower");
-        let person = remote::upsert_person(
+        let person = actors::upsert_person(
             pool,
             &RemotePerson {
                 authority: &authority,
@@ -367,7 +368,7 @@ async fn followers(pool: &PgPool, community: &Community, ports: &[u16]) -> Resul
         )
         .await?;
         let mut conn = pool.acquire().await?;
-        remote::follow_community(&mut conn, community.id, person, false, None).await?;
+        follows::follow_community(&mut conn, community.id, person, false, None).await?;
     }
     Ok(())
 }

@@ -1,245 +1,216 @@
-//! What the ActivityPub side publishes about local actors and objects: keys, inboxes, moderators,
-//! follower counts, the instance actor's key pair, and posts and comments with the ActivityPub
-//! ids of the people and objects they point at. Only local rows are returned: a remote object is
-//! served by its own server.
+//! Actors as federation deals with them: people and communities, local or remote, with their
+//! keys and inboxes ([`ActorRow`]). Remote ones are written here, idempotently by ActivityPub id
+//! (a replayed or re-fetched actor never duplicates a row) and never over a local row.
 
-use crate::DbError;
-use canopy_core::{CommentId, CommunityId, InstanceId, PersonId, PostId};
+use crate::{instances, DbError};
+use canopy_core::{CommunityId, PersonId};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-/// A local person as its actor document needs it.
+/// An actor with what federation needs: keys and inboxes. `Id` says which table the row is
+/// from: [`PersonActor`] or [`CommunityActor`], so a person's id is never taken for a
+/// community's.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LocalPerson {
-    pub id: PersonId,
-    pub name: String,
-    pub display_name: Option<String>,
-    pub bio: Option<String>,
-    pub bio_html: Option<String>,
+pub struct ActorRow<Id> {
+    pub id: Id,
     pub ap_id: String,
+    pub name: String,
+    pub local: bool,
     pub inbox_url: String,
     pub shared_inbox_url: Option<String>,
     pub public_key_pem: String,
+    pub private_key_pem: Option<String>,
+    pub authority: String,
+    pub last_refreshed_at: DateTime<Utc>,
     pub deleted: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// A local person by name (case-insensitive), deleted or not.
-pub async fn local_person(pool: &PgPool, name: &str) -> Result<LocalPerson, DbError> {
-    sqlx::query_as(
-        "SELECT id, name, display_name, bio, bio_html, ap_id, inbox_url, shared_inbox_url,
-                public_key_pem, deleted, created_at, updated_at
-         FROM person WHERE local AND lower(name) = lower($1)",
+/// A person as an actor.
+pub type PersonActor = ActorRow<PersonId>;
+
+/// A community as an actor.
+pub type CommunityActor = ActorRow<CommunityId>;
+
+/// [`PersonActor`]; append a `WHERE`.
+const PERSON_ACTOR: &str = "SELECT p.id, p.ap_id, p.name, p.local, p.inbox_url, p.shared_inbox_url,
+        p.public_key_pem, p.private_key_pem, i.authority, p.last_refreshed_at, p.deleted
+    FROM person p JOIN instance i ON i.id = p.instance_id";
+
+/// [`CommunityActor`]; append a `WHERE`.
+const COMMUNITY_ACTOR: &str =
+    "SELECT c.id, c.ap_id, c.name, c.local, c.inbox_url, c.shared_inbox_url,
+        c.public_key_pem, c.private_key_pem, i.authority, c.last_refreshed_at, c.deleted
+    FROM community c JOIN instance i ON i.id = c.instance_id";
+
+pub async fn person_by_ap_id(pool: &PgPool, ap_id: &str) -> Result<Option<PersonActor>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{PERSON_ACTOR} WHERE p.ap_id = $1"))
+            .bind(ap_id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(name)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("user"))
 }
 
-/// A local community as its actor document needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LocalCommunity {
-    pub id: CommunityId,
-    pub name: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub description_html: Option<String>,
-    pub ap_id: String,
-    pub inbox_url: String,
-    pub shared_inbox_url: Option<String>,
-    pub followers_url: Option<String>,
-    pub public_key_pem: String,
-    pub deleted: bool,
-    pub removed: bool,
-    pub subscriber_count: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: Option<DateTime<Utc>>,
+pub async fn person_by_id(pool: &PgPool, id: PersonId) -> Result<PersonActor, DbError> {
+    sqlx::query_as(&format!("{PERSON_ACTOR} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DbError::NotFound("user"))
 }
 
-/// A local community by name (case-insensitive), deleted or not.
-pub async fn local_community(pool: &PgPool, name: &str) -> Result<LocalCommunity, DbError> {
-    sqlx::query_as(
-        "SELECT id, name, title, description, description_html, ap_id, inbox_url,
-                shared_inbox_url, followers_url, public_key_pem, deleted, removed,
-                subscriber_count, created_at, updated_at
-         FROM community WHERE local AND lower(name) = lower($1)",
-    )
-    .bind(name)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("community"))
-}
-
-/// The ActivityPub ids of a community's moderators, longest-serving first.
-pub async fn moderator_ap_ids(
+pub async fn community_by_ap_id(
     pool: &PgPool,
-    community: CommunityId,
-) -> Result<Vec<String>, DbError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT p.ap_id FROM community_moderator m JOIN person p ON p.id = m.person_id
-         WHERE m.community_id = $1 AND NOT p.deleted
-         ORDER BY m.created_at, p.id",
+    ap_id: &str,
+) -> Result<Option<CommunityActor>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{COMMUNITY_ACTOR} WHERE c.ap_id = $1"))
+            .bind(ap_id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(community)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(ap_id,)| ap_id).collect())
 }
 
-/// How many people follow a person (accepted follows only).
-pub async fn person_follower_count(pool: &PgPool, person: PersonId) -> Result<i64, DbError> {
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM person_follow WHERE target_id = $1 AND NOT pending")
-            .bind(person)
-            .fetch_one(pool)
-            .await?;
-    Ok(count)
+pub async fn community_by_id(pool: &PgPool, id: CommunityId) -> Result<CommunityActor, DbError> {
+    let mut conn = pool.acquire().await?;
+    community_by_id_in(&mut conn, id).await
 }
 
-/// Counts NodeInfo publishes.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
-pub struct LocalCounts {
-    /// Local accounts that are not deleted.
-    pub users: i64,
-    /// Local posts that are neither deleted nor removed.
-    pub posts: i64,
-    /// Local comments that are neither deleted nor removed.
-    pub comments: i64,
+/// [`community_by_id`] inside the caller's transaction.
+pub async fn community_by_id_in(
+    conn: &mut PgConnection,
+    id: CommunityId,
+) -> Result<CommunityActor, DbError> {
+    sqlx::query_as(&format!("{COMMUNITY_ACTOR} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(DbError::NotFound("community"))
 }
 
-pub async fn local_counts(pool: &PgPool) -> Result<LocalCounts, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT count(*) FROM person p JOIN local_user u ON u.person_id = p.id
-                 WHERE p.local AND NOT p.deleted) AS users,
-                (SELECT count(*) FROM post WHERE local AND NOT deleted AND NOT removed) AS posts,
-                (SELECT count(*) FROM comment WHERE local AND NOT deleted AND NOT removed)
-                    AS comments",
-    )
-    .fetch_one(pool)
-    .await?)
-}
-
-/// The key pair of the instance actor (the `Application` that signs this node's own fetches).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct InstanceActorKeys {
-    pub public_key_pem: String,
-    pub private_key_pem: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// The instance actor's key pair, if it has been created.
-pub async fn instance_actor(
+/// The community `id` when it is local and has followers on other servers (someone to announce
+/// its content to); `None` otherwise. One statement.
+pub async fn announcing_community(
     pool: &PgPool,
-    instance: InstanceId,
-) -> Result<Option<InstanceActorKeys>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT public_key_pem, private_key_pem, created_at FROM instance_actor
-         WHERE instance_id = $1",
-    )
-    .bind(instance)
+    id: CommunityId,
+) -> Result<Option<CommunityActor>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{COMMUNITY_ACTOR} WHERE c.id = $1 AND c.local
+           AND EXISTS (SELECT 1 FROM community_follow f JOIN person p ON p.id = f.person_id
+                       WHERE f.community_id = c.id AND NOT f.pending AND NOT p.local)"
+    ))
+    .bind(id)
     .fetch_optional(pool)
     .await?)
 }
 
-/// Store the instance actor's key pair unless one is stored already, and return the stored one:
-/// when two processes race, both get the pair that won.
-pub async fn insert_instance_actor(
-    pool: &PgPool,
-    instance: InstanceId,
-    public_key_pem: &str,
-    private_key_pem: &str,
-) -> Result<InstanceActorKeys, DbError> {
+/// Count a failed refresh of a remote actor as a refresh, so that the next attempt waits as
+/// long as after a successful one.
+pub async fn postpone_refresh(pool: &PgPool, ap_id: &str) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO instance_actor (instance_id, public_key_pem, private_key_pem)
-         VALUES ($1, $2, $3) ON CONFLICT (instance_id) DO NOTHING",
+        "WITH p AS (UPDATE person SET last_refreshed_at = now() WHERE ap_id = $1 AND NOT local)
+         UPDATE community SET last_refreshed_at = now() WHERE ap_id = $1 AND NOT local",
     )
-    .bind(instance)
-    .bind(public_key_pem)
-    .bind(private_key_pem)
+    .bind(ap_id)
     .execute(pool)
     .await?;
-    instance_actor(pool, instance)
-        .await?
-        .ok_or(DbError::NotFound("instance actor"))
+    Ok(())
 }
 
-/// A local post with the ActivityPub ids it points at.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LocalPost {
-    pub id: PostId,
-    pub ap_id: String,
-    pub title: String,
-    pub url: Option<String>,
-    pub body: Option<String>,
-    pub body_html: Option<String>,
-    pub deleted: bool,
-    pub removed: bool,
-    pub locked: bool,
-    pub published: DateTime<Utc>,
-    pub updated: Option<DateTime<Utc>>,
-    pub creator_ap_id: String,
-    pub community_ap_id: String,
+/// A remote person as its server describes it.
+#[derive(Debug)]
+pub struct RemotePerson<'a> {
+    pub authority: &'a str,
+    pub ap_id: &'a str,
+    pub name: &'a str,
+    pub display_name: Option<&'a str>,
+    pub bio: Option<&'a str>,
+    pub bio_html: Option<&'a str>,
+    pub inbox_url: &'a str,
+    pub shared_inbox_url: Option<&'a str>,
+    pub public_key_pem: &'a str,
 }
 
-/// A local post by id; `NotFound` for unknown and remote posts.
-pub async fn local_post(pool: &PgPool, id: PostId) -> Result<LocalPost, DbError> {
-    sqlx::query_as(
-        "SELECT p.id, p.ap_id, p.title, p.url, p.body, p.body_html, p.deleted, p.removed,
-                p.locked, p.published, p.updated,
-                u.ap_id AS creator_ap_id, c.ap_id AS community_ap_id
-         FROM post p
-         JOIN person u ON u.id = p.creator_id
-         JOIN community c ON c.id = p.community_id
-         WHERE p.id = $1 AND p.local",
+/// Insert or refresh a remote person; returns its id. Never touches a local row.
+pub async fn upsert_person(pool: &PgPool, p: &RemotePerson<'_>) -> Result<PersonId, DbError> {
+    let mut tx = pool.begin().await?;
+    let instance = instances::ensure(&mut tx, p.authority).await?;
+    let row: Option<(PersonId,)> = sqlx::query_as(
+        "INSERT INTO person (instance_id, name, display_name, bio, bio_html, ap_id, inbox_url,
+                             shared_inbox_url, public_key_pem, local)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false)
+         ON CONFLICT (ap_id) DO UPDATE SET
+             display_name = EXCLUDED.display_name, bio = EXCLUDED.bio, bio_html = EXCLUDED.bio_html,
+             inbox_url = EXCLUDED.inbox_url, shared_inbox_url = EXCLUDED.shared_inbox_url,
+             public_key_pem = EXCLUDED.public_key_pem, last_refreshed_at = now(), updated_at = now()
+         WHERE NOT person.local
+         RETURNING id",
     )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("post"))
+    .bind(instance)
+    .bind(p.name)
+    .bind(p.display_name)
+    .bind(p.bio)
+    .bind(p.bio_html)
+    .bind(p.ap_id)
+    .bind(p.inbox_url)
+    .bind(p.shared_inbox_url)
+    .bind(p.public_key_pem)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| DbError::conflict_on(e, "user with that name on that instance"))?;
+    tx.commit().await?;
+    row.map(|(id,)| id)
+        .ok_or(DbError::Conflict("a local user with that id"))
 }
 
-/// A local comment with the ActivityPub ids it points at.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LocalComment {
-    pub id: CommentId,
-    pub post_id: PostId,
-    pub ap_id: String,
-    pub content: String,
-    pub content_html: String,
-    pub deleted: bool,
-    pub removed: bool,
-    pub published: DateTime<Utc>,
-    pub updated: Option<DateTime<Utc>>,
-    pub creator_ap_id: String,
-    pub post_ap_id: String,
-    pub community_ap_id: String,
-    /// The parent comment's id, `None` for a top-level comment.
-    pub parent_ap_id: Option<String>,
-    /// Who wrote what this comment replies to: the parent comment's author, or the post's.
-    pub parent_creator_ap_id: String,
+/// A remote community as its server describes it.
+#[derive(Debug)]
+pub struct RemoteCommunity<'a> {
+    pub authority: &'a str,
+    pub ap_id: &'a str,
+    pub name: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub description_html: Option<&'a str>,
+    pub inbox_url: &'a str,
+    pub shared_inbox_url: Option<&'a str>,
+    pub followers_url: Option<&'a str>,
+    pub public_key_pem: &'a str,
 }
 
-/// A local comment by id; `NotFound` for unknown and remote comments.
-pub async fn local_comment(pool: &PgPool, id: CommentId) -> Result<LocalComment, DbError> {
-    sqlx::query_as(
-        "SELECT c.id, c.post_id, c.ap_id, c.content, c.content_html, c.deleted, c.removed,
-                c.published, c.updated,
-                u.ap_id AS creator_ap_id, p.ap_id AS post_ap_id, co.ap_id AS community_ap_id,
-                pc.ap_id AS parent_ap_id,
-                coalesce(pcu.ap_id, pu.ap_id) AS parent_creator_ap_id
-         FROM comment c
-         JOIN person u ON u.id = c.creator_id
-         JOIN post p ON p.id = c.post_id
-         JOIN person pu ON pu.id = p.creator_id
-         JOIN community co ON co.id = p.community_id
-         LEFT JOIN comment pc ON pc.id = c.parent_id
-         LEFT JOIN person pcu ON pcu.id = pc.creator_id
-         WHERE c.id = $1 AND c.local",
+/// Insert or refresh a remote community; returns its id. Never touches a local row.
+pub async fn upsert_community(
+    pool: &PgPool,
+    c: &RemoteCommunity<'_>,
+) -> Result<CommunityId, DbError> {
+    let mut tx = pool.begin().await?;
+    let instance = instances::ensure(&mut tx, c.authority).await?;
+    let row: Option<(CommunityId,)> = sqlx::query_as(
+        "INSERT INTO community (instance_id, name, title, description, description_html, ap_id,
+                                inbox_url, shared_inbox_url, followers_url, public_key_pem, local)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false)
+         ON CONFLICT (ap_id) DO UPDATE SET
+             title = EXCLUDED.title, description = EXCLUDED.description,
+             description_html = EXCLUDED.description_html, inbox_url = EXCLUDED.inbox_url,
+             shared_inbox_url = EXCLUDED.shared_inbox_url, followers_url = EXCLUDED.followers_url,
+             public_key_pem = EXCLUDED.public_key_pem, last_refreshed_at = now(), updated_at = now()
+         WHERE NOT community.local
+         RETURNING id",
     )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("comment"))
+    .bind(instance)
+    .bind(c.name)
+    .bind(c.title)
+    .bind(c.description)
+    .bind(c.description_html)
+    .bind(c.ap_id)
+    .bind(c.inbox_url)
+    .bind(c.shared_inbox_url)
+    .bind(c.followers_url)
+    .bind(c.public_key_pem)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| DbError::conflict_on(e, "community with that name on that instance"))?;
+    tx.commit().await?;
+    row.map(|(id,)| id)
+        .ok_or(DbError::Conflict("a local community with that id"))
 }

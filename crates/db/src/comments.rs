@@ -178,3 +178,25 @@ pub async fn delete(conn: &mut PgConnection, id: CommentId) -> Result<(), DbErro
     }
     Ok(())
 }
+
+/// Apply an edit of a remote comment from its home server, only when it is newer than what is
+/// stored. Returns whether it was applied.
+pub async fn update_remote_if_newer(
+    pool: &PgPool,
+    id: CommentId,
+    content: &str,
+    content_html: &str,
+    updated: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE comment SET content = $2, content_html = $3, updated = $4
+         WHERE id = $1 AND NOT local AND coalesce(updated, published) < $4",
+    )
+    .bind(id)
+    .bind(content)
+    .bind(content_html)
+    .bind(updated)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

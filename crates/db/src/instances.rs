@@ -1,8 +1,9 @@
-//! Instances, keyed by authority (host and port).
+//! Instances, keyed by authority ([`canopy_core::authority`]: host, and port when not the
+//! default), and the software each runs.
 
 use crate::DbError;
 use canopy_core::InstanceId;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// Make sure the row for this node exists and return its id. Fails with `Conflict` when the
 /// database already belongs to a node with another public authority (the public URL changed).
@@ -28,4 +29,43 @@ pub async fn ensure_local(pool: &PgPool, authority: &str) -> Result<InstanceId, 
     .fetch_one(pool)
     .await?;
     Ok(InstanceId(id.0))
+}
+
+/// Find or create the instance row for `authority`.
+pub async fn ensure(conn: &mut PgConnection, authority: &str) -> Result<InstanceId, DbError> {
+    let (id,): (InstanceId,) = sqlx::query_as(
+        "INSERT INTO instance (authority) VALUES (lower($1))
+         ON CONFLICT (authority) DO UPDATE SET updated_at = now()
+         RETURNING id",
+    )
+    .bind(authority)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// The software an instance runs, if known (from its NodeInfo).
+pub async fn software(pool: &PgPool, authority: &str) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT software FROM instance WHERE authority = lower($1)")
+            .bind(authority)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(s,)| s))
+}
+
+/// Record the software and version an instance reports.
+pub async fn set_software(
+    pool: &PgPool,
+    authority: &str,
+    software: &str,
+    version: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE instance SET software = lower($2), version = $3, updated_at = now() WHERE authority = lower($1)")
+        .bind(authority)
+        .bind(software)
+        .bind(version)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

@@ -159,6 +159,32 @@ pub async fn delete(conn: &mut PgConnection, id: PostId) -> Result<(), DbError> 
     Ok(())
 }
 
+/// Apply an edit of a remote post from its home server, only when it is newer than what is
+/// stored. Returns whether it was applied.
+pub async fn update_remote_if_newer(
+    pool: &PgPool,
+    id: PostId,
+    title: &str,
+    url: Option<&str>,
+    body: Option<&str>,
+    body_html: Option<&str>,
+    updated: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE post SET title = $2, url = $3, body = $4, body_html = $5, updated = $6
+         WHERE id = $1 AND NOT local AND coalesce(updated, published) < $6",
+    )
+    .bind(id)
+    .bind(title)
+    .bind(url)
+    .bind(body)
+    .bind(body_html)
+    .bind(updated)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Where a page of a post list ended.
 #[derive(Debug, Serialize, Deserialize)]
 struct ListCursor {

@@ -1,5 +1,6 @@
-//! Votes on posts and comments. Counts are maintained by triggers in the voter's transaction
-//! (see the migrations), so they stay exact under concurrent votes.
+//! Votes on posts and comments, local (by row id) and remote (by the ActivityPub ids of the
+//! content and of the vote). Counts are maintained by triggers in the voter's transaction (see
+//! the migrations), so they stay exact under concurrent votes.
 
 use crate::DbError;
 use canopy_core::{CommentId, PersonId, PostId};
@@ -104,4 +105,66 @@ pub async fn vote_comment_in(
         .await?
         .ok_or(DbError::NotFound("comment"))?;
     Ok(tally)
+}
+
+/// Record a remote vote on the post or comment `target_ap_id` (with the vote activity's id, so
+/// that its Undo can find it). Returns whether a vote was stored.
+pub async fn vote_by_activity(
+    pool: &PgPool,
+    target_ap_id: &str,
+    person: PersonId,
+    score: i16,
+    activity_ap_id: &str,
+) -> Result<bool, DbError> {
+    let mut tx = pool.begin().await?;
+    let c = sqlx::query(
+        "INSERT INTO comment_vote (comment_id, person_id, post_id, score, ap_id)
+         SELECT id, $2, post_id, $3, $4 FROM comment WHERE ap_id = $1
+         ON CONFLICT (comment_id, person_id) DO UPDATE SET score = EXCLUDED.score, ap_id = EXCLUDED.ap_id",
+    )
+    .bind(target_ap_id)
+    .bind(person)
+    .bind(score)
+    .bind(activity_ap_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let p = sqlx::query(
+        "INSERT INTO post_vote (post_id, person_id, score, ap_id)
+         SELECT id, $2, $3, $4 FROM post WHERE ap_id = $1
+         ON CONFLICT (post_id, person_id) DO UPDATE SET score = EXCLUDED.score, ap_id = EXCLUDED.ap_id",
+    )
+    .bind(target_ap_id)
+    .bind(person)
+    .bind(score)
+    .bind(activity_ap_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(c + p > 0)
+}
+
+/// Remove `person`'s vote on the post or comment `target_ap_id`. Returns whether one was there.
+pub async fn unvote(pool: &PgPool, target_ap_id: &str, person: PersonId) -> Result<bool, DbError> {
+    let mut tx = pool.begin().await?;
+    let c = sqlx::query(
+        "DELETE FROM comment_vote WHERE person_id = $2
+           AND comment_id = (SELECT id FROM comment WHERE ap_id = $1)",
+    )
+    .bind(target_ap_id)
+    .bind(person)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let p = sqlx::query(
+        "DELETE FROM post_vote WHERE person_id = $2 AND post_id = (SELECT id FROM post WHERE ap_id = $1)",
+    )
+    .bind(target_ap_id)
+    .bind(person)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(c + p > 0)
 }

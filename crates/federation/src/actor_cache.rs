@@ -11,6 +11,7 @@
 
 use crate::fetch::Actor;
 use crate::signatures::{PublicKey, SignatureError};
+use canopy_db::actors::ActorRow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,7 +35,12 @@ struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keys({} parsed, {} bytes)", self.by_pem.len(), self.bytes)
+        write!(
+            f,
+            "Keys({} parsed, {} bytes)",
+            self.by_pem.len(),
+            self.bytes
+        )
     }
 }
 
@@ -97,13 +103,12 @@ impl ActorCache {
 
     /// Remember `actor` (a remote one; local actors are not cached).
     pub fn put(&self, actor: &Actor) {
-        let row = actor.row();
-        if row.local {
+        if actor.local() {
             return;
         }
         let bytes = approx_bytes(actor);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(&row.ap_id);
+        entries.remove(actor.ap_id());
         if bytes > self.max_bytes {
             return;
         }
@@ -116,7 +121,7 @@ impl ActorCache {
         }
         entries.bytes += bytes;
         entries.by_id.insert(
-            row.ap_id.clone(),
+            actor.ap_id().to_string(),
             Entry {
                 stored_at: Instant::now(),
                 bytes,
@@ -186,7 +191,15 @@ const KEY_OVERHEAD: usize = 1024;
 pub fn approx_bytes(actor: &Actor) -> usize {
     /// The row's fixed part, the entry and the map's overhead, generously.
     const OVERHEAD: usize = 256;
-    let row = actor.row();
+    OVERHEAD
+        + match actor {
+            Actor::Person(row) => string_bytes(row),
+            Actor::Community(row) => string_bytes(row),
+        }
+}
+
+/// The bytes of a row's strings.
+fn string_bytes<Id>(row: &ActorRow<Id>) -> usize {
     // The id twice: once in the row, once as the key.
     let strings = [
         row.ap_id.len() * 2,
@@ -197,17 +210,17 @@ pub fn approx_bytes(actor: &Actor) -> usize {
         row.private_key_pem.as_ref().map_or(0, String::len),
         row.authority.len(),
     ];
-    OVERHEAD + strings.iter().sum::<usize>()
+    strings.iter().sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use canopy_db::remote::ActorRow;
+    use canopy_core::PersonId;
 
     fn person(ap_id: &str, local: bool, key: &str) -> Actor {
         Actor::Person(ActorRow {
-            id: 1,
+            id: PersonId(1),
             ap_id: ap_id.into(),
             name: "a".into(),
             local,
@@ -227,7 +240,7 @@ mod tests {
         cache.put(&person("https://remote.example/u/a", false, "old"));
         cache.put(&person("https://remote.example/u/a", false, "new"));
         let got = cache.get("https://remote.example/u/a").unwrap();
-        assert_eq!(got.row().public_key_pem, "new");
+        assert_eq!(got.public_key_pem(), "new");
         assert!(cache.get("https://remote.example/u/b").is_none());
         cache.forget("https://remote.example/u/a");
         assert!(cache.get("https://remote.example/u/a").is_none());
@@ -326,13 +339,16 @@ mod tests {
     fn the_size_estimate_grows_with_every_field() {
         let small = person("https://remote.example/u/a", false, "k");
         let base = approx_bytes(&small);
-        let mut longer = small.row().clone();
+        let Actor::Person(small) = small else {
+            unreachable!("person() makes a person")
+        };
+        let mut longer = small.clone();
         longer.public_key_pem = "k".repeat(1001);
         assert_eq!(approx_bytes(&Actor::Person(longer)), base + 1000);
-        let mut longer = small.row().clone();
+        let mut longer = small.clone();
         longer.shared_inbox_url = Some("x".repeat(300));
         assert_eq!(approx_bytes(&Actor::Person(longer)), base + 300);
-        let mut longer = small.row().clone();
+        let mut longer = small.clone();
         longer.name = "n".repeat(101);
         assert_eq!(approx_bytes(&Actor::Person(longer)), base + 100);
     }

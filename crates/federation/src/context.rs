@@ -41,7 +41,7 @@ impl FedContext {
         outbound: &outbound::Settings,
         inbox_limit: Limit,
     ) -> Result<Self, StartError> {
-        let instance_id = canopy_db::instances::ensure_local(&db, &base.authority())
+        let instance_id = canopy_db::instances::ensure_local(&db, base.authority())
             .await
             .map_err(|e| match e {
                 DbError::Conflict(_) => StartError::PublicUrlChanged(base.as_str().to_string()),

@@ -3,13 +3,13 @@
 //! for, and counts fetches per incoming activity so that none can trigger unbounded fetching).
 
 use crate::error::FedError;
-use crate::json::{authority, id_of, kind_of, markdown_source, same_authority, str_field};
+use crate::json::{id_of, kind_of, markdown_source, str_field};
 use crate::outbound::OutboundError;
 use crate::signatures::SignatureError;
 use crate::FedContext;
 use activitypub_federation::config::{Data, FederationConfig};
-use canopy_core::{content, limits};
-use canopy_db::remote::{self, ActorRow, RemoteCommunity, RemotePerson};
+use canopy_core::{authority, content, limits, same_authority};
+use canopy_db::actors::{self, CommunityActor, PersonActor, RemoteCommunity, RemotePerson};
 use serde_json::Value;
 use url::Url;
 
@@ -97,15 +97,35 @@ fn host_failed(url: &Url, e: &activitypub_federation::error::Error, data: &FedDa
 /// A resolved actor.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    Person(ActorRow),
-    Community(ActorRow),
+    Person(PersonActor),
+    Community(CommunityActor),
+}
+
+/// `$body` with `$row` bound to the actor's row, whichever kind it is.
+macro_rules! with_row {
+    ($actor:expr, $row:ident => $body:expr) => {
+        match $actor {
+            Actor::Person($row) => $body,
+            Actor::Community($row) => $body,
+        }
+    };
 }
 
 impl Actor {
-    pub fn row(&self) -> &ActorRow {
-        match self {
-            Actor::Person(r) | Actor::Community(r) => r,
-        }
+    pub fn ap_id(&self) -> &str {
+        with_row!(self, r => &r.ap_id)
+    }
+
+    pub fn local(&self) -> bool {
+        with_row!(self, r => r.local)
+    }
+
+    pub fn public_key_pem(&self) -> &str {
+        with_row!(self, r => &r.public_key_pem)
+    }
+
+    pub fn last_refreshed_at(&self) -> chrono::DateTime<chrono::Utc> {
+        with_row!(self, r => r.last_refreshed_at)
     }
 }
 
@@ -119,7 +139,7 @@ pub const ACTOR_REFRESH_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 pub async fn actor(ap_id: &Url, data: &FedData, refresh: bool) -> Result<Actor, FedError> {
     if !refresh || is_local(ap_id, data) {
         match stored_actor(ap_id, data).await? {
-            Some(a) if a.row().local || !is_stale(&a) => return Ok(a),
+            Some(a) if a.local() || !is_stale(&a) => return Ok(a),
             Some(stale) => return refresh_stale(ap_id, stale, data).await,
             None if is_local(ap_id, data) => {
                 return Err(FedError::NotFound(format!("no local actor {ap_id}")))
@@ -135,9 +155,9 @@ async fn stored_actor(ap_id: &Url, data: &FedData) -> Result<Option<Actor>, FedE
     if let Some(a) = data.actors.get(ap_id.as_str()) {
         return Ok(Some(a));
     }
-    let stored = match remote::person_by_ap_id(&data.db, ap_id.as_str()).await? {
+    let stored = match actors::person_by_ap_id(&data.db, ap_id.as_str()).await? {
         Some(p) => Some(Actor::Person(p)),
-        None => remote::community_by_ap_id(&data.db, ap_id.as_str())
+        None => actors::community_by_ap_id(&data.db, ap_id.as_str())
             .await?
             .map(Actor::Community),
     };
@@ -150,7 +170,7 @@ async fn stored_actor(ap_id: &Url, data: &FedData) -> Result<Option<Actor>, FedE
 }
 
 fn is_stale(a: &Actor) -> bool {
-    !a.row().local && chrono::Utc::now() - a.row().last_refreshed_at >= ACTOR_REFRESH_AFTER
+    !a.local() && chrono::Utc::now() - a.last_refreshed_at() >= ACTOR_REFRESH_AFTER
 }
 
 async fn refresh_stale(ap_id: &Url, stale: Actor, data: &FedData) -> Result<Actor, FedError> {
@@ -158,7 +178,7 @@ async fn refresh_stale(ap_id: &Url, stale: Actor, data: &FedData) -> Result<Acto
         Ok(fresh) => Ok(fresh),
         Err(e) => {
             tracing::info!(actor = %ap_id, error = %e, "could not refresh a stale actor; using the stored one");
-            remote::postpone_refresh(&data.db, ap_id.as_str()).await?;
+            actors::postpone_refresh(&data.db, ap_id.as_str()).await?;
             Ok(stale)
         }
     }
@@ -169,14 +189,14 @@ async fn refetch(ap_id: &Url, data: &FedData) -> Result<Actor, FedError> {
     store_actor(ap_id, &json, data).await
 }
 
-pub async fn person(ap_id: &Url, data: &FedData) -> Result<ActorRow, FedError> {
+pub async fn person(ap_id: &Url, data: &FedData) -> Result<PersonActor, FedError> {
     match actor(ap_id, data, false).await? {
         Actor::Person(p) => Ok(p),
         Actor::Community(_) => Err(FedError::bad(format!("{ap_id} is a group, not a person"))),
     }
 }
 
-pub async fn community(ap_id: &Url, data: &FedData) -> Result<ActorRow, FedError> {
+pub async fn community(ap_id: &Url, data: &FedData) -> Result<CommunityActor, FedError> {
     match actor(ap_id, data, false).await? {
         Actor::Community(c) => Ok(c),
         Actor::Person(_) => Err(FedError::bad(format!("{ap_id} is a person, not a group"))),
@@ -194,7 +214,7 @@ pub async fn verified_actor(
     verify: impl Fn(&str) -> Result<(), SignatureError>,
 ) -> Result<Actor, FedError> {
     if let Some(stored) = stored_actor(ap_id, data).await? {
-        match verify(&stored.row().public_key_pem) {
+        match verify(stored.public_key_pem()) {
             Ok(()) if is_stale(&stored) => return refresh_stale(ap_id, stored, data).await,
             Ok(()) => return Ok(stored),
             // Perhaps a rotated key: fetch the actor again, below.
@@ -381,7 +401,7 @@ pub async fn store_actor(url: &Url, json: &Value, data: &FedData) -> Result<Acto
 async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedError> {
     let auth = authority(&a.id);
     let actor = if a.is_group {
-        remote::upsert_community(
+        actors::upsert_community(
             &data.db,
             &RemoteCommunity {
                 authority: &auth,
@@ -398,12 +418,12 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
         )
         .await?;
         Actor::Community(
-            remote::community_by_ap_id(&data.db, a.id.as_str())
+            actors::community_by_ap_id(&data.db, a.id.as_str())
                 .await?
                 .ok_or_else(|| FedError::Internal("stored community vanished".into()))?,
         )
     } else {
-        remote::upsert_person(
+        actors::upsert_person(
             &data.db,
             &RemotePerson {
                 authority: &auth,
@@ -419,7 +439,7 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
         )
         .await?;
         Actor::Person(
-            remote::person_by_ap_id(&data.db, a.id.as_str())
+            actors::person_by_ap_id(&data.db, a.id.as_str())
                 .await?
                 .ok_or_else(|| FedError::Internal("stored person vanished".into()))?,
         )
@@ -483,7 +503,7 @@ pub async fn webfinger(handle: &str, want: Option<&str>, data: &FedData) -> Resu
 
 /// Learn which software `authority` runs from its NodeInfo, once; failures leave it unknown.
 pub async fn detect_software(authority: &str, data: &FedData) {
-    match canopy_db::remote::instance_software(&data.db, authority).await {
+    match canopy_db::instances::software(&data.db, authority).await {
         Ok(Some(_)) | Err(_) => return,
         Ok(None) => {}
     }
@@ -513,7 +533,7 @@ pub async fn detect_software(authority: &str, data: &FedData) {
     let Some(href) = href else { return };
     // NodeInfo must be on the instance itself.
     if Url::parse(&href)
-        .map(|u| authority_of(&u) != authority)
+        .map(|u| canopy_core::authority(&u) != authority)
         .unwrap_or(true)
     {
         return;
@@ -521,14 +541,9 @@ pub async fn detect_software(authority: &str, data: &FedData) {
     let Some(info) = get(href).await else { return };
     if let Some(name) = info.get("software").and_then(|s| str_field(s, "name")) {
         let version = info.get("software").and_then(|s| str_field(s, "version"));
-        if let Err(e) =
-            canopy_db::remote::set_instance_software(&data.db, authority, name, version).await
+        if let Err(e) = canopy_db::instances::set_software(&data.db, authority, name, version).await
         {
             tracing::debug!(error = %e, authority, "could not record instance software");
         }
     }
-}
-
-fn authority_of(url: &Url) -> String {
-    authority(url)
 }

@@ -12,13 +12,14 @@
 
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
-use crate::json::{authority, id_of, kind_of, same_authority};
+use crate::json::{id_of, kind_of};
 use crate::signatures;
 use crate::{receive, FedContext};
 use activitypub_federation::config::FederationConfig;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use canopy_core::{authority, same_authority};
 use serde_json::Value;
 use std::time::SystemTime;
 use url::Url;
@@ -99,7 +100,7 @@ pub async fn receive(
         let host = uri
             .authority()
             .map(|a| a.to_string())
-            .unwrap_or_else(|| data.base.authority());
+            .unwrap_or_else(|| data.base.authority().to_string());
         if let Ok(v) = http::HeaderValue::from_str(&host) {
             with_host.insert(http::header::HOST, v);
         }
@@ -115,7 +116,7 @@ pub async fn receive(
     .await?;
     data.inbox_limiter.admit(&actor_id)?;
 
-    if !canopy_db::remote::mark_received(&data.db, id.as_str()).await? {
+    if !canopy_db::received::record(&data.db, id.as_str()).await? {
         tracing::debug!(activity = %id, "replayed activity ignored");
         return Ok(StatusCode::OK);
     }
@@ -125,7 +126,7 @@ pub async fn receive(
             Ok(StatusCode::ACCEPTED)
         }
         Err(e) => {
-            canopy_db::remote::unmark_received(&data.db, id.as_str()).await?;
+            canopy_db::received::forget(&data.db, id.as_str()).await?;
             tracing::info!(activity = %id, kind = kind_of(&activity), error = %e, "activity refused");
             Err(e)
         }

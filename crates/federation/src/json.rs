@@ -41,21 +41,6 @@ pub fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Host and port of a URL as instances are keyed (`localhost:8001`, `example.com`).
-pub fn authority(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{}:{p}", h.to_lowercase()),
-        (Some(h), None) => h.to_lowercase(),
-        _ => String::new(),
-    }
-}
-
-/// Whether two URLs belong to the same server: same scheme-independent authority.
-pub fn same_authority(a: &Url, b: &Url) -> bool {
-    let x = authority(a);
-    !x.is_empty() && x == authority(b)
-}
-
 /// The markdown source of an object when it carries one (`source` with `text/markdown`).
 pub fn markdown_source(v: &Value) -> Option<&str> {
     let source = v.get("source")?;
@@ -104,17 +89,6 @@ mod tests {
         assert!(id_of(&json!(3)).is_none());
     }
 
-    #[test]
-    fn authority_keeps_ports_apart() {
-        let a = Url::parse("http://localhost:8001/u/x").unwrap();
-        let b = Url::parse("http://localhost:8002/u/x").unwrap();
-        assert!(!same_authority(&a, &b));
-        assert!(same_authority(
-            &a,
-            &Url::parse("https://LOCALHOST:8001/y").unwrap()
-        ));
-    }
-
     mod properties {
         use super::super::*;
         use proptest::prelude::*;
@@ -155,11 +129,6 @@ mod tests {
             })
         }
 
-        fn http_url(scheme: &str, host: &str, port: Option<u16>, path: &str) -> Url {
-            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
-            Url::parse(&format!("{scheme}://{host}{port}/{path}")).unwrap()
-        }
-
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -180,45 +149,6 @@ mod tests {
                     let _ = (ids_of(v.get(field)), str_field(&v, field), time_field(&v, field));
                 }
                 let _ = markdown_source(&v);
-            }
-
-            #[test]
-            fn authority_never_panics_and_a_url_shares_its_own(
-                raw in url_ish(),
-                other in url_ish(),
-            ) {
-                if let Ok(a) = Url::parse(&raw) {
-                    let mine = authority(&a);
-                    prop_assert_eq!(same_authority(&a, &a), !mine.is_empty());
-                    prop_assert_eq!(mine.to_lowercase(), mine.clone());
-                    if let Ok(b) = Url::parse(&other) {
-                        prop_assert_eq!(same_authority(&a, &b), same_authority(&b, &a));
-                    }
-                }
-            }
-
-            #[test]
-            fn authority_keeps_ports_apart_and_ignores_scheme_path_and_case(
-                host in "[a-z][a-z0-9]{0,10}(\\.[a-z]{2,5}){0,2}",
-                scheme in prop_oneof![Just("http"), Just("https")],
-                p in proptest::option::of(any::<u16>()),
-                q in proptest::option::of(any::<u16>()),
-                path in "[a-z0-9/]{0,12}",
-            ) {
-                let a = http_url(scheme, &host, p, "x");
-                let b = http_url(scheme, &host.to_uppercase(), q, &path);
-                // Within one scheme, the same server is the same port, explicit or default.
-                prop_assert_eq!(
-                    same_authority(&a, &b),
-                    a.port_or_known_default() == b.port_or_known_default()
-                );
-                // A port that is not the default of either scheme is kept whatever the scheme.
-                if let Some(p) = p.filter(|p| *p != 80 && *p != 443) {
-                    let other = if scheme == "http" { "https" } else { "http" };
-                    let c = http_url(other, &host, Some(p), &path);
-                    prop_assert!(same_authority(&a, &c));
-                    prop_assert_eq!(authority(&c), format!("{host}:{p}"));
-                }
             }
         }
     }

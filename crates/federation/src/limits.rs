@@ -6,7 +6,7 @@
 //! Mastodon, Lemmy and Canopy's own worker treat as "try again later", so nothing is lost.
 
 use crate::error::FedError;
-use crate::json::authority;
+use canopy_core::authority;
 use canopy_core::rate_limit::{KeyedLimiter, Limit};
 use url::Url;
 

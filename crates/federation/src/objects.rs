@@ -4,12 +4,13 @@
 
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
-use crate::json::{id_of, ids_of, kind_of, markdown_source, same_authority, str_field, time_field};
+use crate::json::{id_of, ids_of, kind_of, markdown_source, str_field, time_field};
 use crate::outgoing;
-use canopy_core::{content, limits, CommentId, CommunityId, PersonId, PostId};
+use canopy_core::{content, limits, same_authority, CommentId, CommunityId, PersonId, PostId};
+use canopy_db::actors::{self, PersonActor};
 use canopy_db::comments::NewComment;
+use canopy_db::content::{ContentRow, ReplyTarget};
 use canopy_db::posts::NewPost;
-use canopy_db::remote::{self, ActorRow};
 use serde_json::Value;
 use url::Url;
 
@@ -33,21 +34,23 @@ pub enum Stored {
 }
 
 impl Stored {
-    /// A comment `id` (when `is_comment`) or the post `post` itself, in `community`.
-    fn at(is_comment: bool, id: i64, post: i64, community: i64) -> Self {
-        let (post, community) = (PostId(post), CommunityId(community));
-        if is_comment {
-            Stored::Comment {
-                id: CommentId(id),
+    /// The comment `comment` under the post `post`, or (`None`) the post itself, in `community`.
+    fn at(comment: Option<CommentId>, post: PostId, community: CommunityId) -> Self {
+        match comment {
+            Some(id) => Stored::Comment {
+                id,
                 post,
                 community,
-            }
-        } else {
-            Stored::Post {
+            },
+            None => Stored::Post {
                 id: post,
                 community,
-            }
+            },
         }
+    }
+
+    fn of(row: &ContentRow) -> Self {
+        Self::at(row.comment_id, row.post_id, row.community_id)
     }
 
     pub fn community(&self) -> CommunityId {
@@ -98,9 +101,10 @@ async fn fetch_and_store(
 }
 
 async fn lookup(ap_id: &Url, data: &FedData) -> Result<Option<Stored>, FedError> {
-    Ok(remote::content_by_ap_id(&data.db, ap_id.as_str())
+    Ok(canopy_db::content::by_ap_id(&data.db, ap_id.as_str())
         .await?
-        .map(|c| Stored::at(c.is_comment, c.id, c.post_id, c.community_id)))
+        .as_ref()
+        .map(Stored::of))
 }
 
 /// Store a Note as a comment or a Page-like object as a post; returns where it sits (where it
@@ -139,7 +143,7 @@ pub struct Relay<'a> {
 pub async fn store_new(
     object: &Value,
     community_hint: Option<CommunityId>,
-    author: Option<&ActorRow>,
+    author: Option<&PersonActor>,
     relay: Option<&Relay<'_>>,
     data: &FedData,
     chain: &mut Vec<Url>,
@@ -186,12 +190,12 @@ pub async fn store_new(
 /// The person `author_url`: `known` when that is who it is, else stored or fetched.
 async fn creator_of(
     author_url: &Url,
-    known: Option<&ActorRow>,
+    known: Option<&PersonActor>,
     data: &FedData,
 ) -> Result<PersonId, FedError> {
     match known {
-        Some(a) if a.ap_id == author_url.as_str() => Ok(PersonId(a.id)),
-        _ => Ok(PersonId(fetch::person(author_url, data).await?.id)),
+        Some(a) if a.ap_id == author_url.as_str() => Ok(a.id),
+        _ => Ok(fetch::person(author_url, data).await?.id),
     }
 }
 
@@ -202,28 +206,23 @@ async fn reply_parent(
     data: &FedData,
     chain: &mut Vec<Url>,
 ) -> Result<(Stored, bool), FedError> {
-    let target = match remote::reply_target(&data.db, ap_id.as_str()).await? {
+    let target = match canopy_db::content::reply_target(&data.db, ap_id.as_str()).await? {
         Some(t) => t,
         None => {
             fetch_and_store(ap_id, data, chain).await?;
-            remote::reply_target(&data.db, ap_id.as_str())
+            canopy_db::content::reply_target(&data.db, ap_id.as_str())
                 .await?
                 .ok_or_else(|| FedError::Internal(format!("{ap_id} vanished after storing")))?
         }
     };
     check_open(&target)?;
-    let stored = Stored::at(
-        target.is_comment,
-        target.id,
-        target.post_id,
-        target.community_id,
-    );
+    let stored = Stored::at(target.comment_id, target.post_id, target.community_id);
     Ok((stored, target.community_announces))
 }
 
 /// Replies go only under live content: not under a deleted, removed or locked post, nor under a
 /// deleted comment.
-fn check_open(target: &remote::ReplyTarget) -> Result<(), FedError> {
+fn check_open(target: &ReplyTarget) -> Result<(), FedError> {
     if target.post_gone {
         return Err(FedError::forbidden("reply to a deleted post"));
     }
@@ -255,8 +254,8 @@ async fn find_community(object: &Value, data: &FedData) -> Result<CommunityId, F
         if c.as_str().ends_with("#Public") || c.as_str().ends_with("/followers") {
             continue;
         }
-        if let Some(row) = remote::community_by_ap_id(&data.db, c.as_str()).await? {
-            return Ok(CommunityId(row.id));
+        if let Some(row) = actors::community_by_ap_id(&data.db, c.as_str()).await? {
+            return Ok(row.id);
         }
     }
     Err(FedError::Unresolvable(
@@ -297,7 +296,7 @@ async fn insert_comment(
     };
     let (source, html) = text_of(object, limits::MAX_COMMENT_BODY_BYTES)?;
     let announcer = match relay {
-        Some(_) => remote::announcing_community(&data.db, community).await?,
+        Some(_) => actors::announcing_community(&data.db, community).await?,
         None => None,
     };
     let new = NewComment {
@@ -391,7 +390,7 @@ async fn insert_post(
     match post {
         Ok(p) => {
             if let Some(relay) = relay {
-                if let Some(row) = remote::announcing_community(&data.db, community).await? {
+                if let Some(row) = actors::announcing_community(&data.db, community).await? {
                     outgoing::announce(&mut tx, &row, relay.activity, data, Some(relay.origin))
                         .await?;
                 }
@@ -420,42 +419,42 @@ fn link_of(object: &Value) -> Option<&str> {
         })
 }
 
-/// Apply an Update of a stored remote object when newer than what is stored. An Update of an
-/// object this node has not seen stores it, as a Create would (servers announce edits of
-/// content some followers never received).
+/// Apply an Update of a remote object when newer than what is stored. `stored` is the object's
+/// row, which the caller looked up (and checked the Update against). An Update of an object this
+/// node has not seen stores it, as a Create would (servers announce edits of content some
+/// followers never received). Returns where the object sits when something changed.
 pub async fn update(
     object: &Value,
+    stored: Option<&ContentRow>,
     community_hint: Option<CommunityId>,
     data: &FedData,
-) -> Result<bool, FedError> {
-    let id = object
-        .get("id")
-        .and_then(id_of)
-        .ok_or_else(|| FedError::bad("object without id"))?;
+) -> Result<Option<Stored>, FedError> {
+    let Some(row) = stored else {
+        let new = store_new(object, community_hint, None, None, data, &mut Vec::new()).await?;
+        return Ok(Some(new));
+    };
     let updated = time_field(object, "updated").unwrap_or_else(chrono::Utc::now);
-    match lookup(&id, data).await? {
-        Some(Stored::Comment { id: cid, .. }) => {
+    let changed = match row.comment_id {
+        Some(comment) => {
             let (source, html) = text_of(object, limits::MAX_COMMENT_BODY_BYTES)?;
-            Ok(remote::update_comment_if_newer(&data.db, cid, &source, &html, updated).await?)
+            canopy_db::comments::update_remote_if_newer(&data.db, comment, &source, &html, updated)
+                .await?
         }
-        Some(Stored::Post { id: pid, .. }) => {
+        None => {
             let (source, html) = text_of(object, limits::MAX_POST_BODY_BYTES)?;
             let title = str_field(object, "name").unwrap_or("untitled");
             let title: String = title.chars().take(limits::MAX_TITLE_CHARS).collect();
-            Ok(remote::update_post_if_newer(
+            canopy_db::posts::update_remote_if_newer(
                 &data.db,
-                pid,
+                row.post_id,
                 &title,
                 link_of(object),
                 Some(&source),
                 Some(&html),
                 updated,
             )
-            .await?)
+            .await?
         }
-        None => {
-            store_new(object, community_hint, None, None, data, &mut Vec::new()).await?;
-            Ok(true)
-        }
-    }
+    };
+    Ok(changed.then(|| Stored::of(row)))
 }

@@ -3,12 +3,13 @@
 //! sender delivers them later. Nothing is sent from a request path.
 
 use crate::error::FedError;
+use crate::fetch::Actor;
 use crate::fetch::FedData;
-use crate::json::authority;
 use crate::urls::PublicBase;
-use canopy_core::{CommentId, CommunityId, PersonId, PostId};
+use canopy_core::{authority, CommentId, PostId};
+use canopy_db::actors::{self, CommunityActor, PersonActor};
+use canopy_db::follows;
 use canopy_db::outbox::{self, ContentAp, NewActivity, Signer};
-use canopy_db::remote::{self, ActorRow};
 use canopy_db::PgConnection;
 use serde_json::{json, Value};
 use url::Url;
@@ -77,7 +78,7 @@ async fn publish(
 ) -> Result<(), FedError> {
     if c.community_local {
         // The community announces the person's activity; nobody receives it directly.
-        let community = remote::community_by_id_in(conn, CommunityId(c.community_id)).await?;
+        let community = actors::community_by_id_in(conn, c.community_id).await?;
         announce_in(conn, base, &community, &activity, Some(&c.ap_id), None).await
     } else {
         let target: Vec<(String, String)> = inbox_target(&c.community_inbox).into_iter().collect();
@@ -86,7 +87,7 @@ async fn publish(
             &activity,
             Some(&c.ap_id),
             &c.creator_ap_id,
-            Signer::Person(PersonId(c.creator_id)),
+            Signer::Person(c.creator_id),
             &target,
         )
         .await
@@ -98,13 +99,12 @@ async fn publish(
 async fn announce_in(
     conn: &mut PgConnection,
     base: &PublicBase,
-    community: &ActorRow,
+    community: &CommunityActor,
     activity: &Value,
     object_ap_id: Option<&str>,
     origin: Option<&str>,
 ) -> Result<(), FedError> {
-    let mut inboxes =
-        remote::community_follower_inboxes_by_software(conn, CommunityId(community.id)).await?;
+    let mut inboxes = follows::community_follower_inboxes_by_software(conn, community.id).await?;
     if let Some(origin) = origin {
         inboxes.retain(|f| inbox_target(&f.inbox).is_some_and(|(_, a)| a != origin));
     }
@@ -139,7 +139,7 @@ async fn announce_in(
                 &boost,
                 object_ap_id,
                 &community.ap_id,
-                Signer::Community(CommunityId(community.id)),
+                Signer::Community(community.id),
                 &targets,
             )
             .await?;
@@ -170,7 +170,7 @@ async fn announce_in(
         &announce,
         object_ap_id,
         &community.ap_id,
-        Signer::Community(CommunityId(community.id)),
+        Signer::Community(community.id),
         &targets,
     )
     .await
@@ -197,7 +197,7 @@ fn is_microblog(software: &str) -> bool {
 /// followers on other instances (FEP-1b12).
 pub async fn announce(
     conn: &mut PgConnection,
-    community: &ActorRow,
+    community: &CommunityActor,
     activity: &Value,
     data: &FedData,
     origin: Option<&str>,
@@ -220,10 +220,9 @@ pub async fn announce(
 /// Accept a Follow of a local community or person.
 pub async fn accept_follow(
     conn: &mut PgConnection,
-    target: &ActorRow,
-    is_community: bool,
+    target: &Actor,
     follow: &Value,
-    follower: &ActorRow,
+    follower: &PersonActor,
     data: &FedData,
 ) -> Result<(), FedError> {
     let mut follow = follow.clone();
@@ -234,17 +233,16 @@ pub async fn accept_follow(
         "@context": context(),
         "id": activity_id(&data.base, "accept"),
         "type": "Accept",
-        "actor": target.ap_id,
+        "actor": target.ap_id(),
         "to": [follower.ap_id],
         "object": follow,
     });
-    let signer = if is_community {
-        Signer::Community(CommunityId(target.id))
-    } else {
-        Signer::Person(PersonId(target.id))
+    let signer = match target {
+        Actor::Community(c) => Signer::Community(c.id),
+        Actor::Person(p) => Signer::Person(p.id),
     };
     let targets: Vec<(String, String)> = inbox_target(&follower.inbox_url).into_iter().collect();
-    enqueue(conn, &accept, None, &target.ap_id, signer, &targets).await
+    enqueue(conn, &accept, None, target.ap_id(), signer, &targets).await
 }
 
 /// A local post or comment was created.
@@ -305,7 +303,7 @@ pub async fn voted(
     conn: &mut PgConnection,
     base: &PublicBase,
     what: Content,
-    voter: &ActorRow,
+    voter: &PersonActor,
     score: i16,
 ) -> Result<(), FedError> {
     let c = what.load(conn).await?;
@@ -340,8 +338,8 @@ pub async fn voted(
 pub async fn follow_community(
     conn: &mut PgConnection,
     base: &PublicBase,
-    follower: &ActorRow,
-    community: &ActorRow,
+    follower: &PersonActor,
+    community: &CommunityActor,
     undo: bool,
 ) -> Result<(), FedError> {
     let follow = json!({
@@ -369,7 +367,7 @@ pub async fn follow_community(
         &activity,
         Some(&community.ap_id),
         &follower.ap_id,
-        Signer::Person(PersonId(follower.id)),
+        Signer::Person(follower.id),
         &targets,
     )
     .await

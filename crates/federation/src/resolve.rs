@@ -17,11 +17,11 @@ pub enum Found {
 }
 
 pub async fn resolve(url: &Url, data: &FedData) -> Result<Found, FedError> {
-    if let Some(p) = canopy_db::remote::person_by_ap_id(&data.db, url.as_str()).await? {
-        return Ok(Found::Person(PersonId(p.id)));
+    if let Some(p) = canopy_db::actors::person_by_ap_id(&data.db, url.as_str()).await? {
+        return Ok(Found::Person(p.id));
     }
-    if let Some(c) = canopy_db::remote::community_by_ap_id(&data.db, url.as_str()).await? {
-        return Ok(Found::Community(CommunityId(c.id)));
+    if let Some(c) = canopy_db::actors::community_by_ap_id(&data.db, url.as_str()).await? {
+        return Ok(Found::Community(c.id));
     }
     let json = fetch::fetch_json(url, data).await.or_else(|e| match e {
         // A local URL that is not an actor may still be a post or comment.
@@ -31,8 +31,8 @@ pub async fn resolve(url: &Url, data: &FedData) -> Result<Found, FedError> {
     let stored = match kind_of(&json) {
         "Person" | "Group" | "Service" | "Application" | "Organization" => {
             return Ok(match fetch::store_actor(url, &json, data).await? {
-                Actor::Person(p) => Found::Person(PersonId(p.id)),
-                Actor::Community(c) => Found::Community(CommunityId(c.id)),
+                Actor::Person(p) => Found::Person(p.id),
+                Actor::Community(c) => Found::Community(c.id),
             });
         }
         "" => objects::resolve(url, data, &mut Vec::new()).await?,

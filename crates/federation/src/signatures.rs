@@ -266,11 +266,10 @@ fn sign_request(
     {
         return Err(SignatureError::InvalidKeyId);
     }
-    let host = url.host_str().ok_or(SignatureError::UrlWithoutHost)?;
-    let host = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
+    let host = canopy_core::authority(url);
+    if host.is_empty() {
+        return Err(SignatureError::UrlWithoutHost);
+    }
     let mut headers = HeaderMap::new();
     headers.insert(HOST, header_value(&host)?);
     headers.insert(DATE, header_value(&httpdate::fmt_http_date(now))?);

@@ -7,7 +7,7 @@ use crate::protocol::actors::{instance_actor_id, Application};
 use crate::FedContext;
 use activitypub_federation::config::Data;
 use activitypub_federation::traits::{Actor, Object};
-use canopy_db::actors::InstanceActorKeys;
+use canopy_db::published::InstanceActorKeys;
 use url::Url;
 
 /// This node's own actor (`/actor`), with its key pair.

@@ -5,7 +5,11 @@ use url::Url;
 
 /// The public base URL of this node, without a trailing slash, e.g. `https://canopy.example`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicBase(String);
+pub struct PublicBase {
+    url: String,
+    /// [`canopy_core::authority`] of `url`, computed once.
+    authority: String,
+}
 
 impl PublicBase {
     /// Accepts an absolute http(s) URL without query or fragment; a trailing slash is dropped.
@@ -23,43 +27,37 @@ impl PublicBase {
         if url.path() != "/" {
             return Err("must not have a path; Canopy serves from the root of its domain".into());
         }
-        Ok(Self(url.as_str().trim_end_matches('/').to_string()))
+        Ok(Self {
+            url: url.as_str().trim_end_matches('/').to_string(),
+            authority: canopy_core::authority(&url),
+        })
     }
 
     /// Host and port as the instance is keyed in the database (`localhost:8536`).
-    pub fn authority(&self) -> String {
-        // parse() guaranteed an absolute URL with a host.
-        let url = Url::parse(&self.0).ok();
-        match url {
-            Some(u) => match (u.host_str(), u.port()) {
-                (Some(h), Some(p)) => format!("{h}:{p}").to_lowercase(),
-                (Some(h), None) => h.to_lowercase(),
-                _ => String::new(),
-            },
-            None => String::new(),
-        }
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.url
     }
 
     pub fn person(&self, name: &str) -> String {
-        format!("{}/u/{name}", self.0)
+        format!("{}/u/{name}", self.url)
     }
     pub fn community(&self, name: &str) -> String {
-        format!("{}/c/{name}", self.0)
+        format!("{}/c/{name}", self.url)
     }
     /// Prefix of post ids; the row id is appended at insert time.
     pub fn post_prefix(&self) -> String {
-        format!("{}/post/", self.0)
+        format!("{}/post/", self.url)
     }
     /// Prefix of comment ids; the row id is appended at insert time.
     pub fn comment_prefix(&self) -> String {
-        format!("{}/comment/", self.0)
+        format!("{}/comment/", self.url)
     }
     pub fn shared_inbox(&self) -> String {
-        format!("{}/inbox", self.0)
+        format!("{}/inbox", self.url)
     }
 }
 

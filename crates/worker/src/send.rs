@@ -118,31 +118,26 @@ async fn record(
             tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error, attempts = d.attempts,
                 wait_ms = wait.as_millis() as u64, "signature refused; the delivery will be retried");
         }
-        Outcome::Retry(error, _) if queued_too_long(config, d, Utc::now()) => {
-            let reason = format!(
-                "{}; last error: {error}",
-                crate::give_up_reason(config.give_up_after)
-            );
-            delivery::give_up(pool, d.id, &reason).await?;
-            // The attempt failed like any other: it counts for the instance's health.
-            let unreachable = delivery::instance_failed(
-                pool,
-                &d.authority,
-                &error,
-                config.unreachable_after,
-                config.probe_every,
-            )
-            .await?;
-            tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error, attempts = d.attempts,
-                queued_at = %d.queued_at, unreachable, "delivery given up: it kept failing for too long");
-        }
         Outcome::Retry(error, retry_after) => {
-            let wait = retry_after
-                .map(|w| w.min(config.retry_max))
-                .unwrap_or_else(|| backoff(config, d.attempts, rand::thread_rng().gen()));
-            let next = Utc::now()
-                + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
-            delivery::mark_retry(pool, d.id, &error, next).await?;
+            // Retried, or given up when queued too long; either way the attempt failed like any
+            // other and counts for the instance's health.
+            let retry_in = if queued_too_long(config, d, Utc::now()) {
+                let reason = format!(
+                    "{}; last error: {error}",
+                    crate::give_up_reason(config.give_up_after)
+                );
+                delivery::give_up(pool, d.id, &reason).await?;
+                None
+            } else {
+                let wait = retry_after
+                    .map(|w| w.min(config.retry_max))
+                    .unwrap_or_else(|| backoff(config, d.attempts, rand::thread_rng().gen()));
+                let next = Utc::now()
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                delivery::mark_retry(pool, d.id, &error, next).await?;
+                Some(wait)
+            };
             let unreachable = delivery::instance_failed(
                 pool,
                 &d.authority,
@@ -151,8 +146,18 @@ async fn record(
                 config.probe_every,
             )
             .await?;
-            tracing::debug!(delivery = d.id, inbox = %d.inbox_url, error = %error, attempts = d.attempts,
-                wait_ms = wait.as_millis() as u64, unreachable, "delivery will be retried");
+            match retry_in {
+                Some(wait) => {
+                    tracing::debug!(delivery = d.id, inbox = %d.inbox_url, error = %error,
+                        attempts = d.attempts, wait_ms = wait.as_millis() as u64, unreachable,
+                        "delivery will be retried");
+                }
+                None => {
+                    tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error,
+                        attempts = d.attempts, queued_at = %d.queued_at, unreachable,
+                        "delivery given up: it kept failing for too long");
+                }
+            }
         }
     }
     Ok(())

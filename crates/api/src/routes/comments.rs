@@ -234,7 +234,7 @@ pub async fn vote(
     if head.deleted || head.removed {
         return Err(ApiError::conflict("the comment is deleted"));
     }
-    let voter = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let voter = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     let tally = canopy_db::votes::vote_comment_in(&mut tx, head.id, user.person_id, score).await?;
     outgoing::voted(

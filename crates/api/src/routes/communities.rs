@@ -134,7 +134,7 @@ pub struct FollowResponse {
 async fn find_or_fetch(
     state: &AppState,
     what: &str,
-) -> Result<canopy_db::remote::ActorRow, crate::error::ApiError> {
+) -> Result<canopy_db::actors::CommunityActor, crate::error::ApiError> {
     let data = state.fed_data();
     let url = if what.starts_with("https://") || what.starts_with("http://") {
         url::Url::parse(what)
@@ -143,7 +143,7 @@ async fn find_or_fetch(
         canopy_federation::fetch::webfinger(what, Some("Group"), &data).await?
     } else {
         let local = canopy_db::communities::by_name(&state.db, what).await?;
-        return Ok(canopy_db::remote::community_by_id(&state.db, local.id).await?);
+        return Ok(canopy_db::actors::community_by_id(&state.db, local.id).await?);
     };
     Ok(canopy_federation::fetch::community(&url, &data).await?)
 }
@@ -161,17 +161,11 @@ pub async fn follow(
     Json(req): Json<FollowRequest>,
 ) -> ApiResult<Json<FollowResponse>> {
     let community = find_or_fetch(&state, req.community.trim()).await?;
-    let follower = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let follower = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let pending = !community.local;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
-    canopy_db::remote::follow_community(
-        &mut tx,
-        canopy_core::CommunityId(community.id),
-        user.person_id,
-        pending,
-        None,
-    )
-    .await?;
+    canopy_db::follows::follow_community(&mut tx, community.id, user.person_id, pending, None)
+        .await?;
     if pending {
         canopy_federation::outgoing::follow_community(
             &mut tx,
@@ -183,8 +177,7 @@ pub async fn follow(
         .await?;
     }
     tx.commit().await.map_err(canopy_db::DbError::from)?;
-    let view =
-        canopy_db::communities::by_id(&state.db, canopy_core::CommunityId(community.id)).await?;
+    let view = canopy_db::communities::by_id(&state.db, community.id).await?;
     Ok(Json(FollowResponse {
         community: view.into(),
         pending,
@@ -202,10 +195,10 @@ pub async fn unfollow(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let community = canopy_db::communities::by_name(&state.db, &name).await?;
-    let row = canopy_db::remote::community_by_id(&state.db, community.id).await?;
-    let follower = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let row = canopy_db::actors::community_by_id(&state.db, community.id).await?;
+    let follower = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
-    let was = canopy_db::remote::unfollow_community(&mut tx, community.id, user.person_id).await?;
+    let was = canopy_db::follows::unfollow_community(&mut tx, community.id, user.person_id).await?;
     if was && !row.local {
         canopy_federation::outgoing::follow_community(&mut tx, &state.base, &follower, &row, true)
             .await?;

@@ -251,7 +251,7 @@ pub async fn vote(
     if current.deleted || current.removed {
         return Err(ApiError::conflict("the post is deleted"));
     }
-    let voter = canopy_db::remote::person_by_id(&state.db, user.person_id).await?;
+    let voter = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     let tally = canopy_db::votes::vote_post_in(&mut tx, current.id, user.person_id, score).await?;
     outgoing::voted(

@@ -3,7 +3,7 @@
 
 use super::{Endpoints, Kind, PublicKey, Source};
 use crate::urls::PublicBase;
-use canopy_db::actors::{InstanceActorKeys, LocalCommunity, LocalPerson};
+use canopy_db::published::{InstanceActorKeys, LocalCommunity, LocalPerson};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -170,7 +170,7 @@ fn host(base: &PublicBase) -> String {
     url::Url::parse(base.as_str())
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_else(|| base.authority())
+        .unwrap_or_else(|| base.authority().to_string())
 }
 
 fn shared_inbox(stored: Option<&str>, base: &PublicBase) -> Endpoints {

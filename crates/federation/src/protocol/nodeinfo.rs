@@ -1,6 +1,6 @@
 //! NodeInfo 2.1 (<https://nodeinfo.diaspora.software/>): what software this is and how big.
 
-use canopy_db::actors::LocalCounts;
+use canopy_db::published::LocalCounts;
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_2_1: &str = "http://nodeinfo.diaspora.software/ns/schema/2.1";

@@ -3,10 +3,11 @@
 use super::{person_of, relay, rules};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
-use crate::json::{authority, id_of, kind_of, same_authority};
+use crate::json::{id_of, kind_of};
 use crate::objects::{self, Relay};
 use crate::protocol::activities::{Delete, Publish};
-use canopy_db::remote::{self, ActorRow};
+use canopy_core::{authority, same_authority};
+use canopy_db::actors::CommunityActor;
 use serde_json::Value;
 
 /// Kinds of actor documents an `Update` may carry.
@@ -20,7 +21,7 @@ pub(super) async fn create(
     signer: &Actor,
     data: &FedData,
 ) -> Result<(), FedError> {
-    person_of(signer)?;
+    let author = person_of(signer)?;
     if !p.object.is_object() {
         return Err(FedError::bad("Create must embed its object"));
     }
@@ -33,7 +34,7 @@ pub(super) async fn create(
     objects::store_new(
         &p.object,
         None,
-        Some(signer.row()),
+        Some(author),
         Some(&relay),
         data,
         &mut Vec::new(),
@@ -47,7 +48,7 @@ pub(super) async fn create(
 pub(super) async fn update(
     p: &Publish,
     raw: &Value,
-    via: Option<&ActorRow>,
+    via: Option<&CommunityActor>,
     data: &FedData,
 ) -> Result<(), FedError> {
     let actor = &p.actor.0;
@@ -70,13 +71,14 @@ pub(super) async fn update(
         return Err(FedError::bad("Update must embed its object"));
     }
     let id = rules::authored_by(&p.object, actor)?;
-    if let Some(stored) = remote::content_by_ap_id(&data.db, id.as_str()).await? {
+    let stored = canopy_db::content::by_ap_id(&data.db, id.as_str()).await?;
+    if let Some(stored) = &stored {
         rules::may_change(&stored.creator_ap_id, actor, &id)?;
     }
-    let community = via.map(|c| canopy_core::CommunityId(c.id));
-    let changed = objects::update(&p.object, community, data).await?;
-    if via.is_none() && changed {
-        relay::forward(&id, raw, &authority(actor), data).await?;
+    let community = via.map(|c| c.id);
+    let changed = objects::update(&p.object, stored.as_ref(), community, data).await?;
+    if let (None, Some(changed)) = (via, changed) {
+        relay::forward(changed.community(), raw, &authority(actor), data).await?;
     }
     Ok(())
 }
@@ -86,7 +88,7 @@ pub(super) async fn update(
 pub(super) async fn delete(
     d: &Delete,
     raw: &Value,
-    via: Option<&ActorRow>,
+    via: Option<&CommunityActor>,
     data: &FedData,
 ) -> Result<(), FedError> {
     let actor = &d.actor.0;
@@ -104,14 +106,14 @@ pub(super) async fn delete(
             "{actor} may not delete {target}, an object on another host"
         )));
     }
-    let Some(stored) = remote::content_by_ap_id(&data.db, target.as_str()).await? else {
+    let Some(stored) = canopy_db::content::by_ap_id(&data.db, target.as_str()).await? else {
         // Unknown object: nothing to delete.
         return Ok(());
     };
     rules::may_change(&stored.creator_ap_id, actor, target)?;
-    remote::delete_remote_content(&data.db, target.as_str()).await?;
+    canopy_db::content::delete_remote(&data.db, target.as_str()).await?;
     if via.is_none() {
-        relay::forward(target, raw, &authority(actor), data).await?;
+        relay::forward(stored.community_id, raw, &authority(actor), data).await?;
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use crate::fetch::{self, Actor, FedData};
 use crate::json::id_of;
 use crate::outgoing;
 use crate::protocol::activities::{Answer, Follow, Undo};
-use canopy_core::{CommunityId, PersonId};
-use canopy_db::remote;
+use canopy_db::actors::{self, CommunityActor};
+use canopy_db::follows as db_follows;
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
@@ -27,19 +27,18 @@ pub(super) async fn follow(
     }
     let activity_id = f.id.as_ref().map(|i| i.0.as_str());
     // Which dialect to speak to this follower's server (see outgoing::announce_in).
-    fetch::detect_software(&signer.row().authority, data).await;
+    fetch::detect_software(&follower.authority, data).await;
     let mut tx = data.db.begin().await?;
-    match fetch::actor(target, data, false).await? {
+    let followed = fetch::actor(target, data, false).await?;
+    match &followed {
         Actor::Community(c) => {
-            remote::follow_community(&mut tx, CommunityId(c.id), follower, false, activity_id)
-                .await?;
-            outgoing::accept_follow(&mut tx, &c, true, raw, signer.row(), data).await?;
+            db_follows::follow_community(&mut tx, c.id, follower.id, false, activity_id).await?;
         }
         Actor::Person(p) => {
-            remote::follow_person(&mut tx, PersonId(p.id), follower, activity_id).await?;
-            outgoing::accept_follow(&mut tx, &p, false, raw, signer.row(), data).await?;
+            db_follows::follow_person(&mut tx, p.id, follower.id, activity_id).await?;
         }
     }
+    outgoing::accept_follow(&mut tx, &followed, raw, follower, data).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -48,7 +47,7 @@ pub(super) async fn follow(
 /// `community` by a local person: embedded, or named by the id of a Follow this node sent to it.
 async fn answered_follower(
     a: &Answer,
-    community: &remote::ActorRow,
+    community: &CommunityActor,
     data: &FedData,
 ) -> Result<Url, FedError> {
     let (follower, followed) = match a.embedded_follow() {
@@ -84,10 +83,10 @@ pub(super) async fn accept(a: &Answer, signer: &Actor, data: &FedData) -> Result
         return Ok(());
     };
     let follower = answered_follower(a, c, data).await?;
-    let person = remote::person_by_ap_id(&data.db, follower.as_str())
+    let person = actors::person_by_ap_id(&data.db, follower.as_str())
         .await?
         .ok_or_else(|| FedError::NotFound("follower not found".into()))?;
-    remote::accept_community_follow(&data.db, CommunityId(c.id), PersonId(person.id)).await?;
+    db_follows::accept_community_follow(&data.db, c.id, person.id).await?;
     Ok(())
 }
 
@@ -96,9 +95,9 @@ pub(super) async fn reject(a: &Answer, signer: &Actor, data: &FedData) -> Result
         return Ok(());
     };
     let follower = answered_follower(a, c, data).await?;
-    if let Some(p) = remote::person_by_ap_id(&data.db, follower.as_str()).await? {
+    if let Some(p) = actors::person_by_ap_id(&data.db, follower.as_str()).await? {
         let mut tx = data.db.begin().await?;
-        remote::unfollow_community(&mut tx, CommunityId(c.id), PersonId(p.id)).await?;
+        db_follows::unfollow_community(&mut tx, c.id, p.id).await?;
         tx.commit().await?;
     }
     Ok(())
@@ -106,7 +105,7 @@ pub(super) async fn reject(a: &Answer, signer: &Actor, data: &FedData) -> Result
 
 /// The signer stops following a local community or person.
 pub(super) async fn undo_follow(u: &Undo, signer: &Actor, data: &FedData) -> Result<(), FedError> {
-    let follower = person_of(signer)?;
+    let follower = person_of(signer)?.id;
     let target = &u.object.object.0;
     if !fetch::is_local(target, data) {
         return Err(FedError::bad(
@@ -114,10 +113,10 @@ pub(super) async fn undo_follow(u: &Undo, signer: &Actor, data: &FedData) -> Res
         ));
     }
     let mut tx = data.db.begin().await?;
-    if let Some(c) = remote::community_by_ap_id(&data.db, target.as_str()).await? {
-        remote::unfollow_community(&mut tx, CommunityId(c.id), follower).await?;
-    } else if let Some(p) = remote::person_by_ap_id(&data.db, target.as_str()).await? {
-        remote::unfollow_person(&mut tx, PersonId(p.id), follower).await?;
+    if let Some(c) = actors::community_by_ap_id(&data.db, target.as_str()).await? {
+        db_follows::unfollow_community(&mut tx, c.id, follower).await?;
+    } else if let Some(p) = actors::person_by_ap_id(&data.db, target.as_str()).await? {
+        db_follows::unfollow_person(&mut tx, p.id, follower).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -14,18 +14,18 @@ mod votes;
 use crate::error::FedError;
 use crate::fetch::{Actor, FedData};
 use crate::protocol::activities::{Incoming, UndoneKind};
-use canopy_core::PersonId;
+use canopy_db::actors::PersonActor;
 use serde_json::Value;
 
 /// Act on a verified activity `raw` sent by `signer` (the activity's actor).
 pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), FedError> {
     let activity = Incoming::parse(raw)?;
     rules::envelope(&activity, data)?;
-    if activity.actor().as_str() != signer.row().ap_id {
+    if activity.actor().as_str() != signer.ap_id() {
         return Err(FedError::Unauthorized(format!(
             "the activity's actor {} is not its signer {}",
             activity.actor(),
-            signer.row().ap_id
+            signer.ap_id()
         )));
     }
     match activity {
@@ -39,7 +39,7 @@ pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), F
                 }
             }
             if let Some(inner) = &u.object.id {
-                if !crate::json::same_authority(&inner.0, &u.actor.0) {
+                if !canopy_core::same_authority(&inner.0, &u.actor.0) {
                     return Err(FedError::forbidden(
                         "Undo of an activity on another host than its actor",
                     ));
@@ -59,9 +59,9 @@ pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), F
 }
 
 /// The person behind `actor`, for activities only people send.
-fn person_of(actor: &Actor) -> Result<PersonId, FedError> {
+fn person_of(actor: &Actor) -> Result<&PersonActor, FedError> {
     match actor {
-        Actor::Person(p) => Ok(PersonId(p.id)),
+        Actor::Person(p) => Ok(p),
         Actor::Community(_) => Err(FedError::bad("a group cannot do that")),
     }
 }

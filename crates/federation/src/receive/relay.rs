@@ -9,12 +9,12 @@
 use super::{content, rules, votes};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
-use crate::json::{id_of, kind_of, same_authority};
+use crate::json::{id_of, kind_of};
 use crate::objects;
 use crate::outgoing;
 use crate::protocol::activities::{Announce, Incoming, UndoneKind};
-use canopy_core::CommunityId;
-use canopy_db::remote::{self, ActorRow};
+use canopy_core::{same_authority, CommunityId};
+use canopy_db::actors::{self, CommunityActor};
 use serde_json::Value;
 use url::Url;
 
@@ -39,13 +39,7 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
     };
     if OBJECT_KINDS.contains(&kind_of(&inner)) {
         let object = verified_copy(&inner, &a.actor.0, data).await?;
-        objects::store(
-            &object,
-            Some(CommunityId(community.id)),
-            data,
-            &mut Vec::new(),
-        )
-        .await?;
+        objects::store(&object, Some(community.id), data, &mut Vec::new()).await?;
         return Ok(());
     }
     let activity = Incoming::parse(&inner)?;
@@ -71,13 +65,7 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
             };
             if matches!(activity, Incoming::Create(_)) {
                 rules::authored_by(&checked.object, &checked.actor.0)?;
-                objects::store(
-                    &checked.object,
-                    Some(CommunityId(community.id)),
-                    data,
-                    &mut Vec::new(),
-                )
-                .await?;
+                objects::store(&checked.object, Some(community.id), data, &mut Vec::new()).await?;
                 Ok(())
             } else {
                 content::update(&checked, &inner, via, data).await
@@ -116,14 +104,14 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
 async fn vouched(
     activity: &Incoming,
     target: &Url,
-    community: &ActorRow,
+    community: &CommunityActor,
     fetched: bool,
     data: &FedData,
 ) -> Result<(), FedError> {
     if fetched {
         return Ok(());
     }
-    let stored = remote::content_by_ap_id(&data.db, target.as_str()).await?;
+    let stored = canopy_db::content::by_ap_id(&data.db, target.as_str()).await?;
     if stored.is_some_and(|c| c.community_id == community.id) {
         return Ok(());
     }
@@ -174,18 +162,15 @@ async fn verified_copy(object: &Value, announcer: &Url, data: &FedData) -> Resul
 }
 
 /// A local community forwards an edit, deletion or vote it accepted about content in it to its
-/// followers (FEP-1b12), except to the instance the activity came from.
+/// followers (FEP-1b12), except to the instance the activity came from. `community` is the
+/// content's community; nothing is sent unless it is local with remote followers.
 pub(super) async fn forward(
-    target: &Url,
+    community: CommunityId,
     activity: &Value,
     origin: &str,
     data: &FedData,
 ) -> Result<(), FedError> {
-    let Some(content) = remote::content_by_ap_id(&data.db, target.as_str()).await? else {
-        return Ok(());
-    };
-    let community = CommunityId(content.community_id);
-    let Some(row) = remote::announcing_community(&data.db, community).await? else {
+    let Some(row) = actors::announcing_community(&data.db, community).await? else {
         return Ok(());
     };
     let mut tx = data.db.begin().await?;

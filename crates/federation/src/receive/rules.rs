@@ -25,8 +25,9 @@
 
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
-use crate::json::{id_of, kind_of, same_authority};
+use crate::json::{id_of, kind_of};
 use crate::protocol::activities::Incoming;
+use canopy_core::same_authority;
 use serde_json::Value;
 use url::Url;
 

@@ -3,10 +3,11 @@
 use super::{person_of, relay};
 use crate::error::FedError;
 use crate::fetch::{Actor, FedData};
-use crate::json::authority;
 use crate::objects;
 use crate::protocol::activities::{Undo, Vote};
-use canopy_db::remote::{self, ActorRow};
+use canopy_core::authority;
+use canopy_db::actors::CommunityActor;
+use canopy_db::votes as db_votes;
 use serde_json::Value;
 
 /// Record `signer`'s vote. Content this node has never seen is fetched once so the vote lands.
@@ -15,17 +16,17 @@ pub(super) async fn vote(
     v: &Vote,
     raw: &Value,
     signer: &Actor,
-    via: Option<&ActorRow>,
+    via: Option<&CommunityActor>,
     data: &FedData,
 ) -> Result<(), FedError> {
-    let voter = person_of(signer)?;
+    let voter = person_of(signer)?.id;
     let target = &v.object.0;
-    objects::resolve(target, data, &mut Vec::new()).await?;
+    let stored = objects::resolve(target, data, &mut Vec::new()).await?;
     let activity_id = v.id.as_ref().map(|i| i.0.as_str()).unwrap_or_default();
     let changed =
-        remote::vote_by_activity(&data.db, target.as_str(), voter, v.score, activity_id).await?;
+        db_votes::vote_by_activity(&data.db, target.as_str(), voter, v.score, activity_id).await?;
     if changed && via.is_none() {
-        relay::forward(target, raw, &authority(&v.actor.0), data).await?;
+        relay::forward(stored.community(), raw, &authority(&v.actor.0), data).await?;
     }
     Ok(())
 }
@@ -35,14 +36,16 @@ pub(super) async fn undo(
     u: &Undo,
     raw: &Value,
     signer: &Actor,
-    via: Option<&ActorRow>,
+    via: Option<&CommunityActor>,
     data: &FedData,
 ) -> Result<(), FedError> {
-    let voter = person_of(signer)?;
+    let voter = person_of(signer)?.id;
     let target = &u.object.object.0;
-    let changed = remote::unvote(&data.db, target.as_str(), voter).await?;
+    let changed = db_votes::unvote(&data.db, target.as_str(), voter).await?;
     if changed && via.is_none() {
-        relay::forward(target, raw, &authority(&u.actor.0), data).await?;
+        if let Some(content) = canopy_db::content::by_ap_id(&data.db, target.as_str()).await? {
+            relay::forward(content.community_id, raw, &authority(&u.actor.0), data).await?;
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::FedContext;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use canopy_db::actors::{self, LocalCommunity, LocalPerson};
+use canopy_db::published::{self, LocalCommunity, LocalPerson};
 use chrono::{DateTime, Utc};
 
 /// A deleted actor or object: a `Tombstone` (or a short page) with 410 Gone.
@@ -33,7 +33,7 @@ pub async fn person(
     Name(name): Name,
     headers: HeaderMap,
 ) -> Result<Response, RouteError> {
-    let row = actors::local_person(&ctx.db, &name).await?;
+    let row = published::local_person(&ctx.db, &name).await?;
     if row.deleted {
         return Ok(gone(&headers, &row.ap_id, Kind::Person, row.updated_at));
     }
@@ -47,7 +47,7 @@ pub async fn person(
 }
 
 async fn live_person(ctx: &FedContext, name: &str) -> Result<LocalPerson, RouteError> {
-    let row = actors::local_person(&ctx.db, name).await?;
+    let row = published::local_person(&ctx.db, name).await?;
     if row.deleted {
         return Err(RouteError::gone("user"));
     }
@@ -72,7 +72,7 @@ pub async fn person_followers(
     Name(name): Name,
 ) -> Result<Response, RouteError> {
     let row = live_person(&ctx, &name).await?;
-    let count = actors::person_follower_count(&ctx.db, row.id).await?;
+    let count = published::person_follower_count(&ctx.db, row.id).await?;
     let id = format!("{}/followers", row.ap_id);
     Ok(activity_json(
         StatusCode::OK,
@@ -85,7 +85,7 @@ pub async fn group(
     Name(name): Name,
     headers: HeaderMap,
 ) -> Result<Response, RouteError> {
-    let row = actors::local_community(&ctx.db, &name).await?;
+    let row = published::local_community(&ctx.db, &name).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Group, row.updated_at));
     }
@@ -102,7 +102,7 @@ pub async fn group(
 }
 
 async fn live_community(ctx: &FedContext, name: &str) -> Result<LocalCommunity, RouteError> {
-    let row = actors::local_community(&ctx.db, name).await?;
+    let row = published::local_community(&ctx.db, name).await?;
     if row.deleted || row.removed {
         return Err(RouteError::gone("community"));
     }
@@ -114,7 +114,7 @@ pub async fn group_moderators(
     Name(name): Name,
 ) -> Result<Response, RouteError> {
     let row = live_community(&ctx, &name).await?;
-    let moderators = actors::moderator_ap_ids(&ctx.db, row.id).await?;
+    let moderators = published::moderator_ap_ids(&ctx.db, row.id).await?;
     let id = format!("{}/moderators", row.ap_id);
     Ok(activity_json(
         StatusCode::OK,

@@ -2,7 +2,7 @@
 //! bodies are the stored HTML, which was sanitised when it was rendered from markdown.
 
 use crate::urls::PublicBase;
-use canopy_db::actors::{LocalComment, LocalCommunity, LocalPerson, LocalPost};
+use canopy_db::published::{LocalComment, LocalCommunity, LocalPerson, LocalPost};
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -44,7 +44,7 @@ pub fn person(row: &LocalPerson, base: &PublicBase) -> String {
         "<h1>{}</h1>\n<p>@{}@{}</p>\n{}\n{}",
         escape(shown),
         escape(&row.name),
-        escape(&base.authority()),
+        escape(base.authority()),
         row.bio_html.as_deref().unwrap_or(""),
         api_link(&format!("/users/{}", row.name)),
     );
@@ -56,7 +56,7 @@ pub fn community(row: &LocalCommunity, base: &PublicBase) -> String {
         "<h1>{}</h1>\n<p>!{}@{}</p>\n{}\n{}",
         escape(&row.title),
         escape(&row.name),
-        escape(&base.authority()),
+        escape(base.authority()),
         row.description_html.as_deref().unwrap_or(""),
         api_link(&format!("/communities/{}", row.name)),
     );

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use canopy_core::InstanceId;
-use canopy_db::actors::InstanceActorKeys;
+use canopy_db::published::InstanceActorKeys;
 use canopy_db::{DbError, PgPool};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +42,14 @@ pub async fn instance_actor_keys(
     db: &PgPool,
     instance: InstanceId,
 ) -> Result<InstanceActorKeys, InstanceActorError> {
-    if let Some(keys) = canopy_db::actors::instance_actor(db, instance).await? {
+    if let Some(keys) = canopy_db::published::instance_actor(db, instance).await? {
         return Ok(keys);
     }
     let fresh = tokio::task::spawn_blocking(generate_actor_keys)
         .await
         .map_err(|_| InstanceActorError::Task)??;
     tracing::info!(instance = %instance, "created the instance actor's key pair");
-    Ok(canopy_db::actors::insert_instance_actor(
+    Ok(canopy_db::published::insert_instance_actor(
         db,
         instance,
         &fresh.public_key_pem,

@@ -20,6 +20,6 @@ pub async fn links(State(ctx): State<FedContext>) -> Response {
 }
 
 pub async fn nodeinfo(State(ctx): State<FedContext>) -> Result<Response, RouteError> {
-    let counts = canopy_db::actors::local_counts(&ctx.db).await?;
+    let counts = canopy_db::published::local_counts(&ctx.db).await?;
     Ok(json_as(NODEINFO_JSON, &NodeInfo::new(&counts)))
 }

@@ -12,14 +12,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use canopy_core::{CommentId, PostId};
-use canopy_db::actors;
+use canopy_db::published;
 
 pub async fn page(
     State(ctx): State<FedContext>,
     RowId(id): RowId,
     headers: HeaderMap,
 ) -> Result<Response, RouteError> {
-    let row = actors::local_post(&ctx.db, PostId(id)).await?;
+    let row = published::local_post(&ctx.db, PostId(id)).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Page, row.updated));
     }
@@ -36,7 +36,7 @@ pub async fn note(
     RowId(id): RowId,
     headers: HeaderMap,
 ) -> Result<Response, RouteError> {
-    let row = actors::local_comment(&ctx.db, CommentId(id)).await?;
+    let row = published::local_comment(&ctx.db, CommentId(id)).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Note, row.updated));
     }

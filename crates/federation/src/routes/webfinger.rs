@@ -14,7 +14,7 @@ use crate::FedContext;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use canopy_db::actors;
+use canopy_db::published;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -50,7 +50,7 @@ pub async fn webfinger(
 
     let mut found: Vec<(String, WebfingerActor)> = Vec::new();
     if want_person {
-        if let Some(p) = optional(actors::local_person(&ctx.db, &name).await)? {
+        if let Some(p) = optional(published::local_person(&ctx.db, &name).await)? {
             if !p.deleted {
                 found.push((
                     p.name,
@@ -63,7 +63,7 @@ pub async fn webfinger(
         }
     }
     if want_community {
-        if let Some(c) = optional(actors::local_community(&ctx.db, &name).await)? {
+        if let Some(c) = optional(published::local_community(&ctx.db, &name).await)? {
             if !c.deleted && !c.removed {
                 found.push((
                     c.name,
@@ -105,7 +105,7 @@ fn parse_resource(resource: &str, base: &PublicBase) -> Result<Wanted, RouteErro
             "resource must be acct:name@host or an actor URL",
         ));
     }
-    if !authority.eq_ignore_ascii_case(&base.authority()) {
+    if !authority.eq_ignore_ascii_case(base.authority()) {
         return Err(RouteError::not_found("account on this server"));
     }
     Ok(Wanted::Any(name.to_string()))
