@@ -1,8 +1,8 @@
 //! Remote actors' fields are checked before anything of them is stored: URLs on the actor's own
 //! host and of a sane length, keys of a sane size; names and bios are cut to their caps.
 
-use canopy_tests::standin::StandIn;
-use canopy_tests::TestApp;
+use canopy_testkit::standin::StandIn;
+use canopy_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

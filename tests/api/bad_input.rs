@@ -1,4 +1,4 @@
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

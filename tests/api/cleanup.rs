@@ -6,8 +6,8 @@
 
 use axum::http::StatusCode;
 use canopy_db::outbox::{self, NewActivity, Signer};
-use canopy_tests::standin::{send, StandIn};
-use canopy_tests::{fast_worker_config, TestApp};
+use canopy_testkit::standin::{send, StandIn};
+use canopy_testkit::{fast_worker_config, TestApp};
 use canopy_worker::cleanup::{self, CleanupConfig, Removed};
 use serde_json::json;
 use std::sync::Arc;

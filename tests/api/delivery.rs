@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use canopy_db::outbox::{self, NewActivity, Signer};
-use canopy_tests::{fast_worker_config, TestApp};
+use canopy_testkit::{fast_worker_config, TestApp};
 use canopy_worker::WorkerConfig;
 use serde_json::{json, Value};
 use std::collections::HashMap;

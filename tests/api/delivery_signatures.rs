@@ -16,7 +16,7 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use canopy_db::outbox::{self, NewActivity, Signer};
-use canopy_tests::{fast_worker_config, TestApp};
+use canopy_testkit::{fast_worker_config, TestApp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};

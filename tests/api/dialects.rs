@@ -2,8 +2,8 @@
 //! `Announce(Create(Page))`, microblogs (Mastodon and kin, known from NodeInfo) get an
 //! `Announce` of the post itself, which they display as a boost.
 
-use canopy_tests::standin::StandIn;
-use canopy_tests::TestApp;
+use canopy_testkit::standin::StandIn;
+use canopy_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

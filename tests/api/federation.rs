@@ -1,7 +1,7 @@
 //! Three nodes on loopback (alpha, beta, gamma), each with its own database, talking
 //! ActivityPub to each other through their real inboxes and outbox senders.
 
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::future::Future;

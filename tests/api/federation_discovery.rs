@@ -1,7 +1,7 @@
 //! ActivityPub discovery over HTTP: WebFinger, NodeInfo, the instance actor, actor and object
 //! documents (JSON for peers, HTML for browsers) and snapshots of the JSON we emit.
 
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, VARY};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Snapshots of the activities we emit to other servers, so that a change of the wire format
 //! shows up as a diff. Hosts, activity uuids and times are normalised.
 
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,7 @@ async fn emitted_activities_keep_their_shape() {
     let bob = beta.user("bob").await;
     let post = alpha.community_with_post(&alice, "wire").await;
     // A follower on a third instance: the community relays beta's reply there (never back to beta).
-    let gamma = canopy_tests::standin::StandIn::start().await;
+    let gamma = canopy_testkit::standin::StandIn::start().await;
     alpha
         .remote_followers("wire", &[format!("{}/u/watcher/inbox", gamma.base)])
         .await;

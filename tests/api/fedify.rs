@@ -3,8 +3,8 @@
 //! inbox it fetches the sender's key with a loader that signs as the recipient, for the shared
 //! inbox with a plain one. docs/INTEROP.md tells what that meant for Canopy's Accepts.
 
-use canopy_tests::fedify_peer::{FedifyPeer, PrivateAddresses};
-use canopy_tests::{fast_worker_config, TestApp};
+use canopy_testkit::fedify_peer::{FedifyPeer, PrivateAddresses};
+use canopy_testkit::{fast_worker_config, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

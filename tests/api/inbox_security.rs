@@ -1,7 +1,7 @@
 //! Bad input at the inbox: each kind is refused with a 4xx and a reason, and stores nothing.
 
-use canopy_tests::standin::{send, StandIn};
-use canopy_tests::TestApp;
+use canopy_testkit::standin::{send, StandIn};
+use canopy_testkit::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime};

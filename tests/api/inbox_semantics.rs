@@ -1,8 +1,8 @@
 //! What incoming activities do to stored rows beyond the happy path: stale updates, activities
 //! out of order, Mastodon-style posts, follows of users.
 
-use canopy_tests::standin::StandIn;
-use canopy_tests::TestApp;
+use canopy_testkit::standin::StandIn;
+use canopy_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

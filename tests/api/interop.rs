@@ -10,8 +10,8 @@
 //! the post replied to) are mapped onto them instead. Actors that sign are served with the
 //! stand-in's key in place of the captured one.
 
-use canopy_tests::standin::StandIn;
-use canopy_tests::TestApp;
+use canopy_testkit::standin::StandIn;
+use canopy_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;

@@ -25,7 +25,7 @@ mod queue_admin;
 mod rate_limits;
 mod tree;
 
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 

@@ -1,4 +1,4 @@
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use reqwest::StatusCode;
 
 #[tokio::test]

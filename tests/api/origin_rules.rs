@@ -4,8 +4,8 @@
 
 use canopy_federation::keys::generate_actor_keys;
 use canopy_federation::signatures::{sign_post, PrivateKey};
-use canopy_tests::standin::{send, StandIn};
-use canopy_tests::TestApp;
+use canopy_testkit::standin::{send, StandIn};
+use canopy_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::SystemTime;

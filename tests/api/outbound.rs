@@ -6,8 +6,8 @@
 //! loopback under a test host name, whatever the build.
 
 use canopy_federation::outbound::Settings;
-use canopy_tests::standin::StandIn;
-use canopy_tests::{fast_worker_config, TestApp};
+use canopy_testkit::standin::StandIn;
+use canopy_testkit::{fast_worker_config, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -190,7 +190,7 @@ async fn node(outbound: Settings) -> TestApp {
         Some(fast_worker_config()),
         canopy::Options {
             outbound,
-            ..canopy_tests::unlimited()
+            ..canopy_testkit::unlimited()
         },
     )
     .await

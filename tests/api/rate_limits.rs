@@ -4,8 +4,8 @@
 use canopy::Options;
 use canopy_api::limits::{Limits, Network, Registration};
 use canopy_core::rate_limit::Limit;
-use canopy_tests::standin::StandIn;
-use canopy_tests::TestApp;
+use canopy_testkit::standin::StandIn;
+use canopy_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,5 +1,5 @@
 use crate::walk_tree;
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -29,12 +29,13 @@
 //! The last line of the output is the summary line BENCHMARKS.md quotes.
 
 use crate::node::{Api, Database, Node};
-use crate::process::{cpu_seconds, memory_kib, process_cpu_seconds, tail, CpuMeter, WorkerProcess};
+use crate::process::{cpu_seconds, memory_kib, process_cpu_seconds, tail, CpuMeter};
 use anyhow::{anyhow, bail, Context, Result};
 use canopy_core::CommunityId;
 use canopy_db::actors::{self, RemotePerson};
 use canopy_db::follows;
 use canopy_federation::signatures::{parse_signature, sign_post, PrivateKey};
+use canopy_testkit::process::WorkerProcess;
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::Url;
 use rsa::pkcs8::DecodePrivateKey as _;
@@ -117,13 +118,10 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let db_name = format!("canopy_bench_delivery_{}", std::process::id());
     let db = Database::create(&args.database_url, &db_name, 8).await?;
-    let mut worker_url =
-        Url::parse(&args.database_url).context("BENCH_DATABASE_URL is not a URL")?;
-    worker_url.set_path(&format!("/{db_name}"));
     let dir = std::env::temp_dir().join(format!("canopy-bench-delivery-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
-    let result = bench(&args, &db.pool, &bin, worker_url.as_str(), &dir).await;
+    let result = bench(&args, &db.pool, &bin, &db.url, &dir).await;
 
     if args.keep_database {
         println!(

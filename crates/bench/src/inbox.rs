@@ -22,11 +22,12 @@
 //! end of the answer. The last line of the output is the summary line BENCHMARKS.md quotes.
 
 use crate::node::{Api, Database};
-use crate::process::{cpu_seconds, free_port, tail, CpuMeter, CpuSnapshot, NodeProcess};
+use crate::process::{cpu_seconds, tail, CpuMeter, CpuSnapshot};
 use crate::standin::StandIn;
 use crate::stats::summarise;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use canopy_federation::signatures::{sign_post, PrivateKey};
+use canopy_testkit::process::{free_port, NodeProcess};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -120,14 +121,11 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let db_name = format!("canopy_bench_inbox_{}", std::process::id());
     let db = Database::create(&args.database_url, &db_name, 4).await?;
-    let mut node_url = Url::parse(&args.database_url).context("BENCH_DATABASE_URL is not a URL")?;
-    node_url.set_path(&format!("/{db_name}"));
     let dir = std::env::temp_dir().join(format!("canopy-bench-inbox-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
     let port = free_port()?;
-    let started =
-        NodeProcess::start(&bin, port, node_url.as_str(), args.node_connections, &dir).await;
+    let started = NodeProcess::start(&bin, port, &db.url, args.node_connections, &dir).await;
     let result = match started {
         Ok(mut node) => {
             let result = bench(&args, &db.pool, &mut node).await;

@@ -4,55 +4,10 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
-use std::str::FromStr;
+use sqlx::PgPool;
 use std::time::{Duration, Instant};
 
-/// A database created for one run; dropped by [`Database::drop_now`] unless kept.
-pub struct Database {
-    admin: PgConnectOptions,
-    pub name: String,
-    pub pool: PgPool,
-}
-
-impl Database {
-    /// Create database `name` on the server of `admin_url` (dropping a leftover of the same name)
-    /// and apply the migrations.
-    pub async fn create(admin_url: &str, name: &str, connections: u32) -> Result<Self> {
-        let admin = PgConnectOptions::from_str(admin_url)
-            .context("BENCH_DATABASE_URL is not a PostgreSQL URL")?;
-        let mut conn = admin
-            .connect()
-            .await
-            .context("connect to the benchmark's PostgreSQL")?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&mut conn)
-            .await?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(connections)
-            .connect_with(admin.clone().database(name))
-            .await?;
-        canopy_db::migrate(&pool).await?;
-        Ok(Self {
-            admin,
-            name: name.to_string(),
-            pool,
-        })
-    }
-
-    pub async fn drop_now(self) -> Result<()> {
-        self.pool.close().await;
-        let mut conn = self.admin.connect().await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {}", self.name))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
-    }
-}
+pub use canopy_testkit::database::Database;
 
 /// The real node, served in this process on 127.0.0.1.
 pub struct Node {

@@ -8,7 +8,8 @@
 //! (`rate_limit_inbox`, by default 200 a second on average): the benchmark measures the node's
 //! capacity with its default limits on, as the traffic of many peers.
 //!
-//! Modelled on `tests/support/standin.rs` (which lives in the test crate).
+//! The suite's stand-in (`canopy_testkit::standin`) serves documents for single tests; this one
+//! is a load generator's: many actors over many instances, one shared key, counters only.
 
 use anyhow::{Context, Result};
 use axum::extract::{Path, State};

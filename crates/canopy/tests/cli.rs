@@ -586,7 +586,7 @@ fn stdout_of(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_queue_prints_the_queue_per_instance_as_a_table_and_as_json() {
     let dir = TempDir::new();
-    let database = canopy_tests::empty_database_url().await;
+    let database = canopy_testkit::empty_database_url().await;
     let queue = |json: bool| {
         let mut cmd = canopy(&dir.0);
         cmd.env("CANOPY_DATABASE_URL", &database)
@@ -658,7 +658,7 @@ async fn admin_queue_prints_the_queue_per_instance_as_a_table_and_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_runs_with_the_settings_of_the_config_file() {
     let dir = TempDir::new();
-    let database = canopy_tests::empty_database_url().await;
+    let database = canopy_testkit::empty_database_url().await;
     let person = create_user(&dir, &database, "bob").await;
     let pool = sqlx::PgPool::connect(&database).await.unwrap();
     // Delivered two hours ago: kept by the default retention (a day), not by the file's.
@@ -733,7 +733,7 @@ async fn worker_runs_with_the_settings_of_the_config_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_closed_refuses_the_api_but_admin_create_user_still_works() {
     let dir = TempDir::new();
-    let database = canopy_tests::empty_database_url().await;
+    let database = canopy_testkit::empty_database_url().await;
     let env = [
         ("CANOPY_DATABASE_URL", database.as_str()),
         ("CANOPY_REGISTRATION", "closed"),

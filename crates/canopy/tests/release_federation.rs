@@ -11,7 +11,7 @@
 //! When a test fails, the logs of its nodes are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use canopy_tests::fedify_peer::{FedifyPeer, PrivateAddresses};
+use canopy_testkit::fedify_peer::{FedifyPeer, PrivateAddresses};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -72,12 +72,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// A port that was free a moment ago (the node binds it itself: its public URL names it).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// What a node is: its binary, directory, URLs and database.
@@ -144,14 +138,14 @@ impl std::ops::Deref for Node {
 impl Node {
     /// Start `serve` on a free port with a fresh database, and wait until it is healthy.
     async fn start(bin: &Path, name: &'static str) -> Self {
-        let port = free_port();
+        let port = canopy_testkit::process::free_port().unwrap();
         let setup = Setup {
             name,
             bin: bin.to_path_buf(),
             dir: TempDir::new(name),
             public_url: format!("http://{name}.test:{port}"),
             api_url: format!("http://127.0.0.1:{port}"),
-            database: canopy_tests::empty_database_url().await,
+            database: canopy_testkit::empty_database_url().await,
         };
         let child = tokio::process::Command::from(setup.command())
             .arg("serve")

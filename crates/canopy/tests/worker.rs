@@ -3,7 +3,7 @@
 //! two workers, or two shards, send each delivery once between them; SIGTERM lets in-flight
 //! sends finish and hands the unsent claims back at once.
 //!
-//! Each test makes a node (the real router and database of `canopy_tests::TestApp`, without
+//! Each test makes a node (the real router and database of `canopy_testkit::TestApp`, without
 //! an in-process worker) whose community has remote followers on several loopback instances,
 //! posts once through the API (one Announce, one delivery per follower inbox), and runs
 //! `canopy worker` child processes against the node's database. Workers log as JSON with
@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use canopy_tests::TestApp;
+use canopy_testkit::TestApp;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
@@ -212,7 +212,7 @@ impl Node {
             .fetch_one(&self.app.db)
             .await
             .unwrap();
-        let mut url = url::Url::parse(&canopy_tests::admin_url()).unwrap();
+        let mut url = url::Url::parse(&canopy_testkit::admin_url()).unwrap();
         url.set_path(&format!("/{name}"));
         url.to_string()
     }

@@ -39,7 +39,9 @@ pub struct FedifyPeer {
 fn peer_dir() -> PathBuf {
     std::env::var_os("FEDIFY_PEER_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/fedify"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/fedify")
+        })
 }
 
 fn collect_lines(

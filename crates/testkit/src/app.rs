@@ -1,17 +1,11 @@
-//! Test support: [`TestApp`] starts the real node (built by `canopy::Node`, as `canopy serve`
-//! builds it) on a free loopback port against its own fresh database on the throwaway cluster
+//! [`TestApp`]: the real node (built by `canopy::Node`, as `canopy serve` builds it) in this
+//! process, on a free loopback port, against its own fresh database on the throwaway cluster
 //! that `scripts/test` starts (`TEST_DATABASE_URL`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod fedify_peer;
-pub mod standin;
-
-use rand::Rng;
+use crate::database::fresh_database;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, PgPool};
-use std::str::FromStr;
+use sqlx::PgPool;
 
 /// A running node for one test.
 pub struct TestApp {
@@ -50,50 +44,6 @@ pub fn fast_worker_config() -> canopy_worker::WorkerConfig {
 /// Node options with every rate limit off (the other options at their defaults).
 pub fn unlimited() -> canopy::Options {
     canopy::Options::default().with_limits(canopy_api::limits::Limits::unlimited())
-}
-
-/// The admin URL of the test cluster.
-pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").expect(
-        "TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a throwaway PostgreSQL",
-    )
-}
-
-/// Create an empty database with a random name on the test cluster; returns its name.
-async fn create_database(admin: &PgConnectOptions) -> String {
-    let name = format!("canopy_test_{:016x}", rand::thread_rng().gen::<u64>());
-    let mut conn = admin.connect().await.expect("connect to the test cluster");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    name
-}
-
-fn admin_options() -> PgConnectOptions {
-    PgConnectOptions::from_str(&admin_url()).expect("TEST_DATABASE_URL is not a URL")
-}
-
-/// Create an empty database with a random name on the test cluster, migrated, and return a pool.
-pub async fn fresh_database() -> PgPool {
-    let admin = admin_options();
-    let name = create_database(&admin).await;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(20)
-        .connect_with(admin.database(&name))
-        .await
-        .expect("connect to the test database");
-    canopy_db::migrate(&pool).await.expect("migrations apply");
-    pool
-}
-
-/// Create an empty database (not migrated) on the test cluster and return its URL, for a
-/// `canopy` process to use as its `database_url`.
-pub async fn empty_database_url() -> String {
-    let name = create_database(&admin_options()).await;
-    let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is not a URL");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
 }
 
 impl TestApp {
