@@ -27,7 +27,7 @@ use crate::standin::StandIn;
 use crate::stats::summarise;
 use anyhow::{anyhow, bail, Result};
 use canopy_federation::signatures::{sign_post, PrivateKey};
-use canopy_testkit::process::{free_port, NodeProcess};
+use canopy_testkit::process::{free_port, NodeProcess, Serve};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -125,15 +125,24 @@ pub async fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
 
     let port = free_port()?;
-    let started = NodeProcess::start(&bin, port, &db.url, args.node_connections, &dir).await;
-    let result = match started {
+    let public_url = format!("http://localhost:{port}");
+    let mut serve = Serve::new(&bin, &dir)
+        .name("canopy")
+        .env("CANOPY_DATABASE_URL", db.url.as_str())
+        .env("CANOPY_BIND", format!("127.0.0.1:{port}"))
+        .env("CANOPY_PUBLIC_URL", public_url.as_str())
+        .env("CANOPY_LOG_LEVEL", "warn");
+    if let Some(n) = args.node_connections {
+        serve = serve.env("CANOPY_DATABASE_MAX_CONNECTIONS", n.to_string());
+    }
+    let result = match serve.start().await {
         Ok(mut node) => {
-            let result = bench(&args, &db.pool, &mut node).await;
+            let result = bench(&args, &db.pool, &mut node, &public_url, port).await;
             let result = match result {
                 Err(e) => Err(e.context(format!(
                     "node log {}:\n{}",
-                    node.log.display(),
-                    tail(&node.log)
+                    node.stderr_log.display(),
+                    tail(&node.stderr_log)
                 ))),
                 ok => ok,
             };
@@ -508,7 +517,13 @@ async fn sample_connections(
     Ok((samples, counts))
 }
 
-async fn bench(args: &Args, pool: &PgPool, node: &mut NodeProcess) -> Result<()> {
+async fn bench(
+    args: &Args,
+    pool: &PgPool,
+    node: &mut NodeProcess,
+    public_url: &str,
+    port: u16,
+) -> Result<()> {
     let stand_in = StandIn::start(args.actors, args.instances).await?;
     let api = Api::new(&node.listen_url)?;
     let (_, token) = api.account("bench_owner").await?;
@@ -553,7 +568,7 @@ async fn bench(args: &Args, pool: &PgPool, node: &mut NodeProcess) -> Result<()>
          (one shared RSA-2048 key) on {} instances ({}, …)",
         node.pid,
         node.listen_url,
-        node.public_url,
+        public_url,
         args.actors,
         stand_in.bases.len(),
         stand_in.bases.first().map_or("", String::as_str),
@@ -567,8 +582,8 @@ async fn bench(args: &Args, pool: &PgPool, node: &mut NodeProcess) -> Result<()>
 
     // Signed for the public URL (as a remote server would), sent to the loopback address the
     // node listens on; the signed Host header names the public authority.
-    let inbox = Url::parse(&format!("{}/inbox", node.public_url))?;
-    let target = Url::parse(&format!("http://127.0.0.1:{}/inbox", node.port))?;
+    let inbox = Url::parse(&format!("{public_url}/inbox"))?;
+    let target = Url::parse(&format!("http://127.0.0.1:{port}/inbox"))?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(args.concurrency.max(1))

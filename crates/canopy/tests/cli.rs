@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_canopy");
 /// Generous: initdb with fsync on a busy 2-core CI machine can take a while.
@@ -17,18 +16,7 @@ const STARTUP: Duration = Duration::from_secs(90);
 
 /// A `canopy` command with no CANOPY_* variables inherited from the caller.
 fn canopy(dir: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(BIN);
-    for (key, _) in std::env::vars_os() {
-        if key
-            .to_string_lossy()
-            .to_ascii_uppercase()
-            .starts_with("CANOPY_")
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.current_dir(dir);
-    cmd
+    canopy_testkit::process::canopy_command(Path::new(BIN), dir)
 }
 
 fn stderr_of(output: &Output) -> String {
@@ -178,11 +166,10 @@ fn bad_public_url_is_named() {
 
 /// A running `canopy serve`; killed (SIGKILL) if the test ends without stopping it.
 struct Server {
-    child: tokio::process::Child,
+    process: canopy_testkit::process::NodeProcess,
     url: String,
     /// The start-up line that says where the database is (`Database: ...`).
     database: String,
-    log: PathBuf,
 }
 
 impl Server {
@@ -190,49 +177,20 @@ impl Server {
         Self::start_with(dir, run, &[]).await
     }
 
-    /// `serve` with extra `CANOPY_*` variables.
+    /// `serve` with extra `CANOPY_*` variables; its logs are `serve-RUN.*.log` in `dir`.
     async fn start_with(dir: &TempDir, run: u32, env: &[(&str, &str)]) -> Self {
-        let log = dir.0.join(format!("serve-{run}.log"));
-        let mut cmd = tokio::process::Command::from(canopy(&dir.0));
-        cmd.arg("serve")
-            .env("CANOPY_DATA_DIR", dir.data())
-            .env("CANOPY_BIND", "127.0.0.1:0")
-            .env("CANOPY_LOG_LEVEL", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (url, database) = tokio::time::timeout(STARTUP, async {
-            let mut url = None;
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(listening) = line.strip_prefix("Canopy listening on ") {
-                    url = Some(listening.trim().to_string());
-                }
-                if let (Some(url), Some(_)) = (&url, line.strip_prefix("Database: ")) {
-                    return (url.clone(), line);
-                }
-            }
-            panic!(
-                "serve exited without listening: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        })
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "serve did not listen in time: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut serve = canopy_testkit::process::Serve::new(Path::new(BIN), &dir.0)
+            .name(&format!("serve-{run}"))
+            .env("CANOPY_DATA_DIR", dir.data().display().to_string())
+            .env("CANOPY_BIND", "127.0.0.1:0");
+        for (key, value) in env {
+            serve = serve.env(key, *value);
+        }
+        let process = serve.start().await.unwrap_or_else(|e| panic!("{e:#}"));
         Self {
-            child,
-            url,
-            database,
-            log,
+            url: process.listen_url.clone(),
+            database: process.database_line.clone(),
+            process,
         }
     }
 
@@ -258,22 +216,14 @@ impl Server {
     }
 
     /// SIGTERM, then wait (with a deadline) for a clean exit.
-    async fn terminate(mut self) {
-        let pid = self.child.id().unwrap() as i32;
-        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .expect("serve did not exit after SIGTERM")
-            .unwrap();
-        assert!(
-            status.success(),
-            "serve exited with {status}; log: {}",
-            self.log_text()
-        );
+    async fn terminate(self) {
+        let logs = self.process.logs();
+        let status = self.process.terminate().await.unwrap();
+        assert!(status.success(), "serve exited with {status}; log: {logs}");
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.logs()
     }
 }
 

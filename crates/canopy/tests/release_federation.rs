@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 
 /// Where `scripts/test` puts the path of the release binary.
 const RELEASE_BIN_VAR: &str = "TEST_CANOPY_RELEASE_BIN";
-/// How long a node may take to migrate its database and listen.
-const STARTUP: Duration = Duration::from_secs(60);
 /// How long one federation step may take (deliveries go through each node's worker; a retry
 /// after a first failure waits a second).
 const STEP: Duration = Duration::from_secs(60);
@@ -89,33 +87,33 @@ struct Setup {
 impl Setup {
     /// A `canopy` command with this node's settings and nothing else: no `CANOPY_*` variable
     /// is inherited, and only the database, data directory, address, public URL, host table
-    /// and log level are set. Development mode comes from the `http://` public URL alone.
+    /// and log level are set.
     fn command(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(&self.bin);
-        for (key, _) in std::env::vars_os() {
-            if key
-                .to_string_lossy()
-                .to_ascii_uppercase()
-                .starts_with("CANOPY_")
-            {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.current_dir(&self.dir.0)
-            .env("CANOPY_DATABASE_URL", &self.database)
-            .env("CANOPY_DATA_DIR", self.dir.0.join("data"))
-            .env("CANOPY_BIND", self.api_url.trim_start_matches("http://"))
-            .env("CANOPY_PUBLIC_URL", &self.public_url)
-            .env("CANOPY_HOSTS", HOSTS)
-            .env(
-                "CANOPY_LOG_LEVEL",
-                "info,canopy_federation=debug,canopy_worker=debug",
-            );
+        let mut cmd = canopy_testkit::process::canopy_command(&self.bin, &self.dir.0);
+        cmd.envs(self.settings());
         cmd
     }
 
-    fn log(&self, stream: &str) -> PathBuf {
-        self.dir.0.join(format!("serve.{stream}.log"))
+    /// This node's `CANOPY_*` settings (development mode comes from the `http://` public URL
+    /// alone).
+    fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CANOPY_DATABASE_URL", self.database.clone()),
+            (
+                "CANOPY_DATA_DIR",
+                self.dir.0.join("data").display().to_string(),
+            ),
+            (
+                "CANOPY_BIND",
+                self.api_url.trim_start_matches("http://").to_string(),
+            ),
+            ("CANOPY_PUBLIC_URL", self.public_url.clone()),
+            ("CANOPY_HOSTS", HOSTS.to_string()),
+            (
+                "CANOPY_LOG_LEVEL",
+                "info,canopy_federation=debug,canopy_worker=debug".to_string(),
+            ),
+        ]
     }
 }
 
@@ -123,7 +121,7 @@ impl Setup {
 /// logs if the test is failing, kills the process (SIGKILL) and deletes its directory.
 struct Node {
     /// Declared first so that the process is killed before its directory is deleted.
-    child: tokio::process::Child,
+    process: canopy_testkit::process::NodeProcess,
     setup: Setup,
     client: reqwest::Client,
 }
@@ -147,55 +145,35 @@ impl Node {
             api_url: format!("http://127.0.0.1:{port}"),
             database: canopy_testkit::empty_database_url().await,
         };
-        let child = tokio::process::Command::from(setup.command())
-            .arg("serve")
-            .stdout(std::fs::File::create(setup.log("stdout")).unwrap())
-            .stderr(std::fs::File::create(setup.log("stderr")).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut node = Self {
-            child,
+        let mut serve = canopy_testkit::process::Serve::new(bin, &setup.dir.0);
+        for (key, value) in setup.settings() {
+            serve = serve.env(key, value);
+        }
+        let process = serve
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {}", without_colours(&format!("{e:#}"))));
+        let node = Self {
+            process,
             setup,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         };
-        node.wait_listening().await;
+        node.wait_healthy().await;
         node
     }
 
     fn logs(&self) -> String {
-        let read = |stream| {
-            without_colours(&std::fs::read_to_string(self.log(stream)).unwrap_or_default())
-        };
         format!(
-            "===== {} ({}) stdout =====\n{}===== {} stderr =====\n{}",
+            "===== {} ({}) =====\n{}",
             self.name,
             self.public_url,
-            read("stdout"),
-            self.name,
-            read("stderr")
+            without_colours(&self.process.logs())
         )
     }
 
-    /// Wait for the start-up lines, then for `/api/v1/health` to answer 200.
-    async fn wait_listening(&mut self) {
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            let stdout = std::fs::read_to_string(self.log("stdout")).unwrap_or_default();
-            if stdout.contains("Canopy listening on") {
-                break;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{} exited ({status}) before listening", self.name);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not listen within {STARTUP:?}",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let stdout = std::fs::read_to_string(self.log("stdout")).unwrap();
+    /// Check the start-up lines, then wait for `/api/v1/health` to answer 200.
+    async fn wait_healthy(&self) {
+        let stdout = std::fs::read_to_string(&self.process.stdout_log).unwrap();
         assert!(
             stdout.contains(&format!("Public URL: {}", self.public_url)),
             "{stdout}"

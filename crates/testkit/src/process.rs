@@ -3,27 +3,16 @@
 //! release tests), and [`free_port`].
 
 use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// How long the node may take to migrate and start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A running `canopy serve`; killed when dropped.
-pub struct NodeProcess {
-    child: Child,
-    pub pid: u32,
-    /// `http://127.0.0.1:PORT`, where it listens.
-    pub listen_url: String,
-    /// `http://localhost:PORT`, its public URL (ActivityPub ids are built from it).
-    pub public_url: String,
-    pub port: u16,
-    /// Its stderr (logs at `warn`).
-    pub log: PathBuf,
-}
+/// How long the node may take to migrate and start listening (initdb of an embedded cluster on
+/// a busy two-core machine included).
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A free loopback port: bind port 0, read the port, close the socket. The node binds it again
 /// right after; its public URL must name the port before it starts, so port 0 cannot be passed.
@@ -32,90 +21,160 @@ pub fn free_port() -> Result<u16> {
     Ok(socket.local_addr()?.port())
 }
 
-impl NodeProcess {
-    /// Start `bin serve` on `port` against `database_url`, with its data directory and log in
-    /// `dir`; returns once it prints the line `Canopy listening on http://…`.
-    pub async fn start(
-        bin: &Path,
-        port: u16,
-        database_url: &str,
-        max_connections: Option<u32>,
-        dir: &Path,
-    ) -> Result<Self> {
-        let public_url = format!("http://localhost:{port}");
-        let log = dir.join("canopy.log");
-        let stderr = std::fs::File::create(&log)
-            .with_context(|| format!("create the node's log {}", log.display()))?;
-        let mut command = Command::new(bin);
+/// A `canopy` command run in `dir` with no `CANOPY_*` variable inherited from the caller, so
+/// only what a test or benchmark sets applies.
+pub fn canopy_command(bin: &Path, dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_string_lossy()
+            .to_ascii_uppercase()
+            .starts_with("CANOPY_")
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// How to start `canopy serve`: its binary, the directory it runs in (its data directory and
+/// logs go there unless set), and its `CANOPY_*` settings.
+pub struct Serve {
+    bin: PathBuf,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    name: String,
+}
+
+impl Serve {
+    /// `bin serve` run in `dir`, logging at `info`, with its data directory `dir/data`.
+    pub fn new(bin: &Path, dir: &Path) -> Self {
+        Self {
+            bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+            env: vec![
+                (
+                    "CANOPY_DATA_DIR".into(),
+                    dir.join("data").display().to_string(),
+                ),
+                ("CANOPY_LOG_LEVEL".into(), "info".into()),
+            ],
+            name: "serve".into(),
+        }
+    }
+
+    /// Set (or replace) a `CANOPY_*` variable.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Its logs are `dir/NAME.stdout.log` and `dir/NAME.stderr.log` (`serve` by default).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Start it and wait (up to [`START_TIMEOUT`]) until it prints where it listens and where
+    /// its database is.
+    pub async fn start(self) -> Result<NodeProcess> {
+        let stdout_log = self.dir.join(format!("{}.stdout.log", self.name));
+        let stderr_log = self.dir.join(format!("{}.stderr.log", self.name));
+        let create = |path: &Path| {
+            std::fs::File::create(path).with_context(|| format!("create {}", path.display()))
+        };
+        let mut command = Command::from(canopy_command(&self.bin, &self.dir));
         command
             .arg("serve")
-            .env("CANOPY_DATABASE_URL", database_url)
-            .env("CANOPY_BIND", format!("127.0.0.1:{port}"))
-            .env("CANOPY_PUBLIC_URL", &public_url)
-            .env("CANOPY_LOG_LEVEL", "warn")
-            .env("CANOPY_DATA_DIR", dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
+            .stdout(Stdio::from(create(&stdout_log)?))
+            .stderr(Stdio::from(create(&stderr_log)?))
             .kill_on_drop(true);
-        if let Some(n) = max_connections {
-            command.env("CANOPY_DATABASE_MAX_CONNECTIONS", n.to_string());
-        }
-        let mut child = command
+        let child = command
             .spawn()
-            .with_context(|| format!("start {}", bin.display()))?;
-        let pid = child
-            .id()
-            .ok_or_else(|| anyhow!("the node exited at once"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no stdout of the node"))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let listening = tokio::time::timeout(START_TIMEOUT, async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(url) = line.strip_prefix("Canopy listening on ") {
-                    return Ok(Some(url.trim().to_string()));
-                }
-            }
-            Ok::<_, std::io::Error>(None)
-        })
-        .await;
-        let listen_url = match listening {
-            Ok(Ok(Some(url))) => url,
-            Ok(Ok(None)) | Ok(Err(_)) => {
-                let status = child.wait().await.ok();
-                bail!(
-                    "the node stopped before listening ({status:?}); its log {}:\n{}",
-                    log.display(),
-                    tail(&log)
-                );
-            }
-            Err(_) => bail!(
-                "the node did not listen within {START_TIMEOUT:?}; its log:\n{}",
-                tail(&log)
-            ),
-        };
-        // Keep reading stdout so that the node never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
+            .with_context(|| format!("start {} serve", self.bin.display()))?;
+        let pid = child.id().ok_or_else(|| anyhow!("serve exited at once"))?;
+        let mut node = NodeProcess {
             child,
             pid,
-            listen_url,
-            public_url,
-            port,
-            log,
-        })
+            listen_url: String::new(),
+            database_line: String::new(),
+            stdout_log,
+            stderr_log,
+        };
+        let started = std::time::Instant::now();
+        loop {
+            let stdout = std::fs::read_to_string(&node.stdout_log).unwrap_or_default();
+            let listening = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("Canopy listening on "));
+            let database = stdout.lines().find(|l| l.starts_with("Database: "));
+            if let (Some(url), Some(database)) = (listening, database) {
+                node.listen_url = url.trim().to_string();
+                node.database_line = database.to_string();
+                return Ok(node);
+            }
+            if let Some(status) = node.child.try_wait()? {
+                bail!("serve exited ({status}) before listening:\n{}", node.logs());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!(
+                    "serve did not listen within {START_TIMEOUT:?}:\n{}",
+                    node.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A running `canopy serve`; killed (SIGKILL) when dropped.
+pub struct NodeProcess {
+    child: Child,
+    pub pid: u32,
+    /// `http://ADDRESS:PORT`, where it listens (from its start-up line).
+    pub listen_url: String,
+    /// Its start-up line that says where the database is (`Database: …`).
+    pub database_line: String,
+    pub stdout_log: PathBuf,
+    pub stderr_log: PathBuf,
+}
+
+impl NodeProcess {
+    /// Both logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "--- stdout ({}) ---\n{}--- stderr ({}) ---\n{}",
+            self.stdout_log.display(),
+            read(&self.stdout_log),
+            self.stderr_log.display(),
+            read(&self.stderr_log)
+        )
     }
 
     /// Fails if the node has exited.
     pub fn check_running(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            bail!("the node exited ({status}); its log:\n{}", tail(&self.log));
+            bail!("the node exited ({status}):\n{}", self.logs());
         }
         Ok(())
     }
 
+    /// SIGTERM, then wait up to a minute for the exit status.
+    pub async fn terminate(mut self) -> Result<std::process::ExitStatus> {
+        let pid = i32::try_from(self.pid).context("pid out of range")?;
+        kill(Pid::from_raw(pid), Signal::SIGTERM).context("send SIGTERM")?;
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .map_err(|_| anyhow!("serve did not exit within 60 s of SIGTERM"))?
+            .context("wait for serve")
+    }
+
+    /// SIGKILL and reap.
     pub async fn stop(mut self) -> Result<()> {
         self.child.start_kill()?;
         self.child.wait().await?;
