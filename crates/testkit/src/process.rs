@@ -22,8 +22,10 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// A `canopy` command run in `dir` with no `CANOPY_*` variable inherited from the caller, so
-/// only what a test or benchmark sets applies.
+/// only what a test or benchmark sets applies. A relative `bin` is taken from the current
+/// directory, not from `dir`.
 pub fn canopy_command(bin: &Path, dir: &Path) -> std::process::Command {
+    let bin = std::path::absolute(bin).unwrap_or_else(|_| bin.to_path_buf());
     let mut cmd = std::process::Command::new(bin);
     for (key, _) in std::env::vars_os() {
         if key
