@@ -1,8 +1,8 @@
 //! The shared inbox and the per-actor inboxes.
 //!
 //! Order of checks: body size; a Signature header; JSON with `id`, `type` and `actor`; the
-//! activity id on the actor's host (whole authority, port included) and not on ours; the
-//! signing key belonging to the actor; the signature by Mastodon's rules, before anything is
+//! activity id on the actor's host (whole authority, port included) and not on ours; that host
+//! not refused by the instance policy (403, see [`crate::governance`]); the signing key belonging to the actor; the signature by Mastodon's rules, before anything is
 //! written (an unknown actor is fetched and stored only once its key verifies; a stored key that
 //! fails is refetched at most once per actor per interval, for key rotation: see
 //! [`crate::guard`]); then the rate limit of the actor's instance (429 with `Retry-After`); then
@@ -77,6 +77,8 @@ pub async fn receive(
     if fetch::is_local(&actor_id, data) {
         return Err(FedError::forbidden("activity claims a local actor"));
     }
+    // Before the signature is checked: a refused instance costs no actor fetch.
+    data.governance.check(&authority(&actor_id))?;
     let key_owner = Url::parse(&params.key_id)
         .map(|mut u| {
             u.set_fragment(None);
