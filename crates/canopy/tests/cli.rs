@@ -785,3 +785,117 @@ async fn registration_closed_refuses_the_api_but_admin_create_user_still_works()
     assert_eq!(names, ["invited"]);
     server.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_made_with_the_cli_applies_to_a_running_serve_within_seconds() {
+    let dir = TempDir::new();
+    let database = canopy_tests::empty_database_url().await;
+    create_user(&dir, &database, "alice").await;
+    let server = Server::start_with(&dir, 1, &[("CANOPY_DATABASE_URL", &database)]).await;
+    server.wait_healthy().await;
+    let inbox = format!("{}/inbox", server.url);
+    let s = canopy_tests::standin::StandIn::start().await;
+    let eve = s.person("eve");
+    let follow = |n: u32| {
+        serde_json::json!({"id": format!("{}/follows/{n}", s.base), "type": "Follow",
+                           "actor": eve, "object": "http://localhost:8536/u/alice"})
+    };
+    let (status, text) = s.deliver(&inbox, &follow(1)).await;
+    assert!(status.is_success(), "{status}: {text}");
+
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATABASE_URL", &database)
+        .args([
+            "admin",
+            "instance",
+            "block",
+            &s.authority(),
+            "--reason",
+            "spam",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "block: {}", stderr_of(&out));
+    // The Accept of the follow may or may not have been delivered yet: either count is right.
+    let said = stdout_of(&out);
+    assert!(
+        said.starts_with(&format!("Blocked {}: ", s.authority()))
+            && said.ends_with("pending deliveries dropped, 1 follows ended.\n"),
+        "{said}"
+    );
+
+    // The running serve reads the change from the database, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut n = 2;
+    loop {
+        let (status, text) = s.deliver(&inbox, &follow(n)).await;
+        if status == reqwest::StatusCode::FORBIDDEN {
+            assert!(
+                text.contains("is blocked") && text.contains("spam"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(status.is_success(), "{status}: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "the block never reached the running serve; log: {}",
+            server.log_text()
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let list = |json: bool| {
+        let mut cmd = canopy(&dir.0);
+        cmd.env("CANOPY_DATABASE_URL", &database)
+            .args(["admin", "instance", "list"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "list: {}", stderr_of(&out));
+        stdout_of(&out)
+    };
+    let report: serde_json::Value = serde_json::from_str(&list(true)).unwrap();
+    let standin = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["authority"] == s.authority())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(standin["blocked"], true);
+    assert_eq!(standin["block_reason"], "spam");
+    assert_eq!(standin["persons"], 1);
+    let text = list(false);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&s.authority()))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains(" blocked ") && row.ends_with("spam"), "{text}");
+    assert!(
+        text.ends_with("Federation mode open; 2 instances, 1 blocked.\n"),
+        "{text}"
+    );
+
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATABASE_URL", &database)
+        .args(["admin", "instance", "unblock", &s.authority()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "unblock: {}", stderr_of(&out));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, text) = s.deliver(&inbox, &follow(n)).await;
+        if status.is_success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unblock never reached the running serve: {status}: {text}"
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.terminate().await;
+}
