@@ -80,6 +80,9 @@ pub struct Config {
     /// `open`: federate with every instance not blocked; `allowlist`: only with the instances
     /// an administrator listed (`canopy admin instance allow`).
     pub federation_mode: FederationMode,
+    /// Address and port of the Prometheus metrics listener (`GET /metrics`), apart from the
+    /// public one; unset: no metrics are served.
+    pub metrics_bind: Option<SocketAddr>,
 
     // --- Abuse limits: registration, rate limits, reverse proxies ---
     /// `open`: anyone may register through the API; `closed`: accounts are made only with
@@ -185,6 +188,7 @@ impl Default for Config {
             allowed_networks: Vec::new(),
             hosts: BTreeMap::new(),
             federation_mode: FederationMode::Open,
+            metrics_bind: None,
             registration: limits.registration,
             trusted_proxies: limits.trusted_proxies,
             trusted_proxy_header: limits.proxy_header,
@@ -471,7 +475,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 34] {
+    fn all_keys() -> [&'static str; 35] {
         let Config {
             public_url: _,
             bind: _,
@@ -498,6 +502,7 @@ mod tests {
             allowed_networks: _,
             hosts: _,
             federation_mode: _,
+            metrics_bind: _,
             registration: _,
             trusted_proxies: _,
             trusted_proxy_header: _,
@@ -534,6 +539,7 @@ mod tests {
             "allowed_networks",
             "hosts",
             "federation_mode",
+            "metrics_bind",
             "registration",
             "trusted_proxies",
             "trusted_proxy_header",

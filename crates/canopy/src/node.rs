@@ -107,6 +107,7 @@ impl Node {
         Router::new()
             .merge(canopy_api::router(self.api.clone()))
             .merge(self.federation.router())
+            .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
             .fallback(canopy_api::not_found)
             .method_not_allowed_fallback(canopy_api::method_not_allowed)
             .layer(DefaultBodyLimit::max(

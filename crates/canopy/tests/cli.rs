@@ -182,6 +182,8 @@ struct Server {
     url: String,
     /// The start-up line that says where the database is (`Database: ...`).
     database: String,
+    /// The metrics URL, when `CANOPY_METRICS_BIND` was given.
+    metrics: Option<String>,
     log: PathBuf,
 }
 
@@ -204,14 +206,25 @@ impl Server {
             .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (url, database) = tokio::time::timeout(STARTUP, async {
+        let want_metrics = env.iter().any(|(k, _)| *k == "CANOPY_METRICS_BIND");
+        let (url, database, metrics) = tokio::time::timeout(STARTUP, async {
             let mut url = None;
+            let mut database = None;
+            let mut metrics = None;
             while let Some(line) = lines.next_line().await.unwrap() {
                 if let Some(listening) = line.strip_prefix("Canopy listening on ") {
                     url = Some(listening.trim().to_string());
                 }
-                if let (Some(url), Some(_)) = (&url, line.strip_prefix("Database: ")) {
-                    return (url.clone(), line);
+                if line.starts_with("Database: ") {
+                    database = Some(line.clone());
+                }
+                if let Some(m) = line.strip_prefix("Metrics on ") {
+                    metrics = Some(m.trim().to_string());
+                }
+                if let (Some(url), Some(database)) = (&url, &database) {
+                    if metrics.is_some() || !want_metrics {
+                        return (url.clone(), database.clone(), metrics);
+                    }
                 }
             }
             panic!(
@@ -232,6 +245,7 @@ impl Server {
             child,
             url,
             database,
+            metrics,
             log,
         }
     }
@@ -897,5 +911,161 @@ async fn a_block_made_with_the_cli_applies_to_a_running_serve_within_seconds() {
         n += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    server.terminate().await;
+}
+
+/// The value of the sample of `name` whose labels include every one of `labels` (as written,
+/// e.g. `outcome="accepted"`), summed over the samples that match; `None` when there is none.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+        if metric != name || !labels.iter().all(|l| rest.contains(l)) {
+            continue;
+        }
+        *found.get_or_insert(0.0) += value.parse::<f64>().unwrap();
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_reports_traffic_by_name_and_stays_off_the_public_router() {
+    let dir = TempDir::new();
+    let database = canopy_tests::empty_database_url().await;
+    create_user(&dir, &database, "alice").await;
+    let server = Server::start_with(
+        &dir,
+        1,
+        &[
+            ("CANOPY_DATABASE_URL", &database),
+            ("CANOPY_METRICS_BIND", "127.0.0.1:0"),
+            ("CANOPY_RATE_LIMIT_REGISTRATIONS", "1/1h"),
+            ("CANOPY_WORKER_POLL_INTERVAL", "20ms"),
+        ],
+    )
+    .await;
+    server.wait_healthy().await;
+    let metrics_url = server.metrics.clone().expect("a Metrics line");
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        let response = client.get(&metrics_url).send().await.unwrap();
+        assert!(response.status().is_success());
+        response.text().await.unwrap()
+    };
+    let before = scrape().await;
+    assert!(
+        sample(&before, "canopy_db_pool_connections", &["state=\"size\""]).unwrap() >= 1.0,
+        "{before}"
+    );
+    assert!(
+        sample(&before, "canopy_delivery_queue_pending", &[]).is_some(),
+        "{before}"
+    );
+    assert_eq!(
+        sample(&before, "canopy_inbox_activities_total", &[]),
+        None,
+        "{before}"
+    );
+
+    // Not on the public router.
+    let public = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND);
+
+    // Real traffic: an accepted follow (whose Accept is delivered), a refused activity, a
+    // registration over the limit, and some requests to a route with a parameter.
+    let s = canopy_tests::standin::StandIn::start().await;
+    let eve = s.person("eve");
+    let inbox = format!("{}/inbox", server.url);
+    let follow = serde_json::json!({"id": format!("{}/follows/1", s.base), "type": "Follow",
+                                    "actor": eve, "object": "http://localhost:8536/u/alice"});
+    let (status, text) = s.deliver(&inbox, &follow).await;
+    assert!(status.is_success(), "{status}: {text}");
+    let forged = serde_json::json!({"id": "http://elsewhere.example/a/1", "type": "Follow",
+                                    "actor": eve, "object": "http://localhost:8536/u/alice"});
+    let (status, _) = s.deliver(&inbox, &forged).await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN);
+    for name in ["bob", "carol"] {
+        client
+            .post(format!("{}/api/v1/accounts", server.url))
+            .json(&serde_json::json!({"name": name, "password": "a long password"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        client
+            .get(format!("{}/api/v1/users/alice", server.url))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let text = scrape().await;
+        let delivered = sample(&text, "canopy_deliveries_total", &["outcome=\"done\""]);
+        let instances = sample(&text, "canopy_instances", &["state=\"ok\""]);
+        if delivered >= Some(1.0) && instances >= Some(1.0) {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the delivery or the instance never showed: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_inbox_activities_total",
+            &["outcome=\"accepted\""]
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_inbox_activities_total",
+            &["outcome=\"refused\"", "reason=\"forbidden\""]
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_rate_limit_refusals_total",
+            &["limit=\"registration\""]
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    // Latency by the matched route, not the raw path.
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_http_request_duration_seconds_count",
+            &["route=\"/api/v1/users/{name}\"", "status=\"200\""]
+        ),
+        Some(3.0),
+        "{after}"
+    );
+    assert!(!after.contains("/api/v1/users/alice"), "{after}");
+    assert!(
+        sample(
+            &after,
+            "canopy_http_request_duration_seconds_bucket",
+            &["route=\"/inbox\"", "le=\"+Inf\""]
+        ) >= Some(2.0),
+        "{after}"
+    );
     server.terminate().await;
 }

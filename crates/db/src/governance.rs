@@ -282,3 +282,28 @@ pub async fn list(pool: &PgPool) -> Result<Vec<InstanceSummary>, DbError> {
     .fetch_all(pool)
     .await?)
 }
+
+/// Remote instances by state, for metrics: a blocked instance counts as blocked only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InstanceStates {
+    pub ok: i64,
+    pub unreachable: i64,
+    pub blocked: i64,
+}
+
+/// Count the remote instances by state.
+pub async fn states(pool: &PgPool) -> Result<InstanceStates, DbError> {
+    let (ok, unreachable, blocked): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE NOT blocked AND delivery_state = 'ok'),
+                count(*) FILTER (WHERE NOT blocked AND delivery_state = 'unreachable'),
+                count(*) FILTER (WHERE blocked)
+         FROM instance WHERE NOT is_local",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(InstanceStates {
+        ok,
+        unreachable,
+        blocked,
+    })
+}

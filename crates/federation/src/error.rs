@@ -59,7 +59,9 @@ impl FedError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// The stable machine code of the error (the `error` of the answer's body, and the
+    /// `reason` label of `canopy_inbox_activities_total`).
+    pub fn code(&self) -> &'static str {
         match self {
             FedError::BadRequest(_) => "invalid_activity",
             FedError::Unauthorized(_) | FedError::BadSignature(_) => "bad_signature",

@@ -40,11 +40,31 @@ pub async fn inbox(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, FedError> {
-    let body = axum::body::to_bytes(body, MAX_ACTIVITY_BYTES)
-        .await
-        .map_err(|_| FedError::TooLarge(MAX_ACTIVITY_BYTES))?;
+    let body = match axum::body::to_bytes(body, MAX_ACTIVITY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            let refused = Err(FedError::TooLarge(MAX_ACTIVITY_BYTES));
+            count(&refused);
+            return refused;
+        }
+    };
     let data = state.config.to_request_data();
-    receive(&method, &uri, &headers, &body, &data).await
+    let result = receive(&method, &uri, &headers, &body, &data).await;
+    count(&result);
+    result
+}
+
+/// Count an inbox request in `canopy_inbox_activities_total` by outcome (`accepted`,
+/// `duplicate` for a replay acknowledged without effect, `refused`) and, when refused, the
+/// error's code.
+fn count(result: &Result<StatusCode, FedError>) {
+    let (outcome, reason) = match result {
+        Ok(StatusCode::ACCEPTED) => ("accepted", ""),
+        Ok(_) => ("duplicate", ""),
+        Err(e) => ("refused", e.code()),
+    };
+    metrics::counter!("canopy_inbox_activities_total", "outcome" => outcome, "reason" => reason)
+        .increment(1);
 }
 
 /// Verify and process one activity.

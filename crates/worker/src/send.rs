@@ -80,6 +80,15 @@ enum Outcome {
 /// Send `d` and record what happened.
 pub(crate) async fn deliver(ctx: &FedContext, config: &WorkerConfig, keys: &Keys, d: DueDelivery) {
     let outcome = attempt(ctx, keys, &d).await;
+    let name = match &outcome {
+        Outcome::Done => "done",
+        Outcome::Retry(..) => "retry",
+        Outcome::Unauthorized(_) => "unauthorized",
+        Outcome::Failed(_) => "failed",
+        Outcome::Gone(_) => "gone",
+        Outcome::Dropped(_) => "dropped",
+    };
+    metrics::counter!("canopy_deliveries_total", "outcome" => name).increment(1);
     if let Err(e) = record(ctx, config, &d, outcome).await {
         tracing::warn!(delivery = d.id, error = %e, "could not record delivery outcome; the lease will expire and it is sent again");
     }
