@@ -553,10 +553,11 @@ mod tests {
     }
 
     /// Settings that default to "not set"; the shipped file shows an example value for them.
-    const UNSET_BY_DEFAULT: [&str; 3] = [
+    const UNSET_BY_DEFAULT: [&str; 4] = [
         "database_url",
         "postgres_bin_dir",
         "allow_private_addresses",
+        "metrics_bind",
     ];
 
     #[test]
