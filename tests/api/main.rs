@@ -14,6 +14,7 @@ mod federation;
 mod federation_discovery;
 mod federation_snapshots;
 mod fedify;
+mod governance;
 mod inbox_security;
 mod inbox_semantics;
 mod interop;

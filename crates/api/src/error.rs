@@ -158,6 +158,7 @@ impl From<canopy_federation::FedError> for ApiError {
             ),
             F::Forbidden(m) | F::Unauthorized(m) => ApiError::forbidden(m),
             F::BadSignature(e) => ApiError::forbidden(e.to_string()),
+            F::InstanceRefused(e) => ApiError::forbidden(e.to_string()),
             F::TooLarge(_) => ApiError::invalid(err_text(&F::TooLarge(0))),
             F::RateLimited { retry_after, .. } => {
                 ApiError::rate_limited(err.to_string(), retry_after)

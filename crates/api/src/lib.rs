@@ -18,7 +18,7 @@ pub use routes::accounts;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use canopy_core::InstanceId;
 use canopy_db::PgPool;
@@ -100,7 +100,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/comments/{id}/vote", post(comments::vote))
         .route("/comments/{id}/replies", get(comments::replies))
-        .route("/admin/queue", get(admin::queue));
+        .route("/admin/queue", get(admin::queue))
+        .route("/admin/instances", get(admin::instances))
+        .route(
+            "/admin/instances/{host}/block",
+            put(admin::block).delete(admin::unblock),
+        )
+        .route(
+            "/admin/instances/{host}/allow",
+            put(admin::allow).delete(admin::disallow),
+        );
 
     Router::new().nest("/api/v1", api).with_state(state)
 }

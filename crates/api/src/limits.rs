@@ -194,11 +194,11 @@ impl Limiters {
         let account = canopy_core::limits::is_valid_name(name).then(|| name.to_string());
         self.login_by_address
             .check(&address)
-            .map_err(|r| too_many_logins(r, "from this address"))?;
+            .map_err(|r| too_many_logins(r, "login_address", "from this address"))?;
         if let Some(account) = &account {
             if let Err(r) = self.login_by_account.check(account) {
                 self.login_by_address.refund(&address);
-                return Err(too_many_logins(r, "for this account"));
+                return Err(too_many_logins(r, "login_account", "for this account"));
             }
         }
         Ok(LoginAttempt {
@@ -210,23 +210,31 @@ impl Limiters {
 
     /// Count a registration attempt from `client`.
     pub fn registration_attempt(&self, client: ClientAddr) -> Result<(), ApiError> {
-        self.registrations
-            .check(&client.limit_key())
-            .map_err(|r| rate_limited(r, "too many registrations from this address"))
+        self.registrations.check(&client.limit_key()).map_err(|r| {
+            rate_limited(
+                r,
+                "registration",
+                "too many registrations from this address",
+            )
+        })
     }
 
     /// Count a `resolve` from `client`.
     pub fn resolve(&self, client: ClientAddr) -> Result<(), ApiError> {
-        self.resolve
-            .check(&client.limit_key())
-            .map_err(|r| rate_limited(r, "too many lookups of remote objects from this address"))
+        self.resolve.check(&client.limit_key()).map_err(|r| {
+            rate_limited(
+                r,
+                "resolve",
+                "too many lookups of remote objects from this address",
+            )
+        })
     }
 
     /// Count a write by `person`.
     pub fn write(&self, person: PersonId) -> Result<(), ApiError> {
         self.writes
             .check(&person)
-            .map_err(|r| rate_limited(r, "too many changes from this account"))
+            .map_err(|r| rate_limited(r, "writes", "too many changes from this account"))
     }
 
     /// The address `peer` stands for: itself, or, when it is a trusted proxy, the right-most
@@ -279,11 +287,14 @@ impl LoginAttempt<'_> {
     pub fn failed(self) {}
 }
 
-fn too_many_logins(refused: Refused, whom: &str) -> ApiError {
-    rate_limited(refused, &format!("too many failed log-ins {whom}"))
+fn too_many_logins(refused: Refused, limit: &'static str, whom: &str) -> ApiError {
+    rate_limited(refused, limit, &format!("too many failed log-ins {whom}"))
 }
 
-fn rate_limited(refused: Refused, what: &str) -> ApiError {
+/// The 429 for a refusal by the limit named `limit` (counted in
+/// `canopy_rate_limit_refusals_total`).
+fn rate_limited(refused: Refused, limit: &'static str, what: &str) -> ApiError {
+    metrics::counter!("canopy_rate_limit_refusals_total", "limit" => limit).increment(1);
     let secs = refused.retry_after_secs();
     ApiError::rate_limited(format!("{what}; try again in {secs} s"), secs)
 }

@@ -15,7 +15,8 @@ use utoipa::{Modify, OpenApi};
         posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
         comments::create, comments::get, comments::edit, comments::delete, comments::vote,
         comments::tree, comments::replies,
-        admin::queue,
+        admin::queue, admin::instances, admin::block, admin::unblock, admin::allow,
+        admin::disallow,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -23,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "communities"), (name = "posts"),
         (name = "comments", description = "Comments and paged comment trees"),
         (name = "meta", description = "Health"),
-        (name = "admin", description = "For instance administrators: the delivery queue"),
+        (name = "admin", description = "For instance administrators: the delivery queue, known instances, blocks and the allow-list"),
     )
 )]
 struct ApiDoc;

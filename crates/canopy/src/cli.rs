@@ -93,6 +93,33 @@ pub enum AdminCommand {
     /// Show the outgoing delivery queue per remote instance: pending deliveries, age of the
     /// oldest, successes, failures, state and last error (applies pending migrations first).
     Queue(QueueArgs),
+    /// Block instances, list the allowed ones, and show every known instance. Changes apply to
+    /// every serve and worker process sharing the database within seconds.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+}
+
+/// Subcommands of `canopy admin instance`. HOST is the instance's host, with `:port` when it
+/// is not the default (a URL such as `https://lemmy.example/` is read as its host).
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Block an instance: its activities are refused, nothing is fetched from or delivered to
+    /// it (pending deliveries are dropped), its follows of local communities and people end,
+    /// and its content is hidden.
+    Block {
+        host: String,
+        /// Why; shown in the instance list and in the refusals the node gives.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift an instance's block.
+    Unblock { host: String },
+    /// Put an instance on the allow-list (what federates when `federation_mode = "allowlist"`).
+    Allow { host: String },
+    /// Take an instance off the allow-list.
+    Disallow { host: String },
+    /// Show every known instance: software, delivery state, counts, blocked or allowed.
+    List(QueueArgs),
 }
 
 /// Arguments of `canopy admin queue`.

@@ -4,6 +4,7 @@
 use anyhow::{anyhow, Context};
 use canopy_api::limits::{Limits, Network, ProxyHeader, Registration};
 use canopy_core::rate_limit::Limit;
+use canopy_federation::governance::FederationMode;
 use canopy_federation::urls::PublicBase;
 use canopy_worker::cleanup::CleanupConfig;
 use canopy_worker::WorkerConfig;
@@ -76,6 +77,12 @@ pub struct Config {
     /// Addresses for host names, consulted before DNS (like `/etc/hosts`); the address policy
     /// still applies to them.
     pub hosts: BTreeMap<String, IpAddr>,
+    /// `open`: federate with every instance not blocked; `allowlist`: only with the instances
+    /// an administrator listed (`canopy admin instance allow`).
+    pub federation_mode: FederationMode,
+    /// Address and port of the Prometheus metrics listener (`GET /metrics`), apart from the
+    /// public one; unset: no metrics are served.
+    pub metrics_bind: Option<SocketAddr>,
 
     // --- Abuse limits: registration, rate limits, reverse proxies ---
     /// `open`: anyone may register through the API; `closed`: accounts are made only with
@@ -180,6 +187,8 @@ impl Default for Config {
             allow_private_addresses: None,
             allowed_networks: Vec::new(),
             hosts: BTreeMap::new(),
+            federation_mode: FederationMode::Open,
+            metrics_bind: None,
             registration: limits.registration,
             trusted_proxies: limits.trusted_proxies,
             trusted_proxy_header: limits.proxy_header,
@@ -220,6 +229,7 @@ impl Config {
                 ..Default::default()
             },
             limits: self.limits(),
+            federation_mode: self.federation_mode,
         }
     }
 
@@ -465,7 +475,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 33] {
+    fn all_keys() -> [&'static str; 35] {
         let Config {
             public_url: _,
             bind: _,
@@ -491,6 +501,8 @@ mod tests {
             allow_private_addresses: _,
             allowed_networks: _,
             hosts: _,
+            federation_mode: _,
+            metrics_bind: _,
             registration: _,
             trusted_proxies: _,
             trusted_proxy_header: _,
@@ -526,6 +538,8 @@ mod tests {
             "allow_private_addresses",
             "allowed_networks",
             "hosts",
+            "federation_mode",
+            "metrics_bind",
             "registration",
             "trusted_proxies",
             "trusted_proxy_header",
@@ -539,10 +553,11 @@ mod tests {
     }
 
     /// Settings that default to "not set"; the shipped file shows an example value for them.
-    const UNSET_BY_DEFAULT: [&str; 3] = [
+    const UNSET_BY_DEFAULT: [&str; 4] = [
         "database_url",
         "postgres_bin_dir",
         "allow_private_addresses",
+        "metrics_bind",
     ];
 
     #[test]

@@ -3,5 +3,6 @@
 //! in-process test node and the benchmarks.
 
 pub mod node;
+pub mod telemetry;
 
 pub use node::{Node, Options};

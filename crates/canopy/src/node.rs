@@ -30,6 +30,8 @@ pub struct Options {
     /// Registration open or closed, the rate limits of the API and of the inbox, and the
     /// reverse proxies whose forwarding headers are believed.
     pub limits: Limits,
+    /// Whether the node federates with every instance not blocked, or only with listed ones.
+    pub federation_mode: canopy_federation::governance::FederationMode,
 }
 
 impl Options {
@@ -67,6 +69,7 @@ pub async fn federation(
         base.clone(),
         &options.outbound,
         options.limits.inbox,
+        options.federation_mode,
     )
     .await
     .map_err(NodeError::Federation)
@@ -104,6 +107,7 @@ impl Node {
         Router::new()
             .merge(canopy_api::router(self.api.clone()))
             .merge(self.federation.router())
+            .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
             .fallback(canopy_api::not_found)
             .method_not_allowed_fallback(canopy_api::method_not_allowed)
             .layer(DefaultBodyLimit::max(

@@ -170,6 +170,8 @@ struct Server {
     url: String,
     /// The start-up line that says where the database is (`Database: ...`).
     database: String,
+    /// The metrics URL, when `CANOPY_METRICS_BIND` was given.
+    metrics: Option<String>,
 }
 
 impl Server {
@@ -186,10 +188,16 @@ impl Server {
         for (key, value) in env {
             serve = serve.env(key, *value);
         }
+        if env.iter().any(|(k, _)| *k == "CANOPY_METRICS_BIND") {
+            serve = serve.wait_for_line("Metrics on ");
+        }
         let process = serve.start().await.unwrap_or_else(|e| panic!("{e:#}"));
         Self {
             url: process.listen_url.clone(),
             database: process.database_line.clone(),
+            metrics: process
+                .stdout_line("Metrics on ")
+                .map(|m| m.trim().to_string()),
             process,
         }
     }
@@ -733,5 +741,275 @@ async fn registration_closed_refuses_the_api_but_admin_create_user_still_works()
         .unwrap();
     pool.close().await;
     assert_eq!(names, ["invited"]);
+    server.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_made_with_the_cli_applies_to_a_running_serve_within_seconds() {
+    let dir = TempDir::new();
+    let database = canopy_testkit::empty_database_url().await;
+    create_user(&dir, &database, "alice").await;
+    let server = Server::start_with(&dir, 1, &[("CANOPY_DATABASE_URL", &database)]).await;
+    server.wait_healthy().await;
+    let inbox = format!("{}/inbox", server.url);
+    let s = canopy_testkit::standin::StandIn::start().await;
+    let eve = s.person("eve");
+    let follow = |n: u32| {
+        serde_json::json!({"id": format!("{}/follows/{n}", s.base), "type": "Follow",
+                           "actor": eve, "object": "http://localhost:8536/u/alice"})
+    };
+    let (status, text) = s.deliver(&inbox, &follow(1)).await;
+    assert!(status.is_success(), "{status}: {text}");
+
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATABASE_URL", &database)
+        .args([
+            "admin",
+            "instance",
+            "block",
+            &s.authority(),
+            "--reason",
+            "spam",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "block: {}", stderr_of(&out));
+    // The Accept of the follow may or may not have been delivered yet: either count is right.
+    let said = stdout_of(&out);
+    assert!(
+        said.starts_with(&format!("Blocked {}: ", s.authority()))
+            && said.ends_with("pending deliveries dropped, 1 follows ended.\n"),
+        "{said}"
+    );
+
+    // The running serve reads the change from the database, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut n = 2;
+    loop {
+        let (status, text) = s.deliver(&inbox, &follow(n)).await;
+        if status == reqwest::StatusCode::FORBIDDEN {
+            assert!(
+                text.contains("is blocked") && text.contains("spam"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(status.is_success(), "{status}: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "the block never reached the running serve; log: {}",
+            server.log_text()
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let list = |json: bool| {
+        let mut cmd = canopy(&dir.0);
+        cmd.env("CANOPY_DATABASE_URL", &database)
+            .args(["admin", "instance", "list"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "list: {}", stderr_of(&out));
+        stdout_of(&out)
+    };
+    let report: serde_json::Value = serde_json::from_str(&list(true)).unwrap();
+    let standin = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["authority"] == s.authority())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(standin["blocked"], true);
+    assert_eq!(standin["block_reason"], "spam");
+    assert_eq!(standin["persons"], 1);
+    let text = list(false);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&s.authority()))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains(" blocked ") && row.ends_with("spam"), "{text}");
+    assert!(
+        text.ends_with("Federation mode open; 2 instances, 1 blocked.\n"),
+        "{text}"
+    );
+
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATABASE_URL", &database)
+        .args(["admin", "instance", "unblock", &s.authority()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "unblock: {}", stderr_of(&out));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, text) = s.deliver(&inbox, &follow(n)).await;
+        if status.is_success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unblock never reached the running serve: {status}: {text}"
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.terminate().await;
+}
+
+/// The value of the sample of `name` whose labels include every one of `labels` (as written,
+/// e.g. `outcome="accepted"`), summed over the samples that match; `None` when there is none.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+        if metric != name || !labels.iter().all(|l| rest.contains(l)) {
+            continue;
+        }
+        *found.get_or_insert(0.0) += value.parse::<f64>().unwrap();
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_reports_traffic_by_name_and_stays_off_the_public_router() {
+    let dir = TempDir::new();
+    let database = canopy_testkit::empty_database_url().await;
+    create_user(&dir, &database, "alice").await;
+    let server = Server::start_with(
+        &dir,
+        1,
+        &[
+            ("CANOPY_DATABASE_URL", &database),
+            ("CANOPY_METRICS_BIND", "127.0.0.1:0"),
+            ("CANOPY_RATE_LIMIT_REGISTRATIONS", "1/1h"),
+            ("CANOPY_WORKER_POLL_INTERVAL", "20ms"),
+        ],
+    )
+    .await;
+    server.wait_healthy().await;
+    let metrics_url = server.metrics.clone().expect("a Metrics line");
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        let response = client.get(&metrics_url).send().await.unwrap();
+        assert!(response.status().is_success());
+        response.text().await.unwrap()
+    };
+    let before = scrape().await;
+    assert!(
+        sample(&before, "canopy_db_pool_connections", &["state=\"size\""]).unwrap() >= 1.0,
+        "{before}"
+    );
+    assert!(
+        sample(&before, "canopy_delivery_queue_pending", &[]).is_some(),
+        "{before}"
+    );
+    assert_eq!(
+        sample(&before, "canopy_inbox_activities_total", &[]),
+        None,
+        "{before}"
+    );
+
+    // Not on the public router.
+    let public = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND);
+
+    // Real traffic: an accepted follow (whose Accept is delivered), a refused activity, a
+    // registration over the limit, and some requests to a route with a parameter.
+    let s = canopy_testkit::standin::StandIn::start().await;
+    let eve = s.person("eve");
+    let inbox = format!("{}/inbox", server.url);
+    let follow = serde_json::json!({"id": format!("{}/follows/1", s.base), "type": "Follow",
+                                    "actor": eve, "object": "http://localhost:8536/u/alice"});
+    let (status, text) = s.deliver(&inbox, &follow).await;
+    assert!(status.is_success(), "{status}: {text}");
+    let forged = serde_json::json!({"id": "http://elsewhere.example/a/1", "type": "Follow",
+                                    "actor": eve, "object": "http://localhost:8536/u/alice"});
+    let (status, _) = s.deliver(&inbox, &forged).await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN);
+    for name in ["bob", "carol"] {
+        client
+            .post(format!("{}/api/v1/accounts", server.url))
+            .json(&serde_json::json!({"name": name, "password": "a long password"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        client
+            .get(format!("{}/api/v1/users/alice", server.url))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let text = scrape().await;
+        let delivered = sample(&text, "canopy_deliveries_total", &["outcome=\"done\""]);
+        let instances = sample(&text, "canopy_instances", &["state=\"ok\""]);
+        if delivered >= Some(1.0) && instances >= Some(1.0) {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the delivery or the instance never showed: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_inbox_activities_total",
+            &["outcome=\"accepted\""]
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_inbox_activities_total",
+            &["outcome=\"refused\"", "reason=\"forbidden\""]
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_rate_limit_refusals_total",
+            &["limit=\"registration\""]
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    // Latency by the matched route, not the raw path.
+    assert_eq!(
+        sample(
+            &after,
+            "canopy_http_request_duration_seconds_count",
+            &["route=\"/api/v1/users/{name}\"", "status=\"200\""]
+        ),
+        Some(3.0),
+        "{after}"
+    );
+    assert!(!after.contains("/api/v1/users/alice"), "{after}");
+    assert!(
+        sample(
+            &after,
+            "canopy_http_request_duration_seconds_bucket",
+            &["route=\"/inbox\"", "le=\"+Inf\""]
+        ) >= Some(2.0),
+        "{after}"
+    );
     server.terminate().await;
 }

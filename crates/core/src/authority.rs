@@ -22,9 +22,58 @@ pub fn same_authority(a: &Url, b: &Url) -> bool {
     !x.is_empty() && x == authority(b)
 }
 
+/// An authority as an administrator types it (`lemmy.example`, `Host:8443`, or a URL such as
+/// `https://lemmy.example/`), written as [`authority`] writes it: lower case, a port only when it
+/// is not https's default. `None` when it is not a plain host with an optional port (a path,
+/// user info, a query or no host at all).
+pub fn parse_authority(input: &str) -> Option<String> {
+    let input = input.trim();
+    let url = if input.contains("://") {
+        Url::parse(input).ok()?
+    } else {
+        Url::parse(&format!("https://{input}")).ok()?
+    };
+    let plain = url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && (url.path() == "/" || url.path().is_empty());
+    let a = authority(&url);
+    (plain && !a.is_empty()).then_some(a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_administrator_s_authority_is_read_as_the_instance_key() {
+        assert_eq!(
+            parse_authority("Lemmy.Example").as_deref(),
+            Some("lemmy.example")
+        );
+        assert_eq!(
+            parse_authority("localhost:8001").as_deref(),
+            Some("localhost:8001")
+        );
+        assert_eq!(
+            parse_authority("example.com:443").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            parse_authority("https://example.com/").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            parse_authority("http://example.com:8080").as_deref(),
+            Some("example.com:8080")
+        );
+        assert_eq!(parse_authority("[::1]:8080").as_deref(), Some("[::1]:8080"));
+        assert_eq!(parse_authority("example.com/u/x"), None);
+        assert_eq!(parse_authority("user@example.com"), None);
+        assert_eq!(parse_authority(""), None);
+        assert_eq!(parse_authority("exa mple.com"), None);
+    }
 
     fn of(raw: &str) -> String {
         authority(&Url::parse(raw).unwrap())

@@ -8,5 +8,5 @@ pub mod ids;
 pub mod limits;
 pub mod rate_limit;
 
-pub use authority::{authority, same_authority};
+pub use authority::{authority, parse_authority, same_authority};
 pub use ids::{CommentId, CommunityId, InstanceId, PersonId, PostId};

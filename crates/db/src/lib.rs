@@ -13,6 +13,7 @@ pub mod cursor;
 pub mod delivery;
 pub mod error;
 pub mod follows;
+pub mod governance;
 pub mod instances;
 pub mod outbox;
 pub mod people;

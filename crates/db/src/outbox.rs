@@ -25,7 +25,8 @@ pub struct NewActivity<'a> {
 }
 
 /// Store an activity and a pending delivery for each `(inbox, authority)`; returns the activity
-/// row id. Duplicate inboxes are delivered once.
+/// row id. Duplicate inboxes are delivered once; inboxes on instances the node refuses
+/// (blocked, or unlisted in allow-list mode: see [`crate::governance`]) get none.
 pub async fn enqueue(
     conn: &mut PgConnection,
     activity: &NewActivity<'_>,
@@ -55,6 +56,7 @@ pub async fn enqueue(
         sqlx::query(
             "INSERT INTO delivery (activity_id, inbox_url, authority, object_ap_id)
              SELECT $1, u, a, $4 FROM unnest($2::text[], $3::text[]) AS t(u, a)
+             WHERE NOT federation_refuses(a)
              ON CONFLICT (activity_id, inbox_url) DO NOTHING",
         )
         .bind(id)

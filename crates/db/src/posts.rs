@@ -228,7 +228,11 @@ pub async fn list(
         }
         None => None,
     };
-    let base = format!("{VIEW} WHERE p.community_id = $2 AND NOT p.deleted AND NOT p.removed");
+    // Posts of refused instances (author or community) are hidden: see `crate::governance`.
+    let base = format!(
+        "{VIEW} WHERE p.community_id = $2 AND NOT p.deleted AND NOT p.removed AND {}",
+        crate::governance::post_visible()
+    );
     let rows: Vec<PostView> = match (sort, after) {
         (PostSort::Hot, None) => {
             sqlx::query_as(&format!("{base} ORDER BY p.hot DESC, p.id DESC LIMIT $3"))

@@ -193,3 +193,26 @@ pub async fn delete_received(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// The delivery queue in two figures, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueDepth {
+    /// Pending deliveries.
+    pub pending: i64,
+    /// Seconds since the oldest pending delivery was queued (0 when none is).
+    pub oldest_pending_age_secs: f64,
+}
+
+/// Pending deliveries and the age of the oldest.
+pub async fn depth(pool: &PgPool) -> Result<QueueDepth, DbError> {
+    let (pending, oldest_pending_age_secs): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+         FROM delivery WHERE state = 'pending'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(QueueDepth {
+        pending,
+        oldest_pending_age_secs,
+    })
+}

@@ -231,12 +231,13 @@ async fn children_page(
     let sql = format!(
         "SELECT {VIEW_COLUMNS}
          FROM (SELECT * FROM comment x
-               WHERE x.post_id = $2 AND x.parent_key = $3 {keyset}
+               WHERE x.post_id = $2 AND x.parent_key = $3 {keyset} AND {visible}
                ORDER BY {order_x} LIMIT $4) c
          {VIEW_JOINS}
          ORDER BY {order_c}",
         order_x = req.sort.order_by("x"),
         order_c = req.sort.order_by("c"),
+        visible = crate::governance::comment_visible("x"),
     );
     let mut q = sqlx::query_as::<_, CommentView>(&sql)
         .bind(req.viewer)
@@ -268,12 +269,13 @@ async fn children_of_many(
         "SELECT {VIEW_COLUMNS}
          FROM unnest($2::bigint[]) WITH ORDINALITY AS par(id, ord)
          CROSS JOIN LATERAL (SELECT * FROM comment x
-                             WHERE x.post_id = $3 AND x.parent_key = par.id
+                             WHERE x.post_id = $3 AND x.parent_key = par.id AND {visible}
                              ORDER BY {order_x} LIMIT $4) c
          {VIEW_JOINS}
          ORDER BY par.ord, {order_c}",
         order_x = req.sort.order_by("x"),
         order_c = req.sort.order_by("c"),
+        visible = crate::governance::comment_visible("x"),
     );
     Ok(sqlx::query_as::<_, CommentView>(&sql)
         .bind(req.viewer)

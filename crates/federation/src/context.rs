@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::actor_cache::ActorCache;
+use crate::governance::{FederationMode, Governance};
 use crate::guard::FetchGuard;
 use crate::limits::InboxLimiter;
 use crate::node::StartError;
@@ -28,18 +29,23 @@ pub struct FedContext {
     pub guard: Arc<FetchGuard>,
     /// The inbox's rate limit per remote instance (see [`InboxLimiter`]).
     pub inbox_limiter: Arc<InboxLimiter>,
+    /// Blocked instances and the allow-list, kept current (see [`Governance`]).
+    pub governance: Arc<Governance>,
 }
 
 impl FedContext {
     /// The context of the node at `base`: registers this node's instance row when the database
     /// is new (refusing a database that belongs to another public URL), builds the one outgoing
     /// HTTP client with `outbound`'s policy, and the inbox limiter allowing `inbox_limit` per
-    /// remote instance. The actor cache and the fetch guard start empty.
+    /// remote instance. The actor cache and the fetch guard start empty. `mode` is written to
+    /// the database (every process sharing it follows the last one started), the instance
+    /// policy loaded, and a task started that keeps it current.
     pub async fn build(
         db: PgPool,
         base: PublicBase,
         outbound: &outbound::Settings,
         inbox_limit: Limit,
+        mode: FederationMode,
     ) -> Result<Self, StartError> {
         let instance_id = canopy_db::instances::ensure_local(&db, base.authority())
             .await
@@ -47,7 +53,15 @@ impl FedContext {
                 DbError::Conflict(_) => StartError::PublicUrlChanged(base.as_str().to_string()),
                 other => StartError::Database(other),
             })?;
-        let http = Outbound::new(outbound, &base).map_err(StartError::Client)?;
+        canopy_db::governance::set_allowlist(&db, mode == FederationMode::Allowlist)
+            .await
+            .map_err(StartError::Database)?;
+        let governance = Governance::load(db.clone(), base.authority())
+            .await
+            .map_err(StartError::Database)?;
+        governance.watch(crate::governance::REFRESH_INTERVAL);
+        let http =
+            Outbound::new(outbound, &base, Some(governance.clone())).map_err(StartError::Client)?;
         Ok(Self {
             db,
             base,
@@ -56,6 +70,7 @@ impl FedContext {
             actors: Default::default(),
             guard: Default::default(),
             inbox_limiter: Arc::new(InboxLimiter::new(inbox_limit)),
+            governance,
         })
     }
 }

@@ -18,6 +18,9 @@ pub enum FedError {
     /// Well-formed but not allowed (spoofed ids, acting on someone else's content): 403.
     #[error("{0}")]
     Forbidden(String),
+    /// The sender's instance is blocked, or not on the allow-list: 403.
+    #[error("{0}")]
+    InstanceRefused(#[from] crate::governance::Refused),
     /// The named local object does not exist: 404.
     #[error("{0}")]
     NotFound(String),
@@ -45,7 +48,7 @@ impl FedError {
         match self {
             FedError::BadRequest(_) => StatusCode::BAD_REQUEST,
             FedError::Unauthorized(_) | FedError::BadSignature(_) => StatusCode::UNAUTHORIZED,
-            FedError::Forbidden(_) => StatusCode::FORBIDDEN,
+            FedError::Forbidden(_) | FedError::InstanceRefused(_) => StatusCode::FORBIDDEN,
             FedError::NotFound(_) => StatusCode::NOT_FOUND,
             FedError::Unresolvable(_) | FedError::Outbound { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -56,11 +59,14 @@ impl FedError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// The stable machine code of the error (the `error` of the answer's body, and the
+    /// `reason` label of `canopy_inbox_activities_total`).
+    pub fn code(&self) -> &'static str {
         match self {
             FedError::BadRequest(_) => "invalid_activity",
             FedError::Unauthorized(_) | FedError::BadSignature(_) => "bad_signature",
             FedError::Forbidden(_) => "forbidden",
+            FedError::InstanceRefused(_) => "instance_refused",
             FedError::NotFound(_) => "not_found",
             FedError::Unresolvable(_) | FedError::Outbound { .. } => "unresolvable",
             FedError::TooLarge(_) => "body_too_large",

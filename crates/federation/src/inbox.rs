@@ -1,8 +1,8 @@
 //! The shared inbox and the per-actor inboxes.
 //!
 //! Order of checks: body size; a Signature header; JSON with `id`, `type` and `actor`; the
-//! activity id on the actor's host (whole authority, port included) and not on ours; the
-//! signing key belonging to the actor; the signature by Mastodon's rules, before anything is
+//! activity id on the actor's host (whole authority, port included) and not on ours; that host
+//! not refused by the instance policy (403, see [`crate::governance`]); the signing key belonging to the actor; the signature by Mastodon's rules, before anything is
 //! written (an unknown actor is fetched and stored only once its key verifies; a stored key that
 //! fails is refetched at most once per actor per interval, for key rotation: see
 //! [`crate::guard`]); then the rate limit of the actor's instance (429 with `Retry-After`); then
@@ -40,11 +40,31 @@ pub async fn inbox(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, FedError> {
-    let body = axum::body::to_bytes(body, MAX_ACTIVITY_BYTES)
-        .await
-        .map_err(|_| FedError::TooLarge(MAX_ACTIVITY_BYTES))?;
+    let body = match axum::body::to_bytes(body, MAX_ACTIVITY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            let refused = Err(FedError::TooLarge(MAX_ACTIVITY_BYTES));
+            count(&refused);
+            return refused;
+        }
+    };
     let data = state.config.to_request_data();
-    receive(&method, &uri, &headers, &body, &data).await
+    let result = receive(&method, &uri, &headers, &body, &data).await;
+    count(&result);
+    result
+}
+
+/// Count an inbox request in `canopy_inbox_activities_total` by outcome (`accepted`,
+/// `duplicate` for a replay acknowledged without effect, `refused`) and, when refused, the
+/// error's code.
+fn count(result: &Result<StatusCode, FedError>) {
+    let (outcome, reason) = match result {
+        Ok(StatusCode::ACCEPTED) => ("accepted", ""),
+        Ok(_) => ("duplicate", ""),
+        Err(e) => ("refused", e.code()),
+    };
+    metrics::counter!("canopy_inbox_activities_total", "outcome" => outcome, "reason" => reason)
+        .increment(1);
 }
 
 /// Verify and process one activity.
@@ -77,6 +97,8 @@ pub async fn receive(
     if fetch::is_local(&actor_id, data) {
         return Err(FedError::forbidden("activity claims a local actor"));
     }
+    // Before the signature is checked: a refused instance costs no actor fetch.
+    data.governance.check(&authority(&actor_id))?;
     let key_owner = Url::parse(&params.key_id)
         .map(|mut u| {
             u.set_fragment(None);

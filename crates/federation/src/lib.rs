@@ -7,6 +7,7 @@ pub mod actor_cache;
 pub mod context;
 pub mod error;
 pub mod fetch;
+pub mod governance;
 pub mod guard;
 pub mod inbox;
 pub mod json;

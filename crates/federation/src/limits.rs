@@ -31,6 +31,7 @@ impl InboxLimiter {
         self.per_instance.check(&instance).map_err(|refused| {
             tracing::debug!(%instance, retry_after_ms = refused.retry_after.as_millis() as u64,
                     "inbox rate limit reached");
+            metrics::counter!("canopy_rate_limit_refusals_total", "limit" => "inbox").increment(1);
             FedError::RateLimited {
                 instance,
                 retry_after: refused.retry_after_secs(),

@@ -46,8 +46,9 @@ impl Federation {
         base: PublicBase,
         outbound: &outbound::Settings,
         inbox_limit: Limit,
+        mode: crate::governance::FederationMode,
     ) -> Result<Self, StartError> {
-        let context = FedContext::build(db, base, outbound, inbox_limit).await?;
+        let context = FedContext::build(db, base, outbound, inbox_limit, mode).await?;
         let config = crate::fetch::federation_config(context.clone())
             .await
             .map_err(StartError::Config)?;

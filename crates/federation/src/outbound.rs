@@ -17,9 +17,13 @@
 //! - **Bodies** are read while counting: at most [`DOCUMENT_LIMIT`] for documents (the library
 //!   caps its fetches at the same size), [`ERROR_BODY_LIMIT`] for a failed delivery's answer.
 //! - **Time**: a connect timeout and a total timeout, body included.
+//! - **Instances** the administrators blocked (or, in allow-list mode, did not list) are never
+//!   contacted: the URL's authority is checked against the node's [`Governance`] before the
+//!   request is sent, by the same middleware, so library fetches are covered too.
 //!
 //! Every refusal is an [`OutboundError`] whose message names its cause.
 
+use crate::governance::{Governance, Refused as Governed};
 use crate::urls::PublicBase;
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -215,6 +219,14 @@ pub enum OutboundError {
     /// The address policy refused the target; nothing was sent.
     #[error("{0}")]
     Refused(#[source] Refusal),
+    /// The instance policy refused the target's instance (blocked, or not on the allow-list);
+    /// nothing was sent.
+    #[error("{url} was not requested: {refused}")]
+    Governed {
+        url: Url,
+        #[source]
+        refused: Box<Governed>,
+    },
     /// Not an http(s) URL; nothing was sent.
     #[error("{0} is not an http or https URL; outgoing requests use only those")]
     Scheme(Url),
@@ -247,7 +259,18 @@ impl OutboundError {
     /// Whether the policy refused the request before anything was sent: trying again
     /// cannot succeed while the settings stay as they are.
     pub fn is_refused(&self) -> bool {
-        matches!(self, OutboundError::Refused(_) | OutboundError::Scheme(_))
+        matches!(
+            self,
+            OutboundError::Refused(_) | OutboundError::Scheme(_) | OutboundError::Governed { .. }
+        )
+    }
+
+    /// The instance policy's refusal, when it stopped the request.
+    pub fn governed(&self) -> Option<&Governed> {
+        match self {
+            OutboundError::Governed { refused, .. } => Some(refused.as_ref()),
+            _ => None,
+        }
     }
 
     /// The refusal, when the address policy stopped the request.
@@ -265,6 +288,10 @@ impl OutboundError {
             reqwest_middleware::Error::Reqwest(e) => Self::from_reqwest(url, e, timeout),
             reqwest_middleware::Error::Middleware(e) => match e.downcast_ref::<OutboundError>() {
                 Some(OutboundError::Refused(r)) => OutboundError::Refused(r.clone()),
+                Some(OutboundError::Governed { url, refused }) => OutboundError::Governed {
+                    url: url.clone(),
+                    refused: refused.clone(),
+                },
                 _ => OutboundError::Transport {
                     url: url.clone(),
                     detail: chain(e.as_ref()),
@@ -489,6 +516,7 @@ impl Resolve for PolicyResolver {
 /// is sent: reqwest does not call the resolver for an IP literal.
 pub struct AddressCheck {
     policy: Arc<AddressPolicy>,
+    governance: Option<Arc<Governance>>,
 }
 
 #[async_trait::async_trait]
@@ -499,11 +527,28 @@ impl Middleware for AddressCheck {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        self.policy
-            .check_url(req.url())
+        check(&self.policy, self.governance.as_deref(), req.url())
             .map_err(reqwest_middleware::Error::middleware)?;
         next.run(req, extensions).await
     }
+}
+
+/// The address policy's and the instance policy's verdict on `url`.
+fn check(
+    policy: &AddressPolicy,
+    governance: Option<&Governance>,
+    url: &Url,
+) -> Result<(), OutboundError> {
+    policy.check_url(url)?;
+    if let Some(governance) = governance {
+        governance
+            .check(&canopy_core::authority(url))
+            .map_err(|refused| OutboundError::Governed {
+                url: url.clone(),
+                refused: Box::new(refused),
+            })?;
+    }
+    Ok(())
 }
 
 /// The node's HTTP client with its outgoing policy. Cheap to clone.
@@ -511,6 +556,7 @@ impl Middleware for AddressCheck {
 pub struct Outbound {
     client: ClientWithMiddleware,
     policy: Arc<AddressPolicy>,
+    governance: Option<Arc<Governance>>,
     resolver: PolicyResolver,
     timeout: Duration,
     strict: bool,
@@ -531,8 +577,13 @@ impl fmt::Debug for Outbound {
 pub struct BuildError(String);
 
 impl Outbound {
-    /// The client for a node whose public URL is `base`.
-    pub fn new(settings: &Settings, base: &PublicBase) -> Result<Self, BuildError> {
+    /// The client for a node whose public URL is `base`; with `governance`, instances it
+    /// refuses are never contacted.
+    pub fn new(
+        settings: &Settings,
+        base: &PublicBase,
+        governance: Option<Arc<Governance>>,
+    ) -> Result<Self, BuildError> {
         let development = base.as_str().starts_with("http://");
         let allow_private = settings.allow_private_addresses.unwrap_or(development);
         let policy = Arc::new(AddressPolicy::new(
@@ -566,11 +617,13 @@ impl Outbound {
         let client = reqwest_middleware::ClientBuilder::new(client)
             .with(AddressCheck {
                 policy: policy.clone(),
+                governance: governance.clone(),
             })
             .build();
         Ok(Self {
             client,
             policy,
+            governance,
             resolver,
             timeout: settings.timeout,
             strict: !allow_private
@@ -606,9 +659,10 @@ impl Outbound {
         self.strict
     }
 
-    /// Whether `url` may be requested, as far as can be told before resolving it.
+    /// Whether `url` may be requested, as far as can be told before resolving it: its scheme,
+    /// an IP-literal host, and its instance under the instance policy.
     pub fn check_url(&self, url: &Url) -> Result<(), OutboundError> {
-        self.policy.check_url(url)
+        check(&self.policy, self.governance.as_deref(), url)
     }
 
     /// GET `url` and read it as JSON (at most [`DOCUMENT_LIMIT`] bytes), following at most
@@ -906,7 +960,7 @@ mod tests {
     }
 
     fn outbound(settings: Settings, base: &str) -> Outbound {
-        Outbound::new(&settings, &PublicBase::parse(base).unwrap()).unwrap()
+        Outbound::new(&settings, &PublicBase::parse(base).unwrap(), None).unwrap()
     }
 
     #[tokio::test]

@@ -47,6 +47,7 @@ pub struct Serve {
     dir: PathBuf,
     env: Vec<(String, String)>,
     name: String,
+    also_wait_for: Vec<String>,
 }
 
 impl Serve {
@@ -63,7 +64,14 @@ impl Serve {
                 ("CANOPY_LOG_LEVEL".into(), "info".into()),
             ],
             name: "serve".into(),
+            also_wait_for: Vec::new(),
         }
+    }
+
+    /// Wait at start-up also for a line that starts with `prefix` (say, `Metrics on `).
+    pub fn wait_for_line(mut self, prefix: &str) -> Self {
+        self.also_wait_for.push(prefix.into());
+        self
     }
 
     /// Set (or replace) a `CANOPY_*` variable.
@@ -114,7 +122,11 @@ impl Serve {
                 .lines()
                 .find_map(|l| l.strip_prefix("Canopy listening on "));
             let database = stdout.lines().find(|l| l.starts_with("Database: "));
-            if let (Some(url), Some(database)) = (listening, database) {
+            let others = self
+                .also_wait_for
+                .iter()
+                .all(|p| stdout.lines().any(|l| l.starts_with(p.as_str())));
+            if let (Some(url), Some(database), true) = (listening, database, others) {
                 node.listen_url = url.trim().to_string();
                 node.database_line = database.to_string();
                 return Ok(node);
@@ -146,6 +158,14 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// The rest of the first line of its stdout that starts with `prefix`.
+    pub fn stdout_line(&self, prefix: &str) -> Option<String> {
+        std::fs::read_to_string(&self.stdout_log)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+    }
+
     /// Both logs, for failure messages.
     pub fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();

@@ -72,11 +72,23 @@ enum Outcome {
     Failed(String),
     /// 410 Gone: the inbox no longer exists.
     Gone(String),
+    /// The instance policy refuses the receiver's instance (blocked, or not on the allow-list):
+    /// the delivery fails for good without an attempt, and the instance's health is untouched.
+    Dropped(String),
 }
 
 /// Send `d` and record what happened.
 pub(crate) async fn deliver(ctx: &FedContext, config: &WorkerConfig, keys: &Keys, d: DueDelivery) {
     let outcome = attempt(ctx, keys, &d).await;
+    let name = match &outcome {
+        Outcome::Done => "done",
+        Outcome::Retry(..) => "retry",
+        Outcome::Unauthorized(_) => "unauthorized",
+        Outcome::Failed(_) => "failed",
+        Outcome::Gone(_) => "gone",
+        Outcome::Dropped(_) => "dropped",
+    };
+    metrics::counter!("canopy_deliveries_total", "outcome" => name).increment(1);
     if let Err(e) = record(ctx, config, &d, outcome).await {
         tracing::warn!(delivery = d.id, error = %e, "could not record delivery outcome; the lease will expire and it is sent again");
     }
@@ -98,6 +110,10 @@ async fn record(
             tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error, "delivery refused");
             delivery::mark_failed(pool, d.id, &error).await?;
             delivery::instance_answered(pool, &d.authority).await?;
+        }
+        Outcome::Dropped(error) => {
+            tracing::info!(delivery = d.id, inbox = %d.inbox_url, error = %error, "delivery dropped");
+            delivery::give_up(pool, d.id, &error).await?;
         }
         Outcome::Gone(error) => {
             let removed = delivery::remove_followers_at(pool, &d.inbox_url).await?;
@@ -213,6 +229,7 @@ async fn attempt(ctx: &FedContext, keys: &Keys, d: &DueDelivery) -> Outcome {
     };
     let response = match ctx.http.deliver(url, headers, body).await {
         Ok(r) => r,
+        Err(e) if e.governed().is_some() => return Outcome::Dropped(e.to_string()),
         // The outbound policy refuses the inbox: no retry will change that.
         Err(e) if e.is_refused() => return Outcome::Failed(e.to_string()),
         Err(e) => return Outcome::Retry(e.to_string(), None),

@@ -1,11 +1,11 @@
 //! `canopy admin …`.
 
-use crate::cli::{CreateUser, QueueArgs};
+use crate::cli::{CreateUser, InstanceCommand, QueueArgs};
 use crate::config::Settings;
 use crate::database::Database;
 use anyhow::{anyhow, bail, Context};
 use canopy::node::{self, Node};
-use canopy_api::routes::admin::{InstanceQueue, QueueReport};
+use canopy_api::routes::admin::{InstanceQueue, InstancesReport, QueueReport};
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
@@ -197,6 +197,163 @@ fn read_password() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("reading the password from stdin")?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// `canopy admin instance …`: change the instance policy, or list the known instances.
+pub async fn instance(settings: Settings, command: InstanceCommand) -> anyhow::Result<()> {
+    use canopy_api::routes::admin as api;
+    let db = Database::open(&settings.config).await?;
+    let result = async {
+        node::migrate(&db.pool).await?;
+        let pool = &db.pool;
+        let text = match command {
+            InstanceCommand::List(args) => {
+                let report = api::instances_report(pool)
+                    .await
+                    .context("reading the instances")?;
+                if args.json {
+                    serde_json::to_string(&report).context("printing the instances")? + "\n"
+                } else {
+                    instance_table(&report)
+                }
+            }
+            InstanceCommand::Block { host, reason } => {
+                let c = api::block_instance(pool, &host, reason.as_deref())
+                    .await
+                    .map_err(|e| anyhow!("{}", e.message))?;
+                format!(
+                    "Blocked {}: {} pending deliveries dropped, {} follows ended.\n",
+                    c.authority, c.deliveries_dropped, c.follows_ended
+                )
+            }
+            InstanceCommand::Unblock { host } => {
+                let c = api::unblock_instance(pool, &host)
+                    .await
+                    .map_err(|e| anyhow!("{}", e.message))?;
+                if c.changed {
+                    format!("Unblocked {}.\n", c.authority)
+                } else {
+                    format!("{} was not blocked.\n", c.authority)
+                }
+            }
+            InstanceCommand::Allow { host } => {
+                let c = api::set_allowed(pool, &host, true)
+                    .await
+                    .map_err(|e| anyhow!("{}", e.message))?;
+                if c.changed {
+                    format!("Allowed {}.\n", c.authority)
+                } else {
+                    format!("{} was already allowed.\n", c.authority)
+                }
+            }
+            InstanceCommand::Disallow { host } => {
+                let c = api::set_allowed(pool, &host, false)
+                    .await
+                    .map_err(|e| anyhow!("{}", e.message))?;
+                if c.changed {
+                    format!("{} is no longer allowed.\n", c.authority)
+                } else {
+                    format!("{} was not allowed.\n", c.authority)
+                }
+            }
+        };
+        anyhow::Ok(text)
+    }
+    .await;
+    db.close().await?;
+    let text = result?;
+    #[allow(clippy::print_stdout)] // the command's output
+    {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// The instance list as a table, with a summary line.
+fn instance_table(report: &InstancesReport) -> String {
+    let header = [
+        "INSTANCE",
+        "SOFTWARE",
+        "STATE",
+        "PENDING",
+        "PERSONS",
+        "COMMUNITIES",
+        "POSTS",
+        "COMMENTS",
+        "POLICY",
+        "REASON",
+    ];
+    let rows: Vec<Vec<String>> = report
+        .instances
+        .iter()
+        .map(|i| {
+            let software = match (&i.software, &i.version) {
+                (Some(s), Some(v)) => format!("{s} {v}"),
+                (Some(s), None) => s.clone(),
+                _ => "-".into(),
+            };
+            let policy = match (i.is_local, i.blocked, i.allowed, i.federates) {
+                (true, ..) => "local",
+                (_, true, ..) => "blocked",
+                (_, _, true, _) => "allowed",
+                (_, _, _, true) => "open",
+                _ => "not listed",
+            };
+            vec![
+                i.authority.clone(),
+                software,
+                i.delivery_state.clone(),
+                i.pending_deliveries.to_string(),
+                i.persons.to_string(),
+                i.communities.to_string(),
+                i.posts.to_string(),
+                i.comments.to_string(),
+                policy.into(),
+                i.block_reason.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let numeric = [
+        false, false, false, true, true, true, true, true, false, false,
+    ];
+    let mut out = columns(&header.map(String::from), &rows, &numeric);
+    let blocked = report.instances.iter().filter(|i| i.blocked).count();
+    let _ = writeln!(
+        out,
+        "Federation mode {}; {} instances, {blocked} blocked.",
+        report.federation_mode,
+        report.instances.len()
+    );
+    out
+}
+
+/// Rows under a header, columns padded to their widest cell (`numeric` ones right-aligned),
+/// the last column unpadded.
+fn columns(header: &[String], rows: &[Vec<String>], numeric: &[bool]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for cells in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let w = widths[i];
+            let _ = match (
+                i + 1 == cells.len(),
+                numeric.get(i).copied().unwrap_or(false),
+            ) {
+                (true, _) => write!(text, "{cell}"),
+                (false, true) => write!(text, "{cell:>w$}  "),
+                (false, false) => write!(text, "{cell:<w$}  "),
+            };
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

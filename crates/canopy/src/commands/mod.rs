@@ -16,5 +16,6 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(settings).await,
         Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(settings, args).await,
         Command::Admin(AdminCommand::Queue(args)) => admin::queue(settings, args).await,
+        Command::Admin(AdminCommand::Instance(command)) => admin::instance(settings, command).await,
     }
 }

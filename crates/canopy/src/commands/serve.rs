@@ -40,6 +40,7 @@ async fn serve(settings: &Settings, db: &Database) -> anyhow::Result<()> {
         db.location
     ));
     tracing::info!(%local, public_url = settings.public_base.as_str(), "serving");
+    let _metrics = start_metrics(settings, &db.pool, std::future::pending()).await?;
 
     // One unsharded delivery worker in-process (unless configured off), so a single machine
     // needs nothing more.
@@ -94,5 +95,48 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
         () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// With `metrics_bind` set: install the recorder, serve `/metrics` there until `shutdown`
+/// resolves, and sample the database-side figures. Prints where it listens.
+pub(crate) async fn start_metrics(
+    settings: &Settings,
+    db: &canopy_db::PgPool,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<Metrics>> {
+    let Some(bind) = settings.config.metrics_bind else {
+        return Ok(None);
+    };
+    let handle = canopy::telemetry::install()?;
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("listening for metrics on {bind}"))?;
+    let local = listener
+        .local_addr()
+        .context("reading the metrics address")?;
+    announce(&format!("Metrics on http://{local}/metrics"));
+    let server = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            if let Err(e) = canopy::telemetry::serve(listener, handle, shutdown).await {
+                tracing::error!(error = %e, "metrics listener");
+            }
+        }
+    });
+    let sampler = canopy::telemetry::sample(db.clone(), handle, canopy::telemetry::SAMPLE_EVERY);
+    Ok(Some(Metrics { server, sampler }))
+}
+
+/// The metrics listener and sampler of a process.
+pub(crate) struct Metrics {
+    server: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Metrics {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.sampler.abort();
     }
 }

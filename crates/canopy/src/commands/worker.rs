@@ -28,6 +28,7 @@ async fn work(settings: &Settings, db: &Database, args: WorkerArgs) -> anyhow::R
             .map_or(from_file.lease, std::time::Duration::from_secs),
         ..from_file
     };
+    let _metrics = super::serve::start_metrics(settings, &db.pool, std::future::pending()).await?;
     let (stop, stopped) = watch::channel(false);
     let tasks = Tasks::spawn(
         federation.context(),
