@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod error;
 pub mod follows;
 pub mod instances;
+pub mod moderation;
 pub mod outbox;
 pub mod people;
 pub mod posts;
