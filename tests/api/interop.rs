@@ -292,6 +292,16 @@ impl Node {
             == 1
     }
 
+    /// Whether the post `ap_id` is featured.
+    async fn featured(&self, ap_id: &str) -> bool {
+        self.count(
+            "SELECT count(*) FROM post WHERE ap_id = $1 AND featured",
+            &[ap_id],
+        )
+        .await
+            == 1
+    }
+
     /// The actions of the public moderation log, newest first.
     async fn modlog(&self) -> Vec<String> {
         let (s, log) = self.app.get("/api/v1/modlog", None).await;
@@ -781,7 +791,7 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
     assert!(!n.post_row(&page).await.unwrap().deleted);
 }
 
-/// A Lemmy community's moderators lock, unlock and change moderators of the node's own
+/// Lemmy moderators lock, unlock and feature posts and change moderators of the node's own
 /// community "main": refused while they moderate nothing here, acted on once they do. Canopy
 /// locks posts, not single comments.
 #[tokio::test]
@@ -798,7 +808,10 @@ async fn lemmy_moderators_lock_posts_and_change_moderators_of_a_local_community(
             &format!("{main}/moderators"),
         )
         .local("lemmy-alpha:8541/post/2", &post)
-        .local("lemmy-alpha/comment/1", &comment);
+        .local("lemmy-alpha/comment/1", &comment)
+        .local("ds9.lemmy.ml/c/main", &main)
+        .local("ds9.lemmy.ml/c/main/featured", &format!("{main}/featured"))
+        .local("ds9.lemmy.ml/post/2", &post);
     let beta = n.actor(
         &rw,
         "http://enterprise.lemmy.ml/u/lemmy_beta",
@@ -867,6 +880,23 @@ async fn lemmy_moderators_lock_posts_and_change_moderators_of_a_local_community(
             .contains(&json!(alpha)),
         "{mods}"
     );
+    // lemmy_alpha, a moderator now, features the post and unfeatures it.
+    n.deliver(&rw, &format!("{dir}/add_featured_post.json"))
+        .await
+        .accepted();
+    assert!(n.featured(&post).await);
+    // The captured Remove carries the Add's id, so it is taken for a replay of it (200, nothing
+    // changes); with an id of its own it unfeatures the post.
+    let replay = n
+        .deliver(&rw, &format!("{dir}/remove_featured_post.json"))
+        .await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.body);
+    assert!(n.featured(&post).await);
+    let mut remove = rw.rewrite(&fixture(&format!("{dir}/remove_featured_post.json")));
+    remove["id"] = json!(format!("{}/activities/remove/featured", n.standin.base));
+    let (status, body) = n.standin.deliver(&n.inbox(), &remove).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(!n.featured(&post).await);
     n.deliver(&rw, &format!("{dir}/remove_mod.json"))
         .await
         .accepted();
@@ -888,9 +918,11 @@ async fn lemmy_moderators_lock_posts_and_change_moderators_of_a_local_community(
 
     let log = n.modlog().await;
     assert_eq!(
-        log[..4],
+        log[..6],
         [
             "remove_moderator",
+            "unfeature_post",
+            "feature_post",
             "add_moderator",
             "unlock_post",
             "lock_post"
@@ -932,8 +964,8 @@ async fn lemmy_remote_community_accepts_a_follow_and_announces_a_post() {
     );
 }
 
-/// Lemmy activities this node does not act on (bans, featured posts, reports, warnings, private
-/// messages, account deletion): each is refused with its reason or acknowledged as a no-op.
+/// Lemmy activities this node does not act on (bans, reports, warnings, private messages,
+/// account deletion): each is refused with its reason or acknowledged as a no-op.
 #[tokio::test]
 async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing() {
     let n = Node::start().await;
@@ -956,16 +988,6 @@ async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing()
     for (rel, status, reason) in [
         ("block/block_user.json", 400, not_handled("Block")),
         ("block/undo_block_user.json", 400, undo_of("Block")),
-        (
-            "community/add_featured_post.json",
-            400,
-            "only a community's moderators collection is".into(),
-        ),
-        (
-            "community/remove_featured_post.json",
-            400,
-            "only a community's moderators collection is".into(),
-        ),
         ("community/report_page.json", 400, not_handled("Flag")),
         (
             "community/resolve_report_page.json",

@@ -58,6 +58,7 @@ async fn tally(app: &TestApp) -> Vec<i64> {
     for sql in [
         "SELECT count(*) FROM post WHERE removed",
         "SELECT count(*) FROM post WHERE locked",
+        "SELECT count(*) FROM post WHERE featured",
         "SELECT count(*) FROM post WHERE deleted",
         "SELECT count(*) FROM comment WHERE removed",
         "SELECT count(*) FROM comment WHERE deleted",
@@ -261,6 +262,49 @@ async fn moderation_federates_both_ways_between_two_nodes() {
     })
     .await;
 
+    // alice features the post on alpha; bob unfeatures it from beta. Each converges.
+    let (s, p) = alpha
+        .post(
+            &format!("/api/v1/posts/{alpha_post}/feature"),
+            Some(&alice),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["featured"], true);
+    let featured = alpha
+        .client
+        .get(format!("{}/c/forest/featured", alpha.base_url))
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(featured["orderedItems"][0]["id"], post_ap, "{featured}");
+    assert_eq!(featured["orderedItems"][0]["type"], "Page");
+    eventually("beta features the post", || async {
+        let (_, p) = beta.get(&format!("/api/v1/posts/{beta_post}"), None).await;
+        (p["featured"] == true).then_some(())
+    })
+    .await;
+    let (s, _) = beta
+        .post(
+            &format!("/api/v1/posts/{beta_post}/unfeature"),
+            Some(&bob),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    eventually("alpha unfeatures the post", || async {
+        let (_, p) = alpha
+            .get(&format!("/api/v1/posts/{alpha_post}"), None)
+            .await;
+        (p["featured"] == false).then_some(())
+    })
+    .await;
+
     // bob removes the post from beta; alpha converges.
     let (s, _) = beta
         .post(
@@ -276,7 +320,10 @@ async fn moderation_federates_both_ways_between_two_nodes() {
     .await;
     let log = modlog(&alpha, &format!("?moderator=bob@{}", authority(&beta))).await;
     let actions: Vec<&str> = log.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["remove_post", "unlock_post", "lock_post"]);
+    assert_eq!(
+        actions,
+        ["remove_post", "unfeature_post", "unlock_post", "lock_post"]
+    );
 
     // alice takes bob's moderation back; beta converges, and bob can no longer act from beta.
     let (s, mods) = alpha
@@ -311,6 +358,8 @@ async fn moderation_federates_both_ways_between_two_nodes() {
         [
             "remove_moderator",
             "remove_post",
+            "unfeature_post",
+            "feature_post",
             "unlock_post",
             "lock_post",
             "add_moderator",
@@ -544,6 +593,8 @@ async fn moderation_endpoints_refuse_non_moderators_and_unknown_targets() {
         format!("/api/v1/posts/{post}/restore"),
         format!("/api/v1/posts/{post}/lock"),
         format!("/api/v1/posts/{post}/unlock"),
+        format!("/api/v1/posts/{post}/feature"),
+        format!("/api/v1/posts/{post}/unfeature"),
         format!("/api/v1/comments/{comment}/remove"),
         format!("/api/v1/comments/{comment}/restore"),
     ] {

@@ -104,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/posts/{id}/restore", post(moderation::restore_post))
         .route("/posts/{id}/lock", post(moderation::lock_post))
         .route("/posts/{id}/unlock", post(moderation::unlock_post))
+        .route("/posts/{id}/feature", post(moderation::feature_post))
+        .route("/posts/{id}/unfeature", post(moderation::unfeature_post))
         .route("/comments/{id}/remove", post(moderation::remove_comment))
         .route("/comments/{id}/restore", post(moderation::restore_comment))
         .route(

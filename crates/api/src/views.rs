@@ -135,6 +135,8 @@ pub struct PostJson {
     pub deleted: bool,
     pub removed: bool,
     pub locked: bool,
+    /// Featured in its community by a moderator.
+    pub featured: bool,
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub counts: PostCounts,
@@ -169,6 +171,7 @@ impl From<PostView> for PostJson {
             deleted: p.deleted,
             removed: p.removed,
             locked: p.locked,
+            featured: p.featured,
             published: p.published,
             updated: p.updated,
             counts: PostCounts {
@@ -307,7 +310,7 @@ pub struct VoteResult {
 pub struct ModLogEntry {
     pub id: i64,
     /// `remove_post`, `restore_post`, `remove_comment`, `restore_comment`, `lock_post`,
-    /// `unlock_post`, `add_moderator` or `remove_moderator`.
+    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post` or `unfeature_post`.
     pub action: String,
     /// Who acted: `name` for a local user, `name@host` for a remote one.
     pub moderator: String,

@@ -216,6 +216,37 @@ pub async fn set_locked(
     Ok(done.rows_affected() > 0)
 }
 
+/// Feature (`featured`) or unfeature the post `post` in its community. Returns whether it
+/// changed.
+pub async fn set_featured(
+    conn: &mut PgConnection,
+    post: PostId,
+    featured: bool,
+) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE post SET featured = $2 WHERE id = $1 AND featured <> $2")
+        .bind(post)
+        .bind(featured)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Most posts listed in a community's featured collection.
+pub const MAX_FEATURED: i64 = 50;
+
+/// The live featured posts of `community`, newest first (at most [`MAX_FEATURED`]).
+pub async fn featured_posts(pool: &PgPool, community: CommunityId) -> Result<Vec<PostId>, DbError> {
+    let rows: Vec<(PostId,)> = sqlx::query_as(
+        "SELECT id FROM post WHERE community_id = $1 AND featured AND NOT deleted AND NOT removed
+         ORDER BY id DESC LIMIT $2",
+    )
+    .bind(community)
+    .bind(MAX_FEATURED)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// What a moderation log entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -227,6 +258,8 @@ pub enum Action {
     UnlockPost,
     AddModerator,
     RemoveModerator,
+    FeaturePost,
+    UnfeaturePost,
 }
 
 impl Action {
@@ -240,6 +273,8 @@ impl Action {
             Action::UnlockPost => "unlock_post",
             Action::AddModerator => "add_moderator",
             Action::RemoveModerator => "remove_moderator",
+            Action::FeaturePost => "feature_post",
+            Action::UnfeaturePost => "unfeature_post",
         }
     }
 

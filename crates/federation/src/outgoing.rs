@@ -435,6 +435,38 @@ pub async fn moderator_changed(
     in_community(conn, base, community, by, &community.ap_id, activity).await
 }
 
+/// The featured-posts collection of a community (Lemmy's layout, which Canopy serves too).
+pub fn featured_url(community_ap_id: &str) -> String {
+    format!("{community_ap_id}/featured")
+}
+
+/// A moderator featured (`add`) or unfeatured the post `post`: `Add` or `Remove` with `target`
+/// the community's featured collection.
+pub async fn featured_changed(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    post: PostId,
+    moderator: &PersonActor,
+    add: bool,
+) -> Result<(), FedError> {
+    let c = Content::Post(post).load(conn).await?;
+    let kind = if add { "Add" } else { "Remove" };
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, kind),
+        "type": kind,
+        "actor": moderator.ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": c.ap_id,
+        "target": featured_url(&c.community_ap_id),
+    });
+    let community = actors::community_by_id_in(conn, c.community_id).await?;
+    let by = (moderator.id, moderator.ap_id.as_str());
+    in_community(conn, base, &community, by, &c.ap_id, activity).await
+}
+
 /// A local person voted (1, -1) or cleared a vote (0) on a post or comment.
 pub async fn voted(
     conn: &mut PgConnection,

@@ -1,5 +1,5 @@
-//! Community moderation: remove and restore posts and comments, lock and unlock posts, add and
-//! remove moderators, and the public moderation log. Moderators of the content's community and
+//! Community moderation: remove and restore posts and comments, lock, unlock, feature and
+//! unfeature posts, add and remove moderators, and the public moderation log. Moderators of the content's community and
 //! the node's admins may act; everyone else gets 403, and an unknown target 404, with nothing
 //! changed. See docs/MODERATION.md.
 
@@ -190,34 +190,56 @@ async fn undelete(
     Ok(())
 }
 
-/// Lock (`lock`) or unlock a post, log it and send it.
-async fn set_locked(
+/// What a moderator switches on a post.
+#[derive(Debug, Clone, Copy)]
+enum Flag {
+    Locked,
+    Featured,
+}
+
+/// Switch `flag` on (`on`) or off for a post, log it and send it.
+async fn set_flag(
     state: &AppState,
     user: &SessionUser,
     id: i64,
-    lock: bool,
+    flag: Flag,
+    on: bool,
     req: &Reason,
 ) -> ApiResult<Json<PostJson>> {
     let why = reason(req)?;
     let post = canopy_db::posts::view(&state.db, PostId(id), None).await?;
     let m = moderator_of(state, user, post.community_id).await?;
-    if post.locked == lock {
-        return Err(ApiError::conflict(if lock {
-            "the post is already locked"
-        } else {
-            "the post is not locked"
-        }));
+    let (current, action, already) = match (flag, on) {
+        (Flag::Locked, true) => (post.locked, Action::LockPost, "the post is already locked"),
+        (Flag::Locked, false) => (post.locked, Action::UnlockPost, "the post is not locked"),
+        (Flag::Featured, true) => (
+            post.featured,
+            Action::FeaturePost,
+            "the post is already featured",
+        ),
+        (Flag::Featured, false) => (
+            post.featured,
+            Action::UnfeaturePost,
+            "the post is not featured",
+        ),
+    };
+    if current == on {
+        return Err(ApiError::conflict(already));
+    }
+    if matches!(flag, Flag::Featured) && on && (post.deleted || post.removed) {
+        return Err(ApiError::conflict(
+            "a deleted or removed post is not featured",
+        ));
     }
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
-    db_moderation::set_locked(&mut tx, post.id, lock).await?;
+    match flag {
+        Flag::Locked => db_moderation::set_locked(&mut tx, post.id, on).await?,
+        Flag::Featured => db_moderation::set_featured(&mut tx, post.id, on).await?,
+    };
     db_moderation::record(
         &mut tx,
         &NewEntry {
-            action: if lock {
-                Action::LockPost
-            } else {
-                Action::UnlockPost
-            },
+            action,
             moderator: m.person.id,
             community: post.community_id,
             post: Some(post.id),
@@ -230,23 +252,58 @@ async fn set_locked(
     )
     .await?;
     if m.federates {
-        let action = if lock {
-            Moderation::Lock { reason: why }
-        } else {
-            Moderation::Unlock
-        };
-        outgoing::moderated(
-            &mut tx,
-            &state.base,
-            Content::Post(post.id),
-            &m.person,
-            action,
-        )
-        .await?;
+        match flag {
+            Flag::Locked => {
+                let action = if on {
+                    Moderation::Lock { reason: why }
+                } else {
+                    Moderation::Unlock
+                };
+                outgoing::moderated(
+                    &mut tx,
+                    &state.base,
+                    Content::Post(post.id),
+                    &m.person,
+                    action,
+                )
+                .await?;
+            }
+            Flag::Featured => {
+                outgoing::featured_changed(&mut tx, &state.base, post.id, &m.person, on).await?;
+            }
+        }
     }
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     let view = canopy_db::posts::view(&state.db, post.id, Some(user.person_id)).await?;
     Ok(Json(view.into()))
+}
+
+/// Feature a post in its community (served in the community's `featured` collection).
+#[utoipa::path(post, path = "/api/v1/posts/{id}/feature", tag = "moderation",
+    params(("id" = i64, Path)), request_body = Reason, security(("bearer" = [])),
+    responses((status = 200, body = PostJson), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn feature_post(
+    State(state): State<AppState>,
+    Writer(user): Writer,
+    Path(id): Path<i64>,
+    Json(req): Json<Reason>,
+) -> ApiResult<Json<PostJson>> {
+    set_flag(&state, &user, id, Flag::Featured, true, &req).await
+}
+
+/// Stop featuring a post.
+#[utoipa::path(post, path = "/api/v1/posts/{id}/unfeature", tag = "moderation",
+    params(("id" = i64, Path)), request_body = Reason, security(("bearer" = [])),
+    responses((status = 200, body = PostJson), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn unfeature_post(
+    State(state): State<AppState>,
+    Writer(user): Writer,
+    Path(id): Path<i64>,
+    Json(req): Json<Reason>,
+) -> ApiResult<Json<PostJson>> {
+    set_flag(&state, &user, id, Flag::Featured, false, &req).await
 }
 
 /// Lock a post: no new comments, here or from other servers.
@@ -260,7 +317,7 @@ pub async fn lock_post(
     Path(id): Path<i64>,
     Json(req): Json<Reason>,
 ) -> ApiResult<Json<PostJson>> {
-    set_locked(&state, &user, id, true, &req).await
+    set_flag(&state, &user, id, Flag::Locked, true, &req).await
 }
 
 /// Unlock a locked post.
@@ -274,7 +331,7 @@ pub async fn unlock_post(
     Path(id): Path<i64>,
     Json(req): Json<Reason>,
 ) -> ApiResult<Json<PostJson>> {
-    set_locked(&state, &user, id, false, &req).await
+    set_flag(&state, &user, id, Flag::Locked, false, &req).await
 }
 
 /// Remove a comment (moderators of its community and admins). It stays in the tree, blanked.

@@ -103,10 +103,13 @@ pub(super) async fn delete(
     }
     let stored = canopy_db::content::by_ap_id(&data.db, target.as_str()).await?;
     let summary = d.summary.as_deref();
-    if let Some(stored) = &stored {
-        if moderation::is_removal(summary, actor, &stored.creator_ap_id) {
+    match &stored {
+        Some(stored) if moderation::is_removal(summary, actor, &stored.creator_ap_id) => {
             return moderation::remove(actor, target, summary, true, raw, via, data).await;
         }
+        // A removal of content this node never stored: nothing to remove.
+        None if summary.is_some() => return Ok(()),
+        _ => {}
     }
     if !same_authority(target, actor) {
         return Err(FedError::forbidden(format!(

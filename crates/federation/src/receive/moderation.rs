@@ -126,8 +126,8 @@ pub(super) async fn lock(
     Ok(())
 }
 
-/// `Add` (`add`) or `Remove` of a person to or from a community's moderators collection.
-/// Other collections (Lemmy's featured posts) are not handled.
+/// `Add` (`add`) or `Remove` of a person to or from a community's moderators collection, or of
+/// a post to or from its featured collection. Other collections are not handled.
 pub(super) async fn moderator(
     c: &Collect,
     add: bool,
@@ -137,9 +137,13 @@ pub(super) async fn moderator(
 ) -> Result<(), FedError> {
     let kind = if add { "Add" } else { "Remove" };
     let target = &c.target.0;
+    if let Some(community_id) = target.as_str().strip_suffix("/featured") {
+        return feature(c, community_id, add, raw, via, data).await;
+    }
     let Some(community_id) = target.as_str().strip_suffix("/moderators") else {
         return Err(FedError::bad(format!(
-            "{kind} to {target} is not handled: only a community's moderators collection is"
+            "{kind} to {target} is not handled: only a community's moderators or featured \
+             collection is"
         )));
     };
     let Some(community) = actors::community_by_ap_id(&data.db, community_id).await? else {
@@ -178,6 +182,59 @@ pub(super) async fn moderator(
                 post: None,
                 comment: None,
                 target_ap_id: Some(person.as_str()),
+                reason: None,
+                until: None,
+                local: false,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if changed && via.is_none() {
+        relay::forward(community.id, raw, &authority(actor), data).await?;
+    }
+    Ok(())
+}
+
+/// `Add` (`add`) or `Remove` of a post of the community `community_id` to or from its featured
+/// collection. A post this node never stored is not fetched for this.
+async fn feature(
+    c: &Collect,
+    community_id: &str,
+    add: bool,
+    raw: &Value,
+    via: Option<&CommunityActor>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let object = &c.object.0;
+    let Some(stored) = canopy_db::content::by_ap_id(&data.db, object.as_str()).await? else {
+        return Ok(());
+    };
+    let community = actors::community_by_id(&data.db, stored.community_id).await?;
+    if stored.comment_id.is_some() || community.ap_id != community_id {
+        return Err(FedError::bad(format!(
+            "{object} is not a post of {community_id}; only its own posts are featured"
+        )));
+    }
+    let actor = &c.actor.0;
+    rules::moderates(&community, actor, via, data).await?;
+    let moderator = fetch::person(actor, data).await?;
+    let mut tx = data.db.begin().await?;
+    let changed = db_moderation::set_featured(&mut tx, stored.post_id, add).await?;
+    if changed {
+        db_moderation::record(
+            &mut tx,
+            &NewEntry {
+                action: if add {
+                    Action::FeaturePost
+                } else {
+                    Action::UnfeaturePost
+                },
+                moderator: moderator.id,
+                community: community.id,
+                post: Some(stored.post_id),
+                comment: None,
+                target_ap_id: None,
                 reason: None,
                 until: None,
                 local: false,

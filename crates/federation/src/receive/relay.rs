@@ -72,7 +72,10 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
             }
         }
         Incoming::Delete(d) => {
-            vouched(&activity, &d.object.0, community, fetched, data).await?;
+            // A removal (with `summary`) is checked by the stricter moderator rule instead.
+            if d.summary.is_none() {
+                vouched(&activity, &d.object.0, community, fetched, data).await?;
+            }
             content::delete(d, &inner, via, data).await
         }
         Incoming::Vote(v) => {
@@ -94,7 +97,9 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
                     moderation::lock(&u.actor.0, target, reason, false, &inner, via, data).await
                 }
                 UndoneKind::Delete => {
-                    vouched(&activity, target, community, fetched, data).await?;
+                    if u.object.summary.is_none() {
+                        vouched(&activity, target, community, fetched, data).await?;
+                    }
                     content::undo_delete(u, &inner, via, data).await
                 }
                 _ => {

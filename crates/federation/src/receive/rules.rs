@@ -20,7 +20,7 @@
 //! | `Delete` with `summary`, or of content not the actor's (a moderator's removal) | a moderator of the content's community, as its home lists them (see [`moderates`]) | C is the content's community |
 //! | `Undo(Delete)` | by the content's creator: restores its deletion; a removal (with `summary`, or not the actor's content): as the removal | as Delete: the creator's when the content is in C or fetched from its own id; a removal when C is the content's community |
 //! | `Lock` / `Undo(Lock)` of a post | a moderator of the post's community, as its home lists them; a `Lock` of a comment is refused (Canopy locks posts) | C is the post's community |
-//! | `Add` / `Remove` to a community's moderators collection (`target`) | a moderator of that community, as its home lists them; other collections are refused | C is that community |
+//! | `Add` / `Remove` to a community's moderators or featured collection (`target`) | a moderator of that community, as its home lists them (a featured post must be that community's); other collections are refused | C is that community |
 //!
 //! "Fetched from its own id" means the inner activity was given (or re-read) by URL and fetched
 //! from the actor's own authority, so the actor's server vouches for it; the fetch library checks
