@@ -200,6 +200,33 @@ async fn moderation_federates_both_ways_between_two_nodes() {
     })
     .await;
 
+    // bob deletes his own comment and takes the deletion back (Undo(Delete)); alpha follows.
+    let (s, _) = beta
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/comments/{bob_comment}"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    eventually("alpha deletes the comment", || async {
+        (state_of(&alpha, &comment_ap).await? == (false, false, true)).then_some(())
+    })
+    .await;
+    let (s, c) = beta
+        .post(
+            &format!("/api/v1/comments/{bob_comment}/restore"),
+            Some(&bob),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    eventually("alpha restores bob's comment", || async {
+        (state_of(&alpha, &comment_ap).await? == (false, false, false)).then_some(())
+    })
+    .await;
+
     // alice makes bob a moderator; beta learns it from the community's Announce(Add).
     let (s, mods) = alpha
         .post(
@@ -502,6 +529,25 @@ async fn forged_moderation_by_a_non_moderator_is_refused_directly_and_relayed() 
         state_of(&w.app, &w.comment_ap).await,
         Some((true, false, false))
     );
+    // A reply from another server to the locked post is refused by the inbox.
+    let replier = w.evil_host.person("replier");
+    let reply = json!({"id": w.id("create/1"), "type": "Create", "actor": replier,
+        "to": [PUBLIC], "cc": [home],
+        "object": {"id": format!("{}/notes/1", w.evil_host.base), "type": "Note",
+                   "attributedTo": replier, "inReplyTo": w.post_ap, "content": "late",
+                   "to": [PUBLIC], "cc": [home]}});
+    let (s, body) = w.deliver(&reply).await;
+    assert_refused(
+        s,
+        &body,
+        "reply to a locked post",
+        "a reply to a locked post",
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM comment")
+        .fetch_one(&w.app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "only alice's comment");
     let (s, body) = w.deliver(&undo_delete).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     assert_eq!(
