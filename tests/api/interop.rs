@@ -234,6 +234,86 @@ impl Node {
         (id, p["ap_id"].as_str().unwrap().to_string())
     }
 
+    /// A post by alice in the existing local community `community`; returns its id and
+    /// ActivityPub id.
+    async fn post_in(&self, community: &str) -> (i64, String) {
+        let (_, c) = self
+            .app
+            .get(&format!("/api/v1/communities/{community}"), None)
+            .await;
+        let (s, p) = self
+            .app
+            .post(
+                "/api/v1/posts",
+                Some(&self.token),
+                json!({"community_id": c["id"], "title": "a post"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        (
+            p["id"].as_i64().unwrap(),
+            p["ap_id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// alice makes the stand-in person `name` a moderator of her community `community`.
+    async fn make_moderator(&self, community: &str, name: &str) {
+        let (s, m) = self
+            .app
+            .post(
+                &format!("/api/v1/communities/{community}/moderators"),
+                Some(&self.token),
+                json!({"person": format!("{name}@{}", self.standin.authority())}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{m}");
+    }
+
+    /// Whether the post or comment `ap_id` is removed.
+    async fn removed(&self, ap_id: &str) -> Option<bool> {
+        sqlx::query_as::<_, (bool,)>(
+            "SELECT removed FROM post WHERE ap_id = $1
+             UNION ALL SELECT removed FROM comment WHERE ap_id = $1",
+        )
+        .bind(ap_id)
+        .fetch_optional(&self.app.db)
+        .await
+        .unwrap()
+        .map(|(r,)| r)
+    }
+
+    /// Whether the post `ap_id` is locked.
+    async fn locked(&self, ap_id: &str) -> bool {
+        self.count(
+            "SELECT count(*) FROM post WHERE ap_id = $1 AND locked",
+            &[ap_id],
+        )
+        .await
+            == 1
+    }
+
+    /// Whether the post `ap_id` is featured.
+    async fn featured(&self, ap_id: &str) -> bool {
+        self.count(
+            "SELECT count(*) FROM post WHERE ap_id = $1 AND featured",
+            &[ap_id],
+        )
+        .await
+            == 1
+    }
+
+    /// The actions of the public moderation log, newest first.
+    async fn modlog(&self) -> Vec<String> {
+        let (s, log) = self.app.get("/api/v1/modlog", None).await;
+        assert_eq!(s, StatusCode::OK, "{log}");
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// A comment by alice on `post`; returns its ActivityPub id.
     async fn comment(&self, post: i64) -> String {
         let id = self
@@ -671,14 +751,14 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
         .accepted();
     assert_eq!(n.community_follow(&main, &alpha).await, None);
 
-    // A moderator's removal of someone else's comment: Canopy has no remote moderators.
+    // A removal of someone else's comment by lemmy_beta, who moderates nothing here.
     let before = n.tally().await;
     n.deliver(&rw, &format!("{dir}/deletion/remove_note.json"))
         .await
-        .refused(StatusCode::FORBIDDEN, "may not change");
+        .refused(StatusCode::FORBIDDEN, "is not a moderator of");
     n.deliver(&rw, &format!("{dir}/deletion/undo_remove_note.json"))
         .await
-        .refused(StatusCode::BAD_REQUEST, "Undo of \"Delete\" is not handled");
+        .refused(StatusCode::FORBIDDEN, "is not a moderator of");
     // A remote moderator editing the node's own community.
     n.deliver(&rw, &format!("{dir}/community/update_community.json"))
         .await
@@ -687,15 +767,167 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
     let (_, community) = n.app.get("/api/v1/communities/main", None).await;
     assert_eq!(community["title"], "main");
 
+    // Once alice makes lemmy_beta a moderator of main, the removal and its Undo act.
+    n.make_moderator("main", "lemmy_beta").await;
+    n.deliver(&rw, &format!("{dir}/deletion/remove_note.json"))
+        .await
+        .accepted();
+    assert_eq!(n.removed(&comment).await, Some(true));
+    n.deliver(&rw, &format!("{dir}/deletion/undo_remove_note.json"))
+        .await
+        .accepted();
+    assert_eq!(n.removed(&comment).await, Some(false));
+    let log: Vec<String> = n.modlog().await;
+    assert_eq!(log[..2], ["restore_comment", "remove_comment"]);
+
     n.deliver(&rw, &format!("{dir}/deletion/delete_page.json"))
         .await
         .accepted();
     assert!(n.post_row(&page).await.unwrap().deleted);
-    // Restoring deleted content is not supported.
+    // Its author restores it.
     n.deliver(&rw, &format!("{dir}/deletion/undo_delete_page.json"))
         .await
-        .refused(StatusCode::BAD_REQUEST, "Undo of \"Delete\" is not handled");
-    assert!(n.post_row(&page).await.unwrap().deleted);
+        .accepted();
+    assert!(!n.post_row(&page).await.unwrap().deleted);
+}
+
+/// Lemmy moderators lock, unlock and feature posts and change moderators of the node's own
+/// community "main": refused while they moderate nothing here, acted on once they do. Canopy
+/// locks posts, not single comments.
+#[tokio::test]
+async fn lemmy_moderators_lock_posts_and_change_moderators_of_a_local_community() {
+    let n = Node::start().await;
+    let main = n.community("main").await;
+    let (post_id, post) = n.post_in("main").await;
+    let comment = n.comment(post_id).await;
+    let rw = n
+        .rewriter()
+        .local("enterprise.lemmy.ml/c/main", &main)
+        .local(
+            "enterprise.lemmy.ml/c/main/moderators",
+            &format!("{main}/moderators"),
+        )
+        .local("lemmy-alpha:8541/post/2", &post)
+        .local("lemmy-alpha/comment/1", &comment)
+        .local("ds9.lemmy.ml/c/main", &main)
+        .local("ds9.lemmy.ml/c/main/featured", &format!("{main}/featured"))
+        .local("ds9.lemmy.ml/post/2", &post);
+    let beta = n.actor(
+        &rw,
+        "http://enterprise.lemmy.ml/u/lemmy_beta",
+        "Person",
+        "lemmy_beta",
+    );
+    let alpha = n.actor(
+        &rw,
+        "http://ds9.lemmy.ml/u/lemmy_alpha",
+        "Person",
+        "lemmy_alpha",
+    );
+    n.actor(
+        &rw,
+        "http://lemmy-alpha:8541/u/lemmy_alpha",
+        "Person",
+        "lemmy_alpha_8541",
+    );
+    n.actor(
+        &rw,
+        "https://lemmy-alpha/u/lemmy_aplha",
+        "Person",
+        "lemmy_aplha",
+    );
+    let dir = "lemmy/activities/community";
+
+    let before = n.tally().await;
+    for rel in [
+        "lock_page.json",
+        "undo_lock_page.json",
+        "add_mod.json",
+        "remove_mod.json",
+    ] {
+        n.deliver(&rw, &format!("{dir}/{rel}"))
+            .await
+            .refused(StatusCode::FORBIDDEN, "is not a moderator of");
+    }
+    assert_eq!(n.tally().await, before, "refused activities change nothing");
+    assert!(!n.locked(&post).await);
+
+    for name in ["lemmy_alpha_8541", "lemmy_beta"] {
+        n.make_moderator("main", name).await;
+    }
+    n.deliver(&rw, &format!("{dir}/lock_page.json"))
+        .await
+        .accepted();
+    assert!(n.locked(&post).await);
+    n.deliver(&rw, &format!("{dir}/undo_lock_page.json"))
+        .await
+        .accepted();
+    assert!(!n.locked(&post).await);
+    for rel in ["lock_note.json", "undo_lock_note.json"] {
+        n.deliver(&rw, &format!("{dir}/{rel}"))
+            .await
+            .refused(StatusCode::BAD_REQUEST, "Canopy locks whole posts");
+    }
+
+    n.deliver(&rw, &format!("{dir}/add_mod.json"))
+        .await
+        .accepted();
+    let (_, mods) = n.app.get("/api/v1/communities/main/moderators", None).await;
+    assert!(
+        mods["moderators"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(alpha)),
+        "{mods}"
+    );
+    // lemmy_alpha, a moderator now, features the post and unfeatures it.
+    n.deliver(&rw, &format!("{dir}/add_featured_post.json"))
+        .await
+        .accepted();
+    assert!(n.featured(&post).await);
+    // The captured Remove carries the Add's id, so it is taken for a replay of it (200, nothing
+    // changes); with an id of its own it unfeatures the post.
+    let replay = n
+        .deliver(&rw, &format!("{dir}/remove_featured_post.json"))
+        .await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.body);
+    assert!(n.featured(&post).await);
+    let mut remove = rw.rewrite(&fixture(&format!("{dir}/remove_featured_post.json")));
+    remove["id"] = json!(format!("{}/activities/remove/featured", n.standin.base));
+    let (status, body) = n.standin.deliver(&n.inbox(), &remove).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(!n.featured(&post).await);
+    n.deliver(&rw, &format!("{dir}/remove_mod.json"))
+        .await
+        .accepted();
+    let (_, mods) = n.app.get("/api/v1/communities/main/moderators", None).await;
+    assert!(
+        !mods["moderators"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(alpha)),
+        "{mods}"
+    );
+    assert!(
+        mods["moderators"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(beta)),
+        "{mods}"
+    );
+
+    let log = n.modlog().await;
+    assert_eq!(
+        log[..6],
+        [
+            "remove_moderator",
+            "unfeature_post",
+            "feature_post",
+            "add_moderator",
+            "unlock_post",
+            "lock_post"
+        ]
+    );
 }
 
 /// alice follows a remote Lemmy community (`enterprise.lemmy.ml/c/main` on the stand-in), which
@@ -732,8 +964,8 @@ async fn lemmy_remote_community_accepts_a_follow_and_announces_a_post() {
     );
 }
 
-/// Lemmy activities a discussion node without remote moderation, private messages or account
-/// deletion does not act on: each is refused with its reason or acknowledged as a no-op.
+/// Lemmy activities this node does not act on (bans, reports, warnings, private messages,
+/// account deletion): each is refused with its reason or acknowledged as a no-op.
 #[tokio::test]
 async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing() {
     let n = Node::start().await;
@@ -756,18 +988,6 @@ async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing()
     for (rel, status, reason) in [
         ("block/block_user.json", 400, not_handled("Block")),
         ("block/undo_block_user.json", 400, undo_of("Block")),
-        ("community/add_featured_post.json", 400, not_handled("Add")),
-        ("community/add_mod.json", 400, not_handled("Add")),
-        (
-            "community/remove_featured_post.json",
-            400,
-            not_handled("Remove"),
-        ),
-        ("community/remove_mod.json", 400, not_handled("Remove")),
-        ("community/lock_note.json", 400, not_handled("Lock")),
-        ("community/lock_page.json", 400, not_handled("Lock")),
-        ("community/undo_lock_note.json", 400, undo_of("Lock")),
-        ("community/undo_lock_page.json", 400, undo_of("Lock")),
         ("community/report_page.json", 400, not_handled("Flag")),
         (
             "community/resolve_report_page.json",
@@ -785,20 +1005,16 @@ async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing()
             400,
             "objects of type \"ChatMessage\" are not stored".into(),
         ),
-        (
-            "deletion/undo_delete_private_message.json",
-            400,
-            undo_of("Delete"),
-        ),
     ] {
         n.deliver(&rw, &format!("lemmy/activities/{rel}"))
             .await
             .refused(StatusCode::from_u16(status).unwrap(), &reason);
     }
-    // Deleting a message the node never stored, and deleting an account (whose content stays,
+    // Deleting (or restoring) a message the node never stored, and deleting an account (whose content stays,
     // marked by its own deletes), are acknowledged and change nothing.
     for rel in [
         "deletion/delete_private_message.json",
+        "deletion/undo_delete_private_message.json",
         "deletion/delete_user.json",
     ] {
         n.deliver(&rw, &format!("lemmy/activities/{rel}"))

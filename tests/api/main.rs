@@ -19,6 +19,7 @@ mod inbox_security;
 mod inbox_semantics;
 mod interop;
 mod meta;
+mod moderation;
 mod origin_rules;
 mod outbound;
 mod posts;

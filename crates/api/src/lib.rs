@@ -24,7 +24,7 @@ use canopy_core::InstanceId;
 use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::Federation;
-use routes::{admin, comments, communities, meta, posts};
+use routes::{admin, comments, communities, meta, moderation, posts};
 use std::sync::Arc;
 
 /// What every handler can reach: the pool, who this node is, the federation side it resolves
@@ -100,6 +100,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/comments/{id}/vote", post(comments::vote))
         .route("/comments/{id}/replies", get(comments::replies))
+        .route("/posts/{id}/remove", post(moderation::remove_post))
+        .route("/posts/{id}/restore", post(moderation::restore_post))
+        .route("/posts/{id}/lock", post(moderation::lock_post))
+        .route("/posts/{id}/unlock", post(moderation::unlock_post))
+        .route("/posts/{id}/feature", post(moderation::feature_post))
+        .route("/posts/{id}/unfeature", post(moderation::unfeature_post))
+        .route("/comments/{id}/remove", post(moderation::remove_comment))
+        .route("/comments/{id}/restore", post(moderation::restore_comment))
+        .route(
+            "/communities/{name}/moderators",
+            get(moderation::moderators)
+                .post(moderation::add_moderator)
+                .delete(moderation::remove_moderator),
+        )
+        .route("/modlog", get(moderation::modlog))
         .route("/admin/queue", get(admin::queue))
         .route("/admin/instances", get(admin::instances))
         .route(

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{accounts, admin, comments, communities, meta, posts};
+use crate::routes::{accounts, admin, comments, communities, meta, moderation, posts};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,6 +15,11 @@ use utoipa::{Modify, OpenApi};
         posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
         comments::create, comments::get, comments::edit, comments::delete, comments::vote,
         comments::tree, comments::replies,
+        moderation::remove_post, moderation::restore_post, moderation::lock_post,
+        moderation::unlock_post, moderation::feature_post, moderation::unfeature_post,
+        moderation::remove_comment, moderation::restore_comment,
+        moderation::moderators, moderation::add_moderator, moderation::remove_moderator,
+        moderation::modlog,
         admin::queue, admin::instances, admin::block, admin::unblock, admin::allow,
         admin::disallow,
     ),
@@ -23,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "accounts", description = "Registration, sessions, users"),
         (name = "communities"), (name = "posts"),
         (name = "comments", description = "Comments and paged comment trees"),
+        (name = "moderation", description = "Community moderators: removals, locks, moderators, the public moderation log"),
         (name = "meta", description = "Health"),
         (name = "admin", description = "For instance administrators: the delivery queue, known instances, blocks and the allow-list"),
     )

@@ -135,6 +135,8 @@ pub struct PostJson {
     pub deleted: bool,
     pub removed: bool,
     pub locked: bool,
+    /// Featured in its community by a moderator.
+    pub featured: bool,
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub counts: PostCounts,
@@ -169,6 +171,7 @@ impl From<PostView> for PostJson {
             deleted: p.deleted,
             removed: p.removed,
             locked: p.locked,
+            featured: p.featured,
             published: p.published,
             updated: p.updated,
             counts: PostCounts {
@@ -300,4 +303,48 @@ pub struct VoteResult {
     pub downvotes: i32,
     /// The caller's vote now: 1, -1 or 0.
     pub my_vote: i16,
+}
+
+/// One entry of the moderation log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModLogEntry {
+    pub id: i64,
+    /// `remove_post`, `restore_post`, `remove_comment`, `restore_comment`, `lock_post`,
+    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post` or `unfeature_post`.
+    pub action: String,
+    /// Who acted: `name` for a local user, `name@host` for a remote one.
+    pub moderator: String,
+    /// The moderator's ActivityPub id.
+    pub moderator_ap_id: String,
+    /// The community: `name` or `name@host`.
+    pub community: String,
+    pub post_id: Option<i64>,
+    pub comment_id: Option<i64>,
+    /// The person the action is about (a moderator added or removed), by ActivityPub id.
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    /// When a time-limited action ends.
+    pub until: Option<DateTime<Utc>>,
+    /// Taken on this node (true) or received from another server.
+    pub local: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<canopy_db::moderation::Entry> for ModLogEntry {
+    fn from(e: canopy_db::moderation::Entry) -> Self {
+        Self {
+            id: e.id,
+            action: e.action,
+            moderator: handle(&e.moderator_name, e.moderator_local, &e.moderator_authority),
+            moderator_ap_id: e.moderator_ap_id,
+            community: handle(&e.community_name, e.community_local, &e.community_authority),
+            post_id: e.post_id.map(|p| p.0),
+            comment_id: e.comment_id.map(|c| c.0),
+            target: e.target_ap_id,
+            reason: e.reason,
+            until: e.until,
+            local: e.local,
+            created_at: e.created_at,
+        }
+    }
 }

@@ -10,6 +10,8 @@ pub const MAX_POST_BODY_BYTES: usize = 50_000;
 pub const MAX_COMMENT_BODY_BYTES: usize = 10_000;
 /// Longest community description or user bio, in bytes.
 pub const MAX_SUMMARY_BYTES: usize = 5_000;
+/// Longest reason of a moderation action, in characters (longer received ones are cut).
+pub const MAX_REASON_CHARS: usize = 1_000;
 /// Longest accepted URL, in bytes.
 pub const MAX_URL_BYTES: usize = 2_000;
 /// Shortest and longest accepted password, in characters.

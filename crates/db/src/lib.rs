@@ -15,6 +15,7 @@ pub mod error;
 pub mod follows;
 pub mod governance;
 pub mod instances;
+pub mod moderation;
 pub mod outbox;
 pub mod people;
 pub mod posts;

@@ -94,6 +94,27 @@ pub async fn local_by_name(pool: &PgPool, name: &str) -> Result<Person, DbError>
     .ok_or(DbError::NotFound("user"))
 }
 
+/// A person by handle: `name` for a local user, `name@authority` for a remote person this node
+/// has stored.
+pub async fn by_handle(pool: &PgPool, handle: &str) -> Result<Person, DbError> {
+    let (name, authority) = match handle.split_once('@') {
+        Some((n, a)) => (n, Some(a)),
+        None => (handle, None),
+    };
+    sqlx::query_as(&format!(
+        "SELECT {PERSON_COLUMNS} FROM person p JOIN instance i ON i.id = p.instance_id
+         LEFT JOIN local_user u ON u.person_id = p.id
+         WHERE lower(p.name) = lower($1)
+           AND (CASE WHEN $2::text IS NULL THEN p.local ELSE i.authority = lower($2) END)
+         ORDER BY p.id LIMIT 1"
+    ))
+    .bind(name)
+    .bind(authority)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DbError::NotFound("user"))
+}
+
 /// The password hash of a local account, for log-in.
 pub async fn password_hash(
     pool: &PgPool,

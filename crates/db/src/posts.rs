@@ -30,6 +30,8 @@ pub struct PostView {
     pub deleted: bool,
     pub removed: bool,
     pub locked: bool,
+    /// Featured in its community by a moderator.
+    pub featured: bool,
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub score: i32,
@@ -50,7 +52,7 @@ pub struct PostView {
 }
 
 const VIEW: &str = "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.body_html, p.deleted,
-        p.removed, p.locked, p.published, p.updated, p.score, p.upvotes, p.downvotes,
+        p.removed, p.locked, p.featured, p.published, p.updated, p.score, p.upvotes, p.downvotes,
         a.comment_count, p.hot,
         c.id AS community_id, c.name AS community_name, c.local AS community_local,
         ci.authority AS community_authority,

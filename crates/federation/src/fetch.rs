@@ -259,6 +259,8 @@ pub struct ParsedActor<'a> {
     inbox: &'a str,
     shared_inbox: Option<&'a str>,
     followers: Option<&'a str>,
+    /// A Group's moderators collection (Lemmy names it in `attributedTo`), on its own authority.
+    moderators: Option<Url>,
     public_key_pem: &'a str,
 }
 
@@ -345,6 +347,14 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
         None => None,
     };
     let followers = own_url(json, "followers", &id)?;
+    let moderators = if is_group {
+        json.get("attributedTo")
+            .or_else(|| json.get("moderators"))
+            .and_then(id_of)
+            .filter(|u| same_authority(u, &id) && u.as_str().len() <= limits::MAX_URL_BYTES)
+    } else {
+        None
+    };
     let key = json
         .get("publicKey")
         .ok_or_else(|| FedError::bad(format!("actor {id} has no publicKey")))?;
@@ -388,6 +398,7 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
         inbox,
         shared_inbox,
         followers,
+        moderators,
         public_key_pem: pem,
     })
 }
@@ -417,11 +428,15 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
             },
         )
         .await?;
-        Actor::Community(
-            actors::community_by_ap_id(&data.db, a.id.as_str())
-                .await?
-                .ok_or_else(|| FedError::Internal("stored community vanished".into()))?,
-        )
+        let community = actors::community_by_ap_id(&data.db, a.id.as_str())
+            .await?
+            .ok_or_else(|| FedError::Internal("stored community vanished".into()))?;
+        if let Some(url) = &a.moderators {
+            if let Err(e) = read_moderators(url, &community, data).await {
+                tracing::info!(community = %a.id, error = %e, "could not read the moderators of a remote community");
+            }
+        }
+        Actor::Community(community)
     } else {
         actors::upsert_person(
             &data.db,
@@ -446,6 +461,39 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
     };
     data.actors.put(&actor);
     Ok(actor)
+}
+
+/// Read a remote community's moderators collection (one page: the items of the collection or of
+/// its embedded first page, at most [`canopy_db::moderation::MAX_REMOTE_MODERATORS`]) and store
+/// them as its moderators. The fetch counts against the activity's fetch budget like any other.
+async fn read_moderators(
+    url: &Url,
+    community: &CommunityActor,
+    data: &FedData,
+) -> Result<(), FedError> {
+    if community.local {
+        return Ok(());
+    }
+    let json = fetch_json(url, data).await?;
+    let page = match json.get("orderedItems").or_else(|| json.get("items")) {
+        Some(items) => Some(items),
+        None => json
+            .get("first")
+            .filter(|f| f.is_object())
+            .and_then(|f| f.get("orderedItems").or_else(|| f.get("items"))),
+    };
+    let items = page
+        .and_then(Value::as_array)
+        .ok_or_else(|| FedError::bad(format!("{url} is not a collection with items")))?;
+    let ids: Vec<String> = items
+        .iter()
+        .filter_map(id_of)
+        .filter(|u| u.as_str().len() <= limits::MAX_URL_BYTES)
+        .take(canopy_db::moderation::MAX_REMOTE_MODERATORS)
+        .map(String::from)
+        .collect();
+    canopy_db::moderation::replace_remote_moderators(&data.db, community.id, &ids).await?;
+    Ok(())
 }
 
 /// Find the actor URL for `name@host[:port]` through WebFinger. When the host answers with

@@ -389,6 +389,14 @@ async fn insert_post(
     .await;
     match post {
         Ok(p) => {
+            // A post locked at its home (Lemmy: `commentsEnabled: false`) is locked here too.
+            if object.get("commentsEnabled") == Some(&Value::Bool(false)) {
+                canopy_db::moderation::set_locked(&mut tx, p, true).await?;
+            }
+            // Featured (Lemmy: `stickied`) at its home.
+            if object.get("stickied") == Some(&Value::Bool(true)) {
+                canopy_db::moderation::set_featured(&mut tx, p, true).await?;
+            }
             if let Some(relay) = relay {
                 if let Some(row) = actors::announcing_community(&data.db, community).await? {
                     outgoing::announce(&mut tx, &row, relay.activity, data, Some(relay.origin))

@@ -76,18 +76,33 @@ async fn publish(
     c: &ContentAp,
     activity: Value,
 ) -> Result<(), FedError> {
-    if c.community_local {
-        // The community announces the person's activity; nobody receives it directly.
-        let community = actors::community_by_id_in(conn, c.community_id).await?;
-        announce_in(conn, base, &community, &activity, Some(&c.ap_id), None).await
+    let community = actors::community_by_id_in(conn, c.community_id).await?;
+    let by = (c.creator_id, c.creator_ap_id.as_str());
+    in_community(conn, base, &community, by, &c.ap_id, activity).await
+}
+
+/// Send `activity` by the person `by` (id, ActivityPub id) about `object` in `community`: to the
+/// community's inbox when it is remote (it will announce it), or announced by the local community
+/// to its followers (nobody receives the person's activity directly).
+async fn in_community(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    community: &CommunityActor,
+    by: (canopy_core::PersonId, &str),
+    object: &str,
+    activity: Value,
+) -> Result<(), FedError> {
+    if community.local {
+        announce_in(conn, base, community, &activity, Some(object), None).await
     } else {
-        let target: Vec<(String, String)> = inbox_target(&c.community_inbox).into_iter().collect();
+        let target: Vec<(String, String)> =
+            inbox_target(&community.inbox_url).into_iter().collect();
         enqueue(
             conn,
             &activity,
-            Some(&c.ap_id),
-            &c.creator_ap_id,
-            Signer::Person(c.creator_id),
+            Some(object),
+            by.1,
+            Signer::Person(by.0),
             &target,
         )
         .await
@@ -296,6 +311,160 @@ async fn by_creator(
         "object": object,
     });
     publish(conn, base, &c, activity).await
+}
+
+/// A post or comment its local author deleted is restored: `Undo(Delete)` by the author.
+pub async fn undeleted(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    what: Content,
+) -> Result<(), FedError> {
+    let c = what.load(conn).await?;
+    let delete = json!({
+        "id": activity_id(base, "delete"),
+        "type": "Delete",
+        "actor": c.creator_ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": c.ap_id,
+    });
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, "undo"),
+        "type": "Undo",
+        "actor": c.creator_ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": delete,
+    });
+    publish(conn, base, &c, activity).await
+}
+
+/// A moderator's action on a post or comment, as Lemmy sends it.
+#[derive(Debug, Clone, Copy)]
+pub enum Moderation<'a> {
+    /// `Delete` with the reason in `summary` (empty when none was given).
+    Remove { reason: Option<&'a str> },
+    /// `Undo` of such a `Delete`.
+    Restore { reason: Option<&'a str> },
+    /// `Lock` of a post.
+    Lock { reason: Option<&'a str> },
+    /// `Undo` of a `Lock`.
+    Unlock,
+}
+
+/// A moderator of the content's community (or an admin of this node) acted on a local or remote
+/// post or comment. Sent like the content's own activities: announced by a local community to
+/// its followers, or to a remote community's inbox for it to announce.
+pub async fn moderated(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    what: Content,
+    moderator: &PersonActor,
+    action: Moderation<'_>,
+) -> Result<(), FedError> {
+    let c = what.load(conn).await?;
+    let inner = |kind: &str, reason: Option<&str>| {
+        let mut a = json!({
+            "id": activity_id(base, kind),
+            "type": kind,
+            "actor": moderator.ap_id,
+            "to": [PUBLIC],
+            "cc": [c.community_ap_id],
+            "audience": c.community_ap_id,
+            "object": c.ap_id,
+        });
+        if kind == "Delete" || reason.is_some() {
+            a["summary"] = json!(reason.unwrap_or_default());
+        }
+        a
+    };
+    let undo = |object: Value| {
+        json!({
+            "id": activity_id(base, "undo"),
+            "type": "Undo",
+            "actor": moderator.ap_id,
+            "to": [PUBLIC],
+            "cc": [c.community_ap_id],
+            "audience": c.community_ap_id,
+            "object": object,
+        })
+    };
+    let mut activity = match action {
+        Moderation::Remove { reason } => inner("Delete", reason),
+        Moderation::Restore { reason } => undo(inner("Delete", reason)),
+        Moderation::Lock { reason } => inner("Lock", reason),
+        Moderation::Unlock => undo(inner("Lock", None)),
+    };
+    activity["@context"] = context();
+    let community = actors::community_by_id_in(conn, c.community_id).await?;
+    let by = (moderator.id, moderator.ap_id.as_str());
+    in_community(conn, base, &community, by, &c.ap_id, activity).await
+}
+
+/// The moderators collection of a community (Lemmy's layout, which Canopy serves too).
+pub fn moderators_url(community_ap_id: &str) -> String {
+    format!("{community_ap_id}/moderators")
+}
+
+/// `actor` added (`add`) or removed the person `person` as a moderator of `community`: `Add` or
+/// `Remove` with `target` the community's moderators collection.
+pub async fn moderator_changed(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    community: &CommunityActor,
+    actor: &PersonActor,
+    person: &str,
+    add: bool,
+) -> Result<(), FedError> {
+    let kind = if add { "Add" } else { "Remove" };
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, kind),
+        "type": kind,
+        "actor": actor.ap_id,
+        "to": [PUBLIC],
+        "cc": [community.ap_id],
+        "audience": community.ap_id,
+        "object": person,
+        "target": moderators_url(&community.ap_id),
+    });
+    let by = (actor.id, actor.ap_id.as_str());
+    in_community(conn, base, community, by, &community.ap_id, activity).await
+}
+
+/// The featured-posts collection of a community (Lemmy's layout, which Canopy serves too).
+pub fn featured_url(community_ap_id: &str) -> String {
+    format!("{community_ap_id}/featured")
+}
+
+/// A moderator featured (`add`) or unfeatured the post `post`: `Add` or `Remove` with `target`
+/// the community's featured collection.
+pub async fn featured_changed(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    post: PostId,
+    moderator: &PersonActor,
+    add: bool,
+) -> Result<(), FedError> {
+    let c = Content::Post(post).load(conn).await?;
+    let kind = if add { "Add" } else { "Remove" };
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, kind),
+        "type": kind,
+        "actor": moderator.ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": c.ap_id,
+        "target": featured_url(&c.community_ap_id),
+    });
+    let community = actors::community_by_id_in(conn, c.community_id).await?;
+    let by = (moderator.id, moderator.ap_id.as_str());
+    in_community(conn, base, &community, by, &c.ap_id, activity).await
 }
 
 /// A local person voted (1, -1) or cleared a vote (0) on a post or comment.

@@ -5,4 +5,5 @@ pub mod admin;
 pub mod comments;
 pub mod communities;
 pub mod meta;
+pub mod moderation;
 pub mod posts;

@@ -59,12 +59,34 @@ pub struct Publish {
     pub object: Value,
 }
 
-/// `Delete` of the object named (a Tombstone embedded or its id).
+/// `Delete` of the object named (a Tombstone embedded or its id). A moderator's removal carries
+/// its reason in `summary` (Lemmy sends an empty one when none was given).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Delete {
     pub id: Option<Id>,
     pub actor: Id,
     pub object: Id,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+/// `Lock` of a post (no new comments), with its reason in `summary`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Lock {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Id,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+/// `Add` or `Remove` of `object` to or from the collection `target` (a community's moderators).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Collect {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Id,
+    pub target: Id,
 }
 
 /// `Like` (`score` 1) or `Dislike` (`score` -1) of a post or comment. Mastodon's
@@ -83,6 +105,9 @@ pub struct Vote {
 pub enum UndoneKind {
     Follow,
     Vote,
+    /// A Delete: its author's (restore) or a moderator's removal (with `summary`).
+    Delete,
+    Lock,
 }
 
 /// The activity inside an `Undo`: its actor may be left out (it is the Undo's own).
@@ -93,13 +118,15 @@ pub struct Undone {
     pub id: Option<Id>,
     pub actor: Option<Id>,
     pub object: Id,
+    #[serde(default)]
+    pub summary: Option<String>,
 }
 
 fn undone_default() -> UndoneKind {
     UndoneKind::Vote
 }
 
-/// `Undo` of an earlier Follow or vote, which must be embedded.
+/// `Undo` of an earlier Follow, vote, Delete or Lock, which must be embedded.
 #[derive(Debug, Clone)]
 pub struct Undo {
     pub id: Option<Id>,
@@ -127,6 +154,9 @@ pub enum Incoming {
     Delete(Delete),
     Vote(Vote),
     Announce(Announce),
+    Lock(Lock),
+    Add(Collect),
+    Remove(Collect),
 }
 
 fn typed<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, FedError> {
@@ -153,6 +183,9 @@ impl Incoming {
                 ..typed(v, kind)?
             }),
             "Announce" => Incoming::Announce(typed(v, kind)?),
+            "Lock" => Incoming::Lock(typed(v, kind)?),
+            "Add" => Incoming::Add(typed(v, kind)?),
+            "Remove" => Incoming::Remove(typed(v, kind)?),
             "Undo" => {
                 #[derive(Deserialize)]
                 struct Envelope {
@@ -167,6 +200,8 @@ impl Incoming {
                 let undone_kind = match kind_of(inner) {
                     "Follow" => UndoneKind::Follow,
                     "Like" | "Dislike" | "EmojiReact" => UndoneKind::Vote,
+                    "Delete" => UndoneKind::Delete,
+                    "Lock" => UndoneKind::Lock,
                     "" => return Err(FedError::bad("the activity inside Undo has no type")),
                     other => {
                         return Err(FedError::bad(format!("Undo of {other:?} is not handled")))
@@ -201,6 +236,8 @@ impl Incoming {
             Incoming::Delete(a) => &a.actor.0,
             Incoming::Vote(a) => &a.actor.0,
             Incoming::Announce(a) => &a.actor.0,
+            Incoming::Lock(a) => &a.actor.0,
+            Incoming::Add(a) | Incoming::Remove(a) => &a.actor.0,
         }
     }
 
@@ -214,6 +251,8 @@ impl Incoming {
             Incoming::Delete(a) => &a.id,
             Incoming::Vote(a) => &a.id,
             Incoming::Announce(a) => &a.id,
+            Incoming::Lock(a) => &a.id,
+            Incoming::Add(a) | Incoming::Remove(a) => &a.id,
         };
         id.as_ref().map(|i| &i.0)
     }
@@ -231,6 +270,9 @@ impl Incoming {
             Incoming::Vote(v) if v.score < 0 => "Dislike",
             Incoming::Vote(_) => "Like",
             Incoming::Announce(_) => "Announce",
+            Incoming::Lock(_) => "Lock",
+            Incoming::Add(_) => "Add",
+            Incoming::Remove(_) => "Remove",
         }
     }
 }
@@ -285,6 +327,7 @@ mod tests {
             json!({"type": "Follow", "actor": "https://a.example/u/x"}),
             json!({"type": "Delete", "actor": 3, "object": "https://a.example/n/1"}),
             json!({"type": "Create", "object": {}}),
+            json!({"type": "Add", "actor": "https://a.example/u/x", "object": "https://a.example/u/y"}),
             json!({"type": "Move", "actor": "https://a.example/u/x", "object": "x"}),
             json!({"actor": "https://a.example/u/x"}),
         ] {

@@ -80,6 +80,8 @@ pub struct Group {
     pub source: Option<Source>,
     /// The moderators collection (Lemmy names it here).
     pub attributed_to: String,
+    /// The featured posts collection (Lemmy's name for it).
+    pub featured: String,
     pub inbox: String,
     pub outbox: String,
     pub followers: String,
@@ -108,6 +110,7 @@ impl Group {
                 .map(Source::markdown),
             summary,
             attributed_to: format!("{}/moderators", row.ap_id),
+            featured: crate::outgoing::featured_url(&row.ap_id),
             inbox: row.inbox_url.clone(),
             outbox: format!("{}/outbox", row.ap_id),
             followers: row

@@ -1,4 +1,4 @@
-//! `OrderedCollection`s: moderators, followers and outboxes.
+//! `OrderedCollection`s: moderators, followers, outboxes and featured posts.
 
 use super::Kind;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,28 @@ impl OrderedCollection {
             kind: Kind::OrderedCollection,
             total_items,
             ordered_items: None,
+        }
+    }
+}
+
+/// A collection of embedded objects (a community's featured posts, as Lemmy serves them).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectCollection {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub total_items: i64,
+    pub ordered_items: Vec<serde_json::Value>,
+}
+
+impl ObjectCollection {
+    pub fn new(id: String, items: Vec<serde_json::Value>) -> Self {
+        Self {
+            id,
+            kind: Kind::OrderedCollection,
+            total_items: i64::try_from(items.len()).unwrap_or(i64::MAX),
+            ordered_items: items,
         }
     }
 }

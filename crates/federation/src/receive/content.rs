@@ -1,11 +1,11 @@
 //! Create, Update and Delete of posts and comments (and Update of an actor, Delete of an account).
 
-use super::{person_of, relay, rules};
+use super::{moderation, person_of, relay, rules};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
 use crate::json::{id_of, kind_of};
 use crate::objects::{self, Relay};
-use crate::protocol::activities::{Delete, Publish};
+use crate::protocol::activities::{Delete, Publish, Undo};
 use canopy_core::{authority, same_authority};
 use canopy_db::actors::CommunityActor;
 use serde_json::Value;
@@ -84,7 +84,7 @@ pub(super) async fn update(
 }
 
 /// A Delete by the creator of the content (an account deleting itself keeps its content, which
-/// its own Deletes mark).
+/// its own Deletes mark), or a moderator's removal (see [`moderation::is_removal`]).
 pub(super) async fn delete(
     d: &Delete,
     raw: &Value,
@@ -101,18 +101,55 @@ pub(super) async fn delete(
         }
         return Ok(());
     }
+    let stored = canopy_db::content::by_ap_id(&data.db, target.as_str()).await?;
+    let summary = d.summary.as_deref();
+    match &stored {
+        Some(stored) if moderation::is_removal(summary, actor, &stored.creator_ap_id) => {
+            return moderation::remove(actor, target, summary, true, raw, via, data).await;
+        }
+        // A removal of content this node never stored: nothing to remove.
+        None if summary.is_some() => return Ok(()),
+        _ => {}
+    }
     if !same_authority(target, actor) {
         return Err(FedError::forbidden(format!(
             "{actor} may not delete {target}, an object on another host"
         )));
     }
-    let Some(stored) = canopy_db::content::by_ap_id(&data.db, target.as_str()).await? else {
+    let Some(stored) = stored else {
         // Unknown object: nothing to delete.
         return Ok(());
     };
     rules::may_change(&stored.creator_ap_id, actor, target)?;
     canopy_db::content::delete_remote(&data.db, target.as_str()).await?;
     if via.is_none() {
+        relay::forward(stored.community_id, raw, &authority(actor), data).await?;
+    }
+    Ok(())
+}
+
+/// `Undo(Delete)`: its creator restores deleted content, or a moderator restores removed content.
+pub(super) async fn undo_delete(
+    u: &Undo,
+    raw: &Value,
+    via: Option<&CommunityActor>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let actor = &u.actor.0;
+    let target = &u.object.object.0;
+    let Some(stored) = canopy_db::content::by_ap_id(&data.db, target.as_str()).await? else {
+        return Ok(());
+    };
+    let summary = u.object.summary.as_deref();
+    if moderation::is_removal(summary, actor, &stored.creator_ap_id) {
+        return moderation::remove(actor, target, summary, false, raw, via, data).await;
+    }
+    rules::may_change(&stored.creator_ap_id, actor, target)?;
+    let mut conn = data.db.acquire().await?;
+    let changed =
+        canopy_db::moderation::undelete(&mut conn, stored.post_id, stored.comment_id).await?;
+    drop(conn);
+    if changed && via.is_none() {
         relay::forward(stored.community_id, raw, &authority(actor), data).await?;
     }
     Ok(())

@@ -3,10 +3,12 @@
 //! Each activity is read into its type ([`Incoming`]), checked against the origin rules of
 //! [`rules`] (one table for every kind, direct or relayed), and only then acted on:
 //! [`follows`] (Follow, Accept, Reject, Undo(Follow)), [`content`] (Create, Update, Delete),
-//! [`votes`] (Like, Dislike, Undo of them) and [`relay`] (Announce by a community, FEP-1b12).
+//! [`votes`] (Like, Dislike, Undo of them), [`moderation`] (a moderator's removal, Lock, Add and
+//! Remove of moderators, Undo of them) and [`relay`] (Announce by a community, FEP-1b12).
 
 mod content;
 mod follows;
+mod moderation;
 mod relay;
 pub mod rules;
 mod votes;
@@ -48,6 +50,12 @@ pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), F
             match u.object.kind {
                 UndoneKind::Follow => follows::undo_follow(&u, signer, data).await,
                 UndoneKind::Vote => votes::undo(&u, raw, signer, None, data).await,
+                UndoneKind::Delete => content::undo_delete(&u, raw, None, data).await,
+                UndoneKind::Lock => {
+                    let o = &u.object;
+                    let reason = o.summary.as_deref();
+                    moderation::lock(&u.actor.0, &o.object.0, reason, false, raw, None, data).await
+                }
             }
         }
         Incoming::Create(p) => content::create(&p, raw, signer, data).await,
@@ -55,6 +63,12 @@ pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), F
         Incoming::Delete(d) => content::delete(&d, raw, None, data).await,
         Incoming::Vote(v) => votes::vote(&v, raw, signer, None, data).await,
         Incoming::Announce(a) => relay::announce(&a, signer, data).await,
+        Incoming::Lock(l) => {
+            let reason = l.summary.as_deref();
+            moderation::lock(&l.actor.0, &l.object.0, reason, true, raw, None, data).await
+        }
+        Incoming::Add(c) => moderation::moderator(&c, true, raw, None, data).await,
+        Incoming::Remove(c) => moderation::moderator(&c, false, raw, None, data).await,
     }
 }
 

@@ -6,7 +6,7 @@
 //! activity was fetched from its own id on its actor's host. Otherwise it is refused, and the
 //! inbox logs why.
 
-use super::{content, rules, votes};
+use super::{content, moderation, rules, votes};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
 use crate::json::{id_of, kind_of};
@@ -72,7 +72,10 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
             }
         }
         Incoming::Delete(d) => {
-            vouched(&activity, &d.object.0, community, fetched, data).await?;
+            // A removal (with `summary`) is checked by the stricter moderator rule instead.
+            if d.summary.is_none() {
+                vouched(&activity, &d.object.0, community, fetched, data).await?;
+            }
             content::delete(d, &inner, via, data).await
         }
         Incoming::Vote(v) => {
@@ -81,15 +84,36 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
             vouched(&activity, &v.object.0, community, fetched, data).await?;
             votes::vote(v, &inner, &inner_actor, via, data).await
         }
-        Incoming::Undo(u) if u.object.kind == UndoneKind::Vote => {
+        Incoming::Undo(u) if u.object.kind != UndoneKind::Follow => {
             if let Some(inner_actor_id) = &u.object.actor {
                 if inner_actor_id.0 != u.actor.0 {
                     return Err(FedError::forbidden("Undo of another actor's activity"));
                 }
             }
-            vouched(&activity, &u.object.object.0, community, fetched, data).await?;
-            votes::undo(u, &inner, &inner_actor, via, data).await
+            let target = &u.object.object.0;
+            match u.object.kind {
+                UndoneKind::Lock => {
+                    let reason = u.object.summary.as_deref();
+                    moderation::lock(&u.actor.0, target, reason, false, &inner, via, data).await
+                }
+                UndoneKind::Delete => {
+                    if u.object.summary.is_none() {
+                        vouched(&activity, target, community, fetched, data).await?;
+                    }
+                    content::undo_delete(u, &inner, via, data).await
+                }
+                _ => {
+                    vouched(&activity, target, community, fetched, data).await?;
+                    votes::undo(u, &inner, &inner_actor, via, data).await
+                }
+            }
         }
+        Incoming::Lock(l) => {
+            let reason = l.summary.as_deref();
+            moderation::lock(&l.actor.0, &l.object.0, reason, true, &inner, via, data).await
+        }
+        Incoming::Add(c) => moderation::moderator(c, true, &inner, via, data).await,
+        Incoming::Remove(c) => moderation::moderator(c, false, &inner, via, data).await,
         Incoming::Announce(_) => Err(FedError::bad("an Announce inside an Announce")),
         other => Err(FedError::forbidden(format!(
             "a community does not relay {}; it is sent to its object directly",

@@ -17,6 +17,10 @@
 //! | `Delete` of an actor | the actor itself (its content stays) | refused |
 //! | `Like` / `Dislike` / `Undo` of them | the voter (a person), on content stored or fetchable | the content is in C; otherwise the inner activity is fetched from its own id |
 //! | `Announce` | by a community: see the right-hand column; by a person (a boost): ignored | refused (no nesting) |
+//! | `Delete` with `summary`, or of content not the actor's (a moderator's removal) | a moderator of the content's community, as its home lists them (see [`moderates`]) | C is the content's community |
+//! | `Undo(Delete)` | by the content's creator: restores its deletion; a removal (with `summary`, or not the actor's content): as the removal | as Delete: the creator's when the content is in C or fetched from its own id; a removal when C is the content's community |
+//! | `Lock` / `Undo(Lock)` of a post | a moderator of the post's community, as its home lists them; a `Lock` of a comment is refused (Canopy locks posts) | C is the post's community |
+//! | `Add` / `Remove` to a community's moderators or featured collection (`target`) | a moderator of that community, as its home lists them (a featured post must be that community's); other collections are refused | C is that community |
 //!
 //! "Fetched from its own id" means the inner activity was given (or re-read) by URL and fetched
 //! from the actor's own authority, so the actor's server vouches for it; the fetch library checks
@@ -28,6 +32,7 @@ use crate::fetch::{self, FedData};
 use crate::json::{id_of, kind_of};
 use crate::protocol::activities::Incoming;
 use canopy_core::same_authority;
+use canopy_db::actors::CommunityActor;
 use serde_json::Value;
 use url::Url;
 
@@ -118,6 +123,37 @@ pub fn may_change(stored_creator: &str, actor: &Url, what: &Url) -> Result<(), F
         )));
     }
     Ok(())
+}
+
+/// A moderation of `community` (a removal, a restoration, a lock, a change of its moderators) is
+/// taken from `actor` only when the community's home lists the actor as one of its moderators
+/// (this node's list for a local community; for a remote one, the list read from its moderators
+/// collection when it was last fetched, kept up to date by the `Add`/`Remove` it relays), or when
+/// `via`, the community that relayed it, is that community itself: a community is the authority
+/// on its own moderation. A community relaying the moderation of another's content is refused.
+/// Admins of other instances are not recognised: nothing in ActivityPub tells them apart.
+pub async fn moderates(
+    community: &CommunityActor,
+    actor: &Url,
+    via: Option<&CommunityActor>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    match via {
+        Some(c) if c.id == community.id => Ok(()),
+        Some(c) => Err(FedError::forbidden(format!(
+            "{} relayed a moderation of {}'s content; a community relays only its own",
+            c.ap_id, community.ap_id
+        ))),
+        None if canopy_db::moderation::is_moderator(&data.db, community.id, actor.as_str())
+            .await? =>
+        {
+            Ok(())
+        }
+        None => Err(FedError::forbidden(format!(
+            "{actor} is not a moderator of {} as its home lists them",
+            community.ap_id
+        ))),
+    }
 }
 
 /// An actor updates only itself: the same id, not merely the same host.

@@ -139,6 +139,26 @@ pub async fn group_followers(
 }
 
 /// Empty for now: activities are not listed yet.
+/// The community's featured posts as embedded Pages (Lemmy's shape).
+pub async fn group_featured(
+    State(ctx): State<FedContext>,
+    Name(name): Name,
+) -> Result<Response, RouteError> {
+    let row = live_community(&ctx, &name).await?;
+    let ids = canopy_db::moderation::featured_posts(&ctx.db, row.id).await?;
+    let mut conn = ctx.db.acquire().await.map_err(canopy_db::DbError::from)?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let post = canopy_db::outbox::post_ap(&mut conn, id).await?;
+        items.push(crate::protocol::objects::object_of(&post));
+    }
+    let id = crate::outgoing::featured_url(&row.ap_id);
+    Ok(activity_json(
+        StatusCode::OK,
+        crate::protocol::collections::ObjectCollection::new(id, items),
+    ))
+}
+
 pub async fn group_outbox(
     State(ctx): State<FedContext>,
     Name(name): Name,

@@ -34,6 +34,7 @@ pub fn router() -> Router<FedContext> {
         .route("/c/{name}/outbox", get(actors::group_outbox))
         .route("/c/{name}/followers", get(actors::group_followers))
         .route("/c/{name}/moderators", get(actors::group_moderators))
+        .route("/c/{name}/featured", get(actors::group_featured))
         .route("/post/{id}", get(objects::page))
         .route("/comment/{id}", get(objects::note))
 }
