@@ -391,7 +391,7 @@ async fn in_allowlist_mode_only_listed_instances_federate() {
     let app = TestApp::spawn_configured(
         None,
         canopy::Options {
-            federation_mode: canopy_federation::governance::FederationMode::Allowlist,
+            federation_mode: Some(canopy_federation::governance::FederationMode::Allowlist),
             ..canopy_testkit::unlimited()
         },
     )

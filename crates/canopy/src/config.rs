@@ -229,7 +229,7 @@ impl Config {
                 ..Default::default()
             },
             limits: self.limits(),
-            federation_mode: self.federation_mode,
+            federation_mode: Some(self.federation_mode),
         }
     }
 

@@ -30,8 +30,10 @@ pub struct Options {
     /// Registration open or closed, the rate limits of the API and of the inbox, and the
     /// reverse proxies whose forwarding headers are believed.
     pub limits: Limits,
-    /// Whether the node federates with every instance not blocked, or only with listed ones.
-    pub federation_mode: canopy_federation::governance::FederationMode,
+    /// Whether the node federates with every instance not blocked, or only with listed ones;
+    /// written to the database at start-up. `None` leaves the database's mode as it is (what
+    /// `canopy admin` commands do, so that they never switch a running node's mode).
+    pub federation_mode: Option<canopy_federation::governance::FederationMode>,
 }
 
 impl Options {

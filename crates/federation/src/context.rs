@@ -37,15 +37,15 @@ impl FedContext {
     /// The context of the node at `base`: registers this node's instance row when the database
     /// is new (refusing a database that belongs to another public URL), builds the one outgoing
     /// HTTP client with `outbound`'s policy, and the inbox limiter allowing `inbox_limit` per
-    /// remote instance. The actor cache and the fetch guard start empty. `mode` is written to
-    /// the database (every process sharing it follows the last one started), the instance
-    /// policy loaded, and a task started that keeps it current.
+    /// remote instance. The actor cache and the fetch guard start empty. `mode`, when given, is
+    /// written to the database (every process sharing it follows the last one started); the
+    /// instance policy is loaded, and a task started that keeps it current.
     pub async fn build(
         db: PgPool,
         base: PublicBase,
         outbound: &outbound::Settings,
         inbox_limit: Limit,
-        mode: FederationMode,
+        mode: Option<FederationMode>,
     ) -> Result<Self, StartError> {
         let instance_id = canopy_db::instances::ensure_local(&db, base.authority())
             .await
@@ -53,9 +53,11 @@ impl FedContext {
                 DbError::Conflict(_) => StartError::PublicUrlChanged(base.as_str().to_string()),
                 other => StartError::Database(other),
             })?;
-        canopy_db::governance::set_allowlist(&db, mode == FederationMode::Allowlist)
-            .await
-            .map_err(StartError::Database)?;
+        if let Some(mode) = mode {
+            canopy_db::governance::set_allowlist(&db, mode == FederationMode::Allowlist)
+                .await
+                .map_err(StartError::Database)?;
+        }
         let governance = Governance::load(db.clone(), base.authority())
             .await
             .map_err(StartError::Database)?;

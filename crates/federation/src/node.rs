@@ -46,7 +46,7 @@ impl Federation {
         base: PublicBase,
         outbound: &outbound::Settings,
         inbox_limit: Limit,
-        mode: crate::governance::FederationMode,
+        mode: Option<crate::governance::FederationMode>,
     ) -> Result<Self, StartError> {
         let context = FedContext::build(db, base, outbound, inbox_limit, mode).await?;
         let config = crate::fetch::federation_config(context.clone())

@@ -22,12 +22,12 @@ pub async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result
 
     let db = Database::open(&settings.config).await?;
     let result = async {
-        let node = Node::build(
-            db.pool.clone(),
-            settings.public_base.clone(),
-            settings.config.options(),
-        )
-        .await?;
+        // An admin command leaves the federation mode to the serve and worker processes.
+        let options = canopy::Options {
+            federation_mode: None,
+            ..settings.config.options()
+        };
+        let node = Node::build(db.pool.clone(), settings.public_base.clone(), options).await?;
         canopy_api::accounts::create_account(
             node.api(),
             &args.name,
