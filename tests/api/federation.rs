@@ -1,27 +1,9 @@
 //! Three nodes on loopback (alpha, beta, gamma), each with its own database, talking
 //! ActivityPub to each other through their real inboxes and outbox senders.
 
-use canopy_testkit::TestApp;
+use canopy_testkit::{eventually, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::future::Future;
-use std::time::{Duration, Instant};
-
-/// Poll `check` until it returns Some, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn authority(app: &TestApp) -> String {
     app.public_url.trim_start_matches("http://").to_string()

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where `scripts/test` puts the path of the release binary.
 const RELEASE_BIN_VAR: &str = "TEST_CANOPY_RELEASE_BIN";
@@ -336,23 +336,14 @@ fn without_colours(text: &str) -> String {
     out
 }
 
-/// Poll `check` until it returns `Some`, for at most [`STEP`]; then fail naming `what`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+/// Poll `check` every 100 ms until it returns `Some`, for at most [`STEP`]; then fail naming
+/// `what`.
+async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {STEP:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    canopy_testkit::eventually_within(STEP, Duration::from_millis(100), what, check).await
 }
 
 /// The comment with ActivityPub id `ap_id` in a tree page (`comments`, nested `replies`).

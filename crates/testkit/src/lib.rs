@@ -6,7 +6,8 @@
 //! - [`app`]: [`TestApp`], the real node in this process on a loopback port;
 //! - [`standin`]: a stand-in remote server (actors with keys, documents, signed deliveries);
 //! - [`fedify_peer`]: a real Fedify server as a peer (Node.js);
-//! - [`process`]: `canopy serve` and `canopy worker` as processes, and free loopback ports.
+//! - [`process`]: `canopy serve` and `canopy worker` as processes, and free loopback ports;
+//! - [`wait`]: polling with a deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
@@ -14,6 +15,8 @@ pub mod database;
 pub mod fedify_peer;
 pub mod process;
 pub mod standin;
+pub mod wait;
 
 pub use app::*;
 pub use database::{admin_url, empty_database_url, fresh_database};
+pub use wait::{eventually, eventually_within};
