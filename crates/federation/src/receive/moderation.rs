@@ -23,6 +23,29 @@ fn cut_reason(reason: Option<&str>) -> Option<String> {
     })
 }
 
+/// The end of every received moderator action, once its change is made in `tx`: when it
+/// changed something (`entry`), record it in the log, commit, and, when it was sent directly
+/// (not relayed by the community), forward it to the community's followers.
+async fn conclude(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    entry: Option<NewEntry<'_>>,
+    raw: &Value,
+    actor: &Url,
+    via: Option<&CommunityActor>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let Some(entry) = entry else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    db_moderation::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    if via.is_none() {
+        relay::forward(entry.community, raw, &authority(actor), data).await?;
+    }
+    Ok(())
+}
+
 /// Whether a `Delete` (or its `Undo`) by `actor` of content created by `creator` is a
 /// moderator's removal rather than its author's deletion: it carries a `summary` (Lemmy's mark of
 /// a removal), or the content is someone else's.
@@ -50,28 +73,19 @@ pub(super) async fn remove(
     let mut tx = data.db.begin().await?;
     let changed =
         db_moderation::set_removed(&mut tx, stored.post_id, stored.comment_id, remove).await?;
-    if changed {
-        db_moderation::record(
-            &mut tx,
-            &NewEntry {
-                action: Action::removal(stored.comment_id.is_some(), remove),
-                moderator: moderator.id,
-                community: community.id,
-                post: Some(stored.post_id),
-                comment: stored.comment_id,
-                target_ap_id: None,
-                reason: cut_reason(reason).as_deref(),
-                until: None,
-                local: false,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    if changed && via.is_none() {
-        relay::forward(community.id, raw, &authority(actor), data).await?;
-    }
-    Ok(())
+    let reason = cut_reason(reason);
+    let entry = NewEntry {
+        action: Action::removal(stored.comment_id.is_some(), remove),
+        moderator: moderator.id,
+        community: community.id,
+        post: Some(stored.post_id),
+        comment: stored.comment_id,
+        target_ap_id: None,
+        reason: reason.as_deref(),
+        until: None,
+        local: false,
+    };
+    conclude(tx, changed.then_some(entry), raw, actor, via, data).await
 }
 
 /// `actor` locks (`locked`) or unlocks the post `object`. Canopy locks whole posts: a `Lock` of a
@@ -98,32 +112,23 @@ pub(super) async fn lock(
     let moderator = fetch::person(actor, data).await?;
     let mut tx = data.db.begin().await?;
     let changed = db_moderation::set_locked(&mut tx, stored.post_id, locked).await?;
-    if changed {
-        db_moderation::record(
-            &mut tx,
-            &NewEntry {
-                action: if locked {
-                    Action::LockPost
-                } else {
-                    Action::UnlockPost
-                },
-                moderator: moderator.id,
-                community: community.id,
-                post: Some(stored.post_id),
-                comment: None,
-                target_ap_id: None,
-                reason: cut_reason(reason).as_deref(),
-                until: None,
-                local: false,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    if changed && via.is_none() {
-        relay::forward(community.id, raw, &authority(actor), data).await?;
-    }
-    Ok(())
+    let reason = cut_reason(reason);
+    let entry = NewEntry {
+        action: if locked {
+            Action::LockPost
+        } else {
+            Action::UnlockPost
+        },
+        moderator: moderator.id,
+        community: community.id,
+        post: Some(stored.post_id),
+        comment: None,
+        target_ap_id: None,
+        reason: reason.as_deref(),
+        until: None,
+        local: false,
+    };
+    conclude(tx, changed.then_some(entry), raw, actor, via, data).await
 }
 
 /// `Add` (`add`) or `Remove` of a person to or from a community's moderators collection, or of
@@ -168,32 +173,22 @@ pub(super) async fn moderator(
                 .await?
         }
     };
-    if changed {
-        db_moderation::record(
-            &mut tx,
-            &NewEntry {
-                action: if add {
-                    Action::AddModerator
-                } else {
-                    Action::RemoveModerator
-                },
-                moderator: moderator.id,
-                community: community.id,
-                post: None,
-                comment: None,
-                target_ap_id: Some(person.as_str()),
-                reason: None,
-                until: None,
-                local: false,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    if changed && via.is_none() {
-        relay::forward(community.id, raw, &authority(actor), data).await?;
-    }
-    Ok(())
+    let entry = NewEntry {
+        action: if add {
+            Action::AddModerator
+        } else {
+            Action::RemoveModerator
+        },
+        moderator: moderator.id,
+        community: community.id,
+        post: None,
+        comment: None,
+        target_ap_id: Some(person.as_str()),
+        reason: None,
+        until: None,
+        local: false,
+    };
+    conclude(tx, changed.then_some(entry), raw, actor, via, data).await
 }
 
 /// `Add` (`add`) or `Remove` of a post of the community `community_id` to or from its featured
@@ -221,30 +216,20 @@ async fn feature(
     let moderator = fetch::person(actor, data).await?;
     let mut tx = data.db.begin().await?;
     let changed = db_moderation::set_featured(&mut tx, stored.post_id, add).await?;
-    if changed {
-        db_moderation::record(
-            &mut tx,
-            &NewEntry {
-                action: if add {
-                    Action::FeaturePost
-                } else {
-                    Action::UnfeaturePost
-                },
-                moderator: moderator.id,
-                community: community.id,
-                post: Some(stored.post_id),
-                comment: None,
-                target_ap_id: None,
-                reason: None,
-                until: None,
-                local: false,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    if changed && via.is_none() {
-        relay::forward(community.id, raw, &authority(actor), data).await?;
-    }
-    Ok(())
+    let entry = NewEntry {
+        action: if add {
+            Action::FeaturePost
+        } else {
+            Action::UnfeaturePost
+        },
+        moderator: moderator.id,
+        community: community.id,
+        post: Some(stored.post_id),
+        comment: None,
+        target_ap_id: None,
+        reason: None,
+        until: None,
+        local: false,
+    };
+    conclude(tx, changed.then_some(entry), raw, actor, via, data).await
 }
