@@ -759,10 +759,10 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
     n.deliver(&rw, &format!("{dir}/deletion/undo_remove_note.json"))
         .await
         .refused(StatusCode::FORBIDDEN, "is not a moderator of");
-    // A remote moderator editing the node's own community.
+    // lemmy_alpha, who moderates nothing here, editing the node's own community.
     n.deliver(&rw, &format!("{dir}/community/update_community.json"))
         .await
-        .refused(StatusCode::FORBIDDEN, "may update only itself");
+        .refused(StatusCode::FORBIDDEN, "is not a moderator of");
     assert_eq!(n.tally().await, before, "refused activities change nothing");
     let (_, community) = n.app.get("/api/v1/communities/main", None).await;
     assert_eq!(community["title"], "main");
@@ -780,6 +780,24 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
     let log: Vec<String> = n.modlog().await;
     assert_eq!(log[..2], ["restore_comment", "remove_comment"]);
 
+    // Once lemmy_alpha moderates main too, its Update of the Group sets the title and the
+    // description (from the markdown source); nothing else of the Group is taken.
+    n.make_moderator("main", "lemmy_alpha").await;
+    let key_before = community_key(&n, "main").await;
+    n.deliver(&rw, &format!("{dir}/community/update_community.json"))
+        .await
+        .accepted();
+    let (_, community) = n.app.get("/api/v1/communities/main", None).await;
+    assert_eq!(community["title"], "The Updated Community");
+    assert_eq!(community["description"], "updated 2");
+    assert_eq!(community["posting_restricted_to_mods"], false);
+    assert_eq!(
+        community_key(&n, "main").await,
+        key_before,
+        "the key a moderator's copy names is not taken"
+    );
+    assert_eq!(n.modlog().await[0], "update_community");
+
     n.deliver(&rw, &format!("{dir}/deletion/delete_page.json"))
         .await
         .accepted();
@@ -789,6 +807,16 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
         .await
         .accepted();
     assert!(!n.post_row(&page).await.unwrap().deleted);
+}
+
+async fn community_key(n: &Node, name: &str) -> String {
+    let (key,): (String,) =
+        sqlx::query_as("SELECT public_key_pem FROM community WHERE local AND name = $1")
+            .bind(name)
+            .fetch_one(&n.app.db)
+            .await
+            .unwrap();
+    key
 }
 
 /// Lemmy moderators lock, unlock and feature posts and change moderators of the node's own

@@ -5,6 +5,7 @@ mod accounts;
 mod actor_fields;
 mod bad_input;
 mod cleanup;
+mod community_settings;
 mod concurrency;
 mod content;
 mod delivery;

@@ -76,7 +76,10 @@ pub fn router(state: AppState) -> Router {
             "/communities",
             post(communities::create).get(communities::list),
         )
-        .route("/communities/{name}", get(communities::get))
+        .route(
+            "/communities/{name}",
+            get(communities::get).patch(moderation::edit_community),
+        )
         .route("/communities/follow", post(communities::follow))
         .route(
             "/communities/{name}/follow",

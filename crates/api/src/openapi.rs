@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         moderation::unlock_post, moderation::feature_post, moderation::unfeature_post,
         moderation::remove_comment, moderation::restore_comment,
         moderation::moderators, moderation::add_moderator, moderation::remove_moderator,
-        moderation::modlog,
+        moderation::modlog, moderation::edit_community,
         admin::queue, admin::instances, admin::block, admin::unblock, admin::allow,
         admin::disallow,
     ),

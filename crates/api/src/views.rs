@@ -80,6 +80,8 @@ pub struct CommunityView {
     pub subscriber_count: i32,
     pub post_count: i32,
     pub created_at: DateTime<Utc>,
+    /// Only its moderators (and this node's admins) may start posts; anyone may comment.
+    pub posting_restricted_to_mods: bool,
 }
 
 impl From<Community> for CommunityView {
@@ -96,6 +98,7 @@ impl From<Community> for CommunityView {
             subscriber_count: c.subscriber_count,
             post_count: c.post_count,
             created_at: c.created_at,
+            posting_restricted_to_mods: c.posting_restricted_to_mods,
         }
     }
 }

@@ -260,6 +260,8 @@ pub enum Action {
     RemoveModerator,
     FeaturePost,
     UnfeaturePost,
+    /// Title, description or posting restriction of the community changed.
+    UpdateCommunity,
 }
 
 impl Action {
@@ -275,6 +277,7 @@ impl Action {
             Action::RemoveModerator => "remove_moderator",
             Action::FeaturePost => "feature_post",
             Action::UnfeaturePost => "unfeature_post",
+            Action::UpdateCommunity => "update_community",
         }
     }
 

@@ -250,18 +250,20 @@ pub mod actor_limits {
 /// A remote actor document, checked and ready to store.
 #[derive(Debug)]
 pub struct ParsedActor<'a> {
-    id: Url,
-    is_group: bool,
-    name: &'a str,
-    display_name: Option<String>,
-    bio: Option<String>,
-    bio_html: Option<String>,
-    inbox: &'a str,
-    shared_inbox: Option<&'a str>,
-    followers: Option<&'a str>,
+    pub(crate) id: Url,
+    pub(crate) is_group: bool,
+    pub(crate) name: &'a str,
+    pub(crate) display_name: Option<String>,
+    pub(crate) bio: Option<String>,
+    pub(crate) bio_html: Option<String>,
+    pub(crate) inbox: &'a str,
+    pub(crate) shared_inbox: Option<&'a str>,
+    pub(crate) followers: Option<&'a str>,
     /// A Group's moderators collection (Lemmy names it in `attributedTo`), on its own authority.
-    moderators: Option<Url>,
-    public_key_pem: &'a str,
+    pub(crate) moderators: Option<Url>,
+    /// A Group that takes posts from its moderators only (Lemmy's `postingRestrictedToMods`).
+    pub(crate) posting_restricted_to_mods: bool,
+    pub(crate) public_key_pem: &'a str,
 }
 
 /// A URL field of an actor: http(s), not longer than URLs stored anywhere, on the actor's own
@@ -305,6 +307,33 @@ fn cut_bytes(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+/// What an actor says about itself, within [`actor_limits`]: its display name (a Group's title),
+/// and its bio (a Group's description) as markdown (its `source`, or else the sanitised HTML) and
+/// as sanitised HTML.
+pub(crate) struct ActorText {
+    pub(crate) display_name: Option<String>,
+    pub(crate) bio: Option<String>,
+    pub(crate) bio_html: Option<String>,
+}
+
+pub(crate) fn actor_text(json: &Value) -> ActorText {
+    use actor_limits::*;
+    let display_name = str_field(json, "name").map(|n| cut_chars(n, MAX_DISPLAY_NAME_CHARS));
+    let summary_html =
+        str_field(json, "summary").map(|h| content::sanitize_html(cut_bytes(h, MAX_BIO_BYTES)));
+    let source = markdown_source(json).map(|md| cut_bytes(md, MAX_BIO_BYTES).to_owned());
+    let bio_html = match &source {
+        Some(md) => Some(content::markdown_to_html(md)),
+        None => summary_html,
+    };
+    let bio = source.or_else(|| bio_html.clone());
+    ActorText {
+        display_name,
+        bio,
+        bio_html,
+    }
 }
 
 /// Check a Person or Group document fetched from `url` (or carried by its own Update): it
@@ -379,15 +408,11 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
             )));
         }
     }
-    let display_name = str_field(json, "name").map(|n| cut_chars(n, MAX_DISPLAY_NAME_CHARS));
-    let summary_html =
-        str_field(json, "summary").map(|h| content::sanitize_html(cut_bytes(h, MAX_BIO_BYTES)));
-    let source = markdown_source(json).map(|md| cut_bytes(md, MAX_BIO_BYTES).to_owned());
-    let bio_html = match &source {
-        Some(md) => Some(content::markdown_to_html(md)),
-        None => summary_html,
-    };
-    let bio = source.or_else(|| bio_html.clone());
+    let ActorText {
+        display_name,
+        bio,
+        bio_html,
+    } = actor_text(json);
     Ok(ParsedActor {
         id,
         is_group,
@@ -399,6 +424,8 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
         shared_inbox,
         followers,
         moderators,
+        posting_restricted_to_mods: is_group
+            && json.get("postingRestrictedToMods") == Some(&Value::Bool(true)),
         public_key_pem: pem,
     })
 }
@@ -425,6 +452,7 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
                 shared_inbox_url: a.shared_inbox,
                 followers_url: a.followers,
                 public_key_pem: a.public_key_pem,
+                posting_restricted_to_mods: a.posting_restricted_to_mods,
             },
         )
         .await?;

@@ -178,6 +178,14 @@ pub async fn store_new(
                 None => find_community(object, data).await?,
             };
             let creator = creator_of(&author_url, author, data).await?;
+            // A post relayed by its (remote) community was taken by its home already.
+            if community_hint.is_none()
+                && !canopy_db::communities::takes_remote_post(&data.db, community, creator).await?
+            {
+                return Err(FedError::forbidden(format!(
+                    "{author_url} may not start posts in this community: only its moderators may"
+                )));
+            }
             insert_post(object, &id, community, creator, relay, data).await
         }
         (k, Some(_)) => Err(FedError::bad(format!("a {k:?} cannot be a reply"))),

@@ -12,7 +12,8 @@
 //! | `Undo(Follow)` | the follower itself (the inner actor, when named, is the signer) | refused unless fetched from its own id |
 //! | `Create` of a Note/Page | the object's one author (see [`one_author`]); the object's id on the author's authority | the object embedded from C's own host, or fetched from its own id; its one author is the inner actor |
 //! | `Update` of a Note/Page | as Create, and when the object is stored, its stored creator is the actor | as Create, and the stored creator is the inner actor |
-//! | `Update` of an actor | the actor itself, same id (no other actor, not even on the same host) | refused |
+//! | `Update` of an actor | the actor itself, same id (no other actor, not even on the same host) | refused, except a Group's |
+//! | `Update` of a Group by another actor (its settings) | a moderator of that community, as its home lists them; a remote community is then read again from its home (the embedded Group is never stored); a local one takes title, description and posting restriction only | C is that community (then read again from its home) |
 //! | `Delete` of a Note/Page | its stored creator | its stored creator, and the content is in C; otherwise the inner Delete is fetched from its own id |
 //! | `Delete` of an actor | the actor itself (its content stays) | refused |
 //! | `Like` / `Dislike` / `Undo` of them | the voter (a person), on content stored or fetchable | the content is in C; otherwise the inner activity is fetched from its own id |
