@@ -210,10 +210,11 @@ pub async fn list(
     let after: Option<ListCursor> = cursor.map(cursor::decode).transpose()?;
     let rows: Vec<Community> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM community c JOIN instance i ON i.id = c.instance_id
-         WHERE NOT c.deleted AND NOT c.removed
+         WHERE NOT c.deleted AND NOT c.removed AND {visible}
            AND ($1::text IS NULL OR (lower(c.name), c.id) > (lower($1), $2))
          ORDER BY lower(c.name), c.id
-         LIMIT $3"
+         LIMIT $3",
+        visible = crate::governance::instance_visible("i")
     ))
     .bind(after.as_ref().map(|a| a.name.as_str()))
     .bind(after.as_ref().map(|a| a.id).unwrap_or(0))

@@ -32,6 +32,15 @@ pub(crate) fn post_visible() -> String {
     )
 }
 
+/// A condition on an instance row aliased `i` (a community's, in the community list): true when
+/// it is not refused.
+pub(crate) fn instance_visible(i: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM federation_policy pol WHERE {})",
+        refused(i)
+    )
+}
+
 /// A condition on a comment row aliased `x`: true when its author's instance is not refused.
 /// Tested inside the keyset scan (before its LIMIT), so pages stay full.
 pub(crate) fn comment_visible(x: &str) -> String {
