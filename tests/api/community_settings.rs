@@ -363,3 +363,71 @@ async fn community_updates_are_taken_from_moderators_and_read_from_the_home() {
     );
     assert_eq!(key_now, real_key, "mallory's key is not taken");
 }
+
+/// A remote community's featured posts are read from its featured collection whenever the node
+/// reads the community: exactly the listed posts stored here are featured, others are not.
+#[tokio::test]
+async fn a_remote_communitys_featured_collection_is_read_with_the_community() {
+    let app = TestApp::spawn_without_worker().await;
+    let home = StandIn::start().await;
+    let author = home.person("author");
+    let group = home.group("harbour");
+    let featured_url = format!("{group}/featured");
+    let serve_group = |featured: &[&str]| {
+        let mut doc = home.get("/c/harbour").unwrap();
+        doc["featured"] = json!(featured_url);
+        home.put("/c/harbour", doc);
+        home.put(
+            "/c/harbour/featured",
+            json!({"id": featured_url, "type": "OrderedCollection",
+                   "totalItems": featured.len(), "orderedItems": featured}),
+        );
+    };
+    let page = |n: u32| {
+        let id = format!("{}/posts/{n}", home.base);
+        home.put(
+            &format!("/posts/{n}"),
+            json!({"id": id, "type": "Page", "attributedTo": author, "name": format!("post {n}"),
+                   "content": "hello", "to": [PUBLIC, group], "audience": group}),
+        );
+        id
+    };
+    let (p1, p2) = (page(1), page(2));
+    serve_group(&[]);
+    for q in [&group, &p1, &p2] {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/resolve", app.base_url),
+            &[("q", q.as_str())],
+        )
+        .unwrap();
+        let r = app.client.get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{q}");
+    }
+    let featured = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT ap_id FROM post WHERE featured ORDER BY ap_id")
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+            rows.into_iter().map(|(a,)| a).collect::<Vec<_>>()
+        }
+    };
+    assert!(featured(&app).await.is_empty());
+
+    // The community updates itself; the node reads it again, featured collection included.
+    let update = |n: u32| {
+        json!({"id": format!("{}/activities/update-{n}", home.base), "type": "Update",
+               "actor": group, "object": home.get("/c/harbour").unwrap(), "to": [PUBLIC]})
+    };
+    let inbox = format!("{}/inbox", app.base_url);
+    serve_group(&[&p1]);
+    let (s, body) = home.deliver(&inbox, &update(1)).await;
+    assert!(s.is_success(), "{s} {body}");
+    assert_eq!(featured(&app).await, [p1.clone()]);
+    serve_group(&[&p2, "https://elsewhere.example/posts/never-stored"]);
+    let (s, body) = home.deliver(&inbox, &update(2)).await;
+    assert!(s.is_success(), "{s} {body}");
+    assert_eq!(featured(&app).await, [p2.clone()]);
+}

@@ -247,6 +247,31 @@ pub async fn featured_posts(pool: &PgPool, community: CommunityId) -> Result<Vec
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// Make the featured posts of the remote community `community` exactly those of `ap_ids` (its
+/// home's featured collection) among the posts stored here; posts not stored are left out.
+/// Returns how many posts changed.
+pub async fn replace_remote_featured(
+    pool: &PgPool,
+    community: CommunityId,
+    ap_ids: &[String],
+) -> Result<u64, DbError> {
+    let kept: Vec<&str> = ap_ids
+        .iter()
+        .take(MAX_FEATURED as usize)
+        .map(String::as_str)
+        .collect();
+    let done = sqlx::query(
+        "UPDATE post SET featured = (ap_id = ANY($2::text[]))
+         WHERE community_id = $1 AND featured <> (ap_id = ANY($2::text[]))
+           AND EXISTS (SELECT 1 FROM community WHERE id = $1 AND NOT local)",
+    )
+    .bind(community)
+    .bind(&kept)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// What a moderation log entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

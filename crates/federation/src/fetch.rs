@@ -261,6 +261,8 @@ pub struct ParsedActor<'a> {
     pub(crate) followers: Option<&'a str>,
     /// A Group's moderators collection (Lemmy names it in `attributedTo`), on its own authority.
     pub(crate) moderators: Option<Url>,
+    /// A Group's featured posts collection (Lemmy's `featured`), on its own authority.
+    pub(crate) featured: Option<Url>,
     /// A Group that takes posts from its moderators only (Lemmy's `postingRestrictedToMods`).
     pub(crate) posting_restricted_to_mods: bool,
     pub(crate) public_key_pem: &'a str,
@@ -384,6 +386,11 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
     } else {
         None
     };
+    let featured = json
+        .get("featured")
+        .filter(|_| is_group)
+        .and_then(id_of)
+        .filter(|u| same_authority(u, &id) && u.as_str().len() <= limits::MAX_URL_BYTES);
     let key = json
         .get("publicKey")
         .ok_or_else(|| FedError::bad(format!("actor {id} has no publicKey")))?;
@@ -424,6 +431,7 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
         shared_inbox,
         followers,
         moderators,
+        featured,
         posting_restricted_to_mods: is_group
             && json.get("postingRestrictedToMods") == Some(&Value::Bool(true)),
         public_key_pem: pem,
@@ -464,6 +472,11 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
                 tracing::info!(community = %a.id, error = %e, "could not read the moderators of a remote community");
             }
         }
+        if let Some(url) = &a.featured {
+            if let Err(e) = read_featured(url, &community, data).await {
+                tracing::info!(community = %a.id, error = %e, "could not read the featured posts of a remote community");
+            }
+        }
         Actor::Community(community)
     } else {
         actors::upsert_person(
@@ -502,6 +515,30 @@ async fn read_moderators(
     if community.local {
         return Ok(());
     }
+    let ids = collection_ids(url, canopy_db::moderation::MAX_REMOTE_MODERATORS, data).await?;
+    canopy_db::moderation::replace_remote_moderators(&data.db, community.id, &ids).await?;
+    Ok(())
+}
+
+/// Read a remote community's featured collection (one page, as for moderators) and feature
+/// exactly the posts it lists among those stored here. Posts not stored are not fetched.
+async fn read_featured(
+    url: &Url,
+    community: &CommunityActor,
+    data: &FedData,
+) -> Result<(), FedError> {
+    if community.local {
+        return Ok(());
+    }
+    let max = canopy_db::moderation::MAX_FEATURED as usize;
+    let ids = collection_ids(url, max, data).await?;
+    canopy_db::moderation::replace_remote_featured(&data.db, community.id, &ids).await?;
+    Ok(())
+}
+
+/// The ids (URLs, or embedded objects' ids) of the first `max` items of the collection at `url`:
+/// its own items, or those of its embedded first page.
+async fn collection_ids(url: &Url, max: usize, data: &FedData) -> Result<Vec<String>, FedError> {
     let json = fetch_json(url, data).await?;
     let page = match json.get("orderedItems").or_else(|| json.get("items")) {
         Some(items) => Some(items),
@@ -513,15 +550,13 @@ async fn read_moderators(
     let items = page
         .and_then(Value::as_array)
         .ok_or_else(|| FedError::bad(format!("{url} is not a collection with items")))?;
-    let ids: Vec<String> = items
+    Ok(items
         .iter()
         .filter_map(id_of)
         .filter(|u| u.as_str().len() <= limits::MAX_URL_BYTES)
-        .take(canopy_db::moderation::MAX_REMOTE_MODERATORS)
+        .take(max)
         .map(String::from)
-        .collect();
-    canopy_db::moderation::replace_remote_moderators(&data.db, community.id, &ids).await?;
-    Ok(())
+        .collect())
 }
 
 /// Find the actor URL for `name@host[:port]` through WebFinger. When the host answers with
