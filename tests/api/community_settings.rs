@@ -425,9 +425,9 @@ async fn a_remote_communitys_featured_collection_is_read_with_the_community() {
     serve_group(&[&p1]);
     let (s, body) = home.deliver(&inbox, &update(1)).await;
     assert!(s.is_success(), "{s} {body}");
-    assert_eq!(featured(&app).await, [p1.clone()]);
+    assert_eq!(featured(&app).await, vec![p1]);
     serve_group(&[&p2, "https://elsewhere.example/posts/never-stored"]);
     let (s, body) = home.deliver(&inbox, &update(2)).await;
     assert!(s.is_success(), "{s} {body}");
-    assert_eq!(featured(&app).await, [p2.clone()]);
+    assert_eq!(featured(&app).await, vec![p2]);
 }
