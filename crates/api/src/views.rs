@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// `name` for local actors, `name@host[:port]` for remote ones.
-fn handle(name: &str, local: bool, authority: &str) -> String {
+pub(crate) fn handle(name: &str, local: bool, authority: &str) -> String {
     if local {
         name.to_string()
     } else {
@@ -216,6 +216,8 @@ pub struct CommentJson {
     pub content_html: String,
     pub deleted: bool,
     pub removed: bool,
+    /// The viewer blocks its author: text blanked, kept only so that its replies keep their place.
+    pub blocked: bool,
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub counts: CommentCounts,
@@ -224,7 +226,7 @@ pub struct CommentJson {
 
 impl From<CommentView> for CommentJson {
     fn from(c: CommentView) -> Self {
-        let hidden = c.deleted || c.removed;
+        let hidden = c.deleted || c.removed || c.creator_blocked;
         Self {
             id: c.id.0,
             post_id: c.post_id.0,
@@ -248,6 +250,7 @@ impl From<CommentView> for CommentJson {
             },
             deleted: c.deleted,
             removed: c.removed,
+            blocked: c.creator_blocked,
             published: c.published,
             updated: c.updated,
             counts: CommentCounts {

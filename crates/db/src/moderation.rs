@@ -260,6 +260,9 @@ pub enum Action {
     RemoveModerator,
     FeaturePost,
     UnfeaturePost,
+    /// A person banned from the community (`target_ap_id`, until `until`); see [`crate::bans`].
+    BanPerson,
+    UnbanPerson,
 }
 
 impl Action {
@@ -275,6 +278,8 @@ impl Action {
             Action::RemoveModerator => "remove_moderator",
             Action::FeaturePost => "feature_post",
             Action::UnfeaturePost => "unfeature_post",
+            Action::BanPerson => "ban_person",
+            Action::UnbanPerson => "unban_person",
         }
     }
 
