@@ -80,32 +80,31 @@ pub async fn ban(
     Ok(!was)
 }
 
-/// Lift `person`'s ban from `scope`. Returns whether one was in force.
+/// Lift `person`'s ban from `scope` (in force or expired). Returns whether there was one.
 pub async fn unban(
     conn: &mut PgConnection,
     scope: Scope,
     person: PersonId,
 ) -> Result<bool, DbError> {
-    let was = in_force_in(conn, scope, person).await?;
-    match scope {
+    let done = match scope {
         Scope::Community(c) => {
             sqlx::query("DELETE FROM community_ban WHERE community_id = $1 AND person_id = $2")
                 .bind(c)
                 .bind(person)
                 .execute(&mut *conn)
-                .await?;
+                .await?
         }
         Scope::Site => {
             sqlx::query("DELETE FROM site_ban WHERE person_id = $1")
                 .bind(person)
                 .execute(&mut *conn)
-                .await?;
+                .await?
         }
-    }
+    };
     if scope == Scope::Site {
         crate::governance::bump(conn).await?;
     }
-    Ok(was)
+    Ok(done.rows_affected() > 0)
 }
 
 async fn in_force_in(

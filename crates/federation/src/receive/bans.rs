@@ -177,7 +177,7 @@ async fn in_community(
     // Logged when the ban was not in force yet (the same ban arrives directly and relayed).
     let changed = match &terms {
         Some(t) => {
-            let new = db_bans::ban(
+            db_bans::ban(
                 &mut tx,
                 scope,
                 banned.id,
@@ -185,11 +185,7 @@ async fn in_community(
                 t.expires,
                 Some(moderator.id),
             )
-            .await?;
-            if t.remove_data {
-                remove_data(&mut tx, &moderator, &banned, Some(community.id), t).await?;
-            }
-            new
+            .await?
         }
         None => db_bans::unban(&mut tx, scope, banned.id).await?,
     };
@@ -213,6 +209,9 @@ async fn in_community(
             },
         )
         .await?;
+    }
+    if let Some(t) = terms.as_ref().filter(|t| t.remove_data) {
+        remove_data(&mut tx, &moderator, &banned, Some(community.id), t).await?;
     }
     tx.commit().await?;
     if changed && via.is_none() {
