@@ -921,3 +921,87 @@ async fn personal_blocks_hide_exactly_what_was_blocked() {
     }
     assert_eq!(view(Some(alice)).await, everything);
 }
+
+/// alpha's admin bans alice, a local user of alpha, with `remove_data`: beta, which follows a
+/// community of alpha, takes the ban from alice's own instance (site ban stored, her post there
+/// removed); the unban reaches it too.
+#[tokio::test]
+async fn a_site_ban_of_a_local_user_reaches_the_instances_following_its_communities() {
+    let alpha = TestApp::spawn().await;
+    let beta = TestApp::spawn().await;
+    let root = admin_token(&alpha, "root").await;
+    let alice = alpha.user("alice").await;
+    let alice_ap = ap_id_of(&alpha, &alice).await;
+    let bob = beta.user("bob").await;
+    let alpha_post = alpha.community_with_post(&alice, "forest").await;
+    let (_, p) = alpha
+        .get(&format!("/api/v1/posts/{alpha_post}"), None)
+        .await;
+    let post_ap = p["ap_id"].as_str().unwrap().to_string();
+    let (s, f) = beta
+        .post(
+            "/api/v1/communities/follow",
+            Some(&bob),
+            json!({"community": format!("forest@{}", authority(&alpha))}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    eventually("alpha accepts the follow", || async {
+        let (_, c) = alpha.get("/api/v1/communities/forest", None).await;
+        (c["subscriber_count"] == 2).then_some(())
+    })
+    .await;
+    // beta stores alice's post when it fetches it, as a reader resolving it would.
+    let (s, r) = beta
+        .get(&format!("/api/v1/resolve?q={post_ap}"), Some(&bob))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(removed(&beta, &post_ap).await, Some(false));
+
+    let site_banned = |app: &TestApp| {
+        let db = app.db.clone();
+        let who = alice_ap.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM site_ban b JOIN person p ON p.id = b.person_id
+                 WHERE p.ap_id = $1",
+            )
+            .bind(who)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            n == 1
+        }
+    };
+    let (s, ban) = alpha
+        .post(
+            "/api/v1/admin/bans",
+            Some(&root),
+            json!({"person": "alice", "reason": "abuse", "remove_data": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ban}");
+    assert_eq!(removed(&alpha, &post_ap).await, Some(true));
+    eventually("beta takes alpha's ban of its own user", || async {
+        site_banned(&beta).await.then_some(())
+    })
+    .await;
+    eventually("beta removes alice's post", || async {
+        removed(&beta, &post_ap).await?.then_some(())
+    })
+    .await;
+
+    let (s, body) = alpha
+        .call(
+            Method::DELETE,
+            "/api/v1/admin/bans/alice",
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    eventually("beta lifts the ban", || async {
+        (!site_banned(&beta).await).then_some(())
+    })
+    .await;
+}
