@@ -763,6 +763,9 @@ async fn ban_endpoints_refuse_non_moderators_and_unknown_targets() {
         assert_eq!(s, status, "{method} {path}: {b}");
     }
     let admin = admin_token(&w.app, "root").await;
+    // A community's moderator does not ban the node's admins.
+    let (s, b) = w.ban(&w.alice, "root", json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     let before_admin = tally(&w.app).await;
     for (method, path, body, status) in [
         (

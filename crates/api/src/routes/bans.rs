@@ -82,11 +82,22 @@ fn terms(req: &BanRequest) -> ApiResult<(Option<String>, Option<DateTime<Utc>>)>
     Ok((why, req.expires))
 }
 
-/// The person a request names, as an actor; never the one acting.
-async fn target(db: &PgPool, handle: &str, acting: PersonId) -> ApiResult<PersonActor> {
+/// The person a request names, as an actor; never the one acting, and never an admin unless an
+/// admin acts (a community's moderators do not ban the node's admins).
+async fn target(
+    db: &PgPool,
+    handle: &str,
+    acting: PersonId,
+    acting_is_admin: bool,
+) -> ApiResult<PersonActor> {
     let person = canopy_db::people::by_handle(db, handle.trim()).await?;
     if person.id == acting {
         return Err(ApiError::invalid("you cannot ban yourself"));
+    }
+    if person.is_admin && !acting_is_admin {
+        return Err(ApiError::forbidden(
+            "a moderator cannot ban an admin of this node",
+        ));
     }
     Ok(canopy_db::actors::person_by_id(db, person.id).await?)
 }
@@ -175,7 +186,7 @@ pub async fn ban_from_community(
     let community = canopy_db::communities::by_name(&state.db, &name).await?;
     let m = moderator_of(&state, &user, community.id).await?;
     let (why, expires) = terms(&req)?;
-    let person = target(&state.db, &req.person, user.person_id).await?;
+    let person = target(&state.db, &req.person, user.person_id, user.is_admin).await?;
     let row = canopy_db::actors::community_by_id(&state.db, community.id).await?;
     let scope = Scope::Community(community.id);
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
@@ -353,7 +364,7 @@ pub async fn ban_site(
     req: &BanRequest,
 ) -> ApiResult<()> {
     let (why, expires) = terms(req)?;
-    let person = target(db, &req.person, admin.id).await?;
+    let person = target(db, &req.person, admin.id, true).await?;
     let terms = BanTerms {
         reason: why.as_deref(),
         expires,
