@@ -545,6 +545,17 @@ async fn a_site_banned_local_user_cannot_post_comment_vote_or_create_communities
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
     w.app.comment(&w.carol, w.post, None, "back").await;
+    let log = modlog(&w.app, "").await;
+    assert_eq!(actions(&log), ["unban_person", "ban_person"]);
+    let carol_ap = format!("{}/u/carol", w.app.public_url);
+    assert_eq!(
+        log[1]["community"],
+        Value::Null,
+        "a site ban has no community"
+    );
+    assert_eq!(log[1]["target"], carol_ap);
+    assert_eq!(log[1]["reason"], "abuse");
+    assert_eq!(log[1]["moderator"], "root");
 }
 
 /// mallory's own instance bans her from it, with removeData: this node removes her content and
@@ -583,6 +594,11 @@ async fn a_site_ban_is_taken_from_the_persons_own_instance_only() {
     let (s, body) = w.deliver(&block).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     assert_eq!(removed(&w.app, &note).await, Some(true));
+    let log = modlog(&w.app, "").await;
+    assert_eq!(actions(&log), ["remove_comment", "ban_person"]);
+    assert_eq!(log[1]["community"], Value::Null);
+    assert_eq!(log[1]["target"], w.mallory);
+    assert_eq!(log[1]["local"], false);
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM site_ban")
         .fetch_one(&w.app.db)
         .await
@@ -1007,4 +1023,12 @@ async fn a_site_ban_of_a_local_user_reaches_the_instances_following_its_communit
         (!site_banned(&beta).await).then_some(())
     })
     .await;
+    let log = modlog(&beta, "").await;
+    assert_eq!(
+        actions(&log),
+        ["unban_person", "remove_post", "ban_person"],
+        "{log:?}"
+    );
+    assert_eq!(log[2]["reason"], "abuse");
+    assert_eq!(log[2]["community"], Value::Null);
 }

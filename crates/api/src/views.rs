@@ -313,14 +313,15 @@ pub struct VoteResult {
 pub struct ModLogEntry {
     pub id: i64,
     /// `remove_post`, `restore_post`, `remove_comment`, `restore_comment`, `lock_post`,
-    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post` or `unfeature_post`.
+    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post`, `unfeature_post`,
+    /// `ban_person` or `unban_person` (from `community`, or without one from the whole node).
     pub action: String,
     /// Who acted: `name` for a local user, `name@host` for a remote one.
     pub moderator: String,
     /// The moderator's ActivityPub id.
     pub moderator_ap_id: String,
-    /// The community: `name` or `name@host`.
-    pub community: String,
+    /// The community: `name` or `name@host`; absent for a site ban (about the whole node).
+    pub community: Option<String>,
     pub post_id: Option<i64>,
     pub comment_id: Option<i64>,
     /// The person the action is about (a moderator added or removed), by ActivityPub id.
@@ -340,7 +341,12 @@ impl From<canopy_db::moderation::Entry> for ModLogEntry {
             action: e.action,
             moderator: handle(&e.moderator_name, e.moderator_local, &e.moderator_authority),
             moderator_ap_id: e.moderator_ap_id,
-            community: handle(&e.community_name, e.community_local, &e.community_authority),
+            community: match (&e.community_name, &e.community_authority) {
+                (Some(name), Some(authority)) => {
+                    Some(handle(name, e.community_local.unwrap_or(false), authority))
+                }
+                _ => None,
+            },
             post_id: e.post_id.map(|p| p.0),
             comment_id: e.comment_id.map(|c| c.0),
             target: e.target_ap_id,

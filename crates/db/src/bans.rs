@@ -299,3 +299,34 @@ pub async fn site_ban_inboxes(conn: &mut PgConnection) -> Result<Vec<String>, Db
     .await?;
     Ok(rows.into_iter().map(|(i,)| i).collect())
 }
+
+/// Record a site ban (`ban`) or its lifting of `target_ap_id` by `moderator` in the moderation
+/// log, in the caller's transaction: an entry without a community.
+pub async fn record_site(
+    conn: &mut PgConnection,
+    ban: bool,
+    moderator: PersonId,
+    target_ap_id: &str,
+    reason: Option<&str>,
+    until: Option<DateTime<Utc>>,
+    local: bool,
+) -> Result<(), DbError> {
+    let action = if ban {
+        crate::moderation::Action::BanPerson
+    } else {
+        crate::moderation::Action::UnbanPerson
+    };
+    sqlx::query(
+        "INSERT INTO mod_log (action, moderator_id, community_id, target_ap_id, reason, until, local)
+         VALUES ($1, $2, NULL, $3, $4, $5, $6)",
+    )
+    .bind(action.as_str())
+    .bind(moderator)
+    .bind(target_ap_id)
+    .bind(reason.filter(|r| !r.is_empty()))
+    .bind(until)
+    .bind(local)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

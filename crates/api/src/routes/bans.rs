@@ -380,6 +380,16 @@ pub async fn ban_site(
         Some(admin.id),
     )
     .await?;
+    db_bans::record_site(
+        &mut tx,
+        true,
+        admin.id,
+        &person.ap_id,
+        terms.reason,
+        terms.expires,
+        true,
+    )
+    .await?;
     if terms.remove_data {
         let removed = db_bans::remove_content(&mut tx, person.id, None).await?;
         log_removals(&mut tx, &removed, admin.id, terms.reason).await?;
@@ -405,6 +415,7 @@ pub async fn unban_site(
     if !db_bans::unban(&mut tx, Scope::Site, person.id).await? {
         return Ok(false);
     }
+    db_bans::record_site(&mut tx, false, admin.id, &person.ap_id, None, None, true).await?;
     if person.local {
         let terms = BanTerms {
             reason: None,

@@ -135,7 +135,7 @@ async fn apply(
     let moderator = fetch::person(actor, data).await?;
     let banned = fetch::person(person, data).await?;
     let mut tx = data.db.begin().await?;
-    match &terms {
+    let changed = match &terms {
         Some(t) => {
             db_bans::ban(
                 &mut tx,
@@ -145,14 +145,26 @@ async fn apply(
                 t.expires,
                 Some(moderator.id),
             )
-            .await?;
-            if t.remove_data {
-                remove_data(&mut tx, &moderator, &banned, None, t).await?;
-            }
+            .await?
         }
-        None => {
-            db_bans::unban(&mut tx, Scope::Site, banned.id).await?;
-        }
+        None => db_bans::unban(&mut tx, Scope::Site, banned.id).await?,
+    };
+    if changed {
+        let reason = terms.as_ref().and_then(|t| t.reason.as_deref());
+        let until = terms.as_ref().and_then(|t| t.expires);
+        db_bans::record_site(
+            &mut tx,
+            terms.is_some(),
+            moderator.id,
+            person.as_str(),
+            reason,
+            until,
+            false,
+        )
+        .await?;
+    }
+    if let Some(t) = terms.as_ref().filter(|t| t.remove_data) {
+        remove_data(&mut tx, &moderator, &banned, None, t).await?;
     }
     tx.commit().await?;
     tracing::info!(person = %person, by = %actor, banned = terms.is_some(), "site ban received");
