@@ -992,7 +992,73 @@ async fn lemmy_remote_community_accepts_a_follow_and_announces_a_post() {
     );
 }
 
-/// Lemmy activities this node does not act on (bans, reports, warnings, private messages,
+/// Lemmy's community ban (`block/block_user.json`: lemmy_beta bans ds9's lemmy_alpha from
+/// "main" with removeData, until a time already past) and its Undo: refused while lemmy_beta
+/// moderates nothing here; once he does, the ban is stored (ended already, so it keeps nobody
+/// out), lemmy_alpha's post in "main" is removed, both are logged with the ban's reason and
+/// end, and the Undo lifts the ban and is logged too.
+#[tokio::test]
+async fn lemmy_block_bans_from_a_local_community_and_undo_block_lifts_it() {
+    let n = Node::start().await;
+    let main = n.community("main").await;
+    let rw = n.rewriter().local("enterprise.lemmy.ml/c/main", &main);
+    let alpha = n.actor(
+        &rw,
+        "http://ds9.lemmy.ml/u/lemmy_alpha",
+        "Person",
+        "lemmy_alpha",
+    );
+    n.actor(
+        &rw,
+        "http://enterprise.lemmy.ml/u/lemmy_beta",
+        "Person",
+        "lemmy_beta",
+    );
+    let dir = "lemmy/activities";
+    let page = object_id(&rw, &format!("{dir}/create_or_update/create_page.json"));
+    n.deliver(&rw, &format!("{dir}/create_or_update/create_page.json"))
+        .await
+        .accepted();
+    let bans = "SELECT count(*) FROM community_ban b JOIN person p ON p.id = b.person_id
+                WHERE p.ap_id = $1";
+
+    let before = n.tally().await;
+    n.deliver(&rw, &format!("{dir}/block/block_user.json"))
+        .await
+        .refused(StatusCode::FORBIDDEN, "is not a moderator of");
+    assert_eq!(n.tally().await, before);
+    assert_eq!(n.count(bans, &[&alpha]).await, 0);
+    assert_eq!(n.removed(&page).await, Some(false));
+
+    n.make_moderator("main", "lemmy_beta").await;
+    n.deliver(&rw, &format!("{dir}/block/block_user.json"))
+        .await
+        .accepted();
+    assert_eq!(n.count(bans, &[&alpha]).await, 1);
+    assert_eq!(n.removed(&page).await, Some(true));
+    let (_, log) = n.app.get("/api/v1/modlog", None).await;
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["action"], "remove_post", "{log}");
+    assert_eq!(entries[1]["action"], "ban_person", "{log}");
+    assert_eq!(entries[1]["target"], alpha);
+    assert_eq!(entries[1]["reason"], "spam post");
+    assert_eq!(entries[1]["until"], "2021-11-01T12:23:50.151874Z");
+    // Its end (`endTime`) has passed: the ban keeps nobody out and is not listed.
+    let (s, list) = n
+        .app
+        .get("/api/v1/communities/main/bans", Some(&n.token))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list["bans"], json!([]));
+
+    n.deliver(&rw, &format!("{dir}/block/undo_block_user.json"))
+        .await
+        .accepted();
+    assert_eq!(n.count(bans, &[&alpha]).await, 0);
+    assert_eq!(n.modlog().await[0], "unban_person");
+}
+
+/// Lemmy activities this node does not act on (reports, warnings, private messages,
 /// account deletion): each is refused with its reason or acknowledged as a no-op.
 #[tokio::test]
 async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing() {
@@ -1012,10 +1078,7 @@ async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing()
     }
     let before = n.tally().await;
     let not_handled = |kind: &str| format!("activities of type \"{kind}\" are not handled");
-    let undo_of = |kind: &str| format!("Undo of \"{kind}\" is not handled");
     for (rel, status, reason) in [
-        ("block/block_user.json", 400, not_handled("Block")),
-        ("block/undo_block_user.json", 400, undo_of("Block")),
         ("community/report_page.json", 400, not_handled("Flag")),
         (
             "community/resolve_report_page.json",

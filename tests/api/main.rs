@@ -4,6 +4,7 @@
 mod accounts;
 mod actor_fields;
 mod bad_input;
+mod bans;
 mod cleanup;
 mod community_settings;
 mod concurrency;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// `name` for local actors, `name@host[:port]` for remote ones.
-fn handle(name: &str, local: bool, authority: &str) -> String {
+pub(crate) fn handle(name: &str, local: bool, authority: &str) -> String {
     if local {
         name.to_string()
     } else {
@@ -219,6 +219,8 @@ pub struct CommentJson {
     pub content_html: String,
     pub deleted: bool,
     pub removed: bool,
+    /// The viewer blocks its author: text blanked, kept only so that its replies keep their place.
+    pub blocked: bool,
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub counts: CommentCounts,
@@ -227,7 +229,7 @@ pub struct CommentJson {
 
 impl From<CommentView> for CommentJson {
     fn from(c: CommentView) -> Self {
-        let hidden = c.deleted || c.removed;
+        let hidden = c.deleted || c.removed || c.creator_blocked;
         Self {
             id: c.id.0,
             post_id: c.post_id.0,
@@ -251,6 +253,7 @@ impl From<CommentView> for CommentJson {
             },
             deleted: c.deleted,
             removed: c.removed,
+            blocked: c.creator_blocked,
             published: c.published,
             updated: c.updated,
             counts: CommentCounts {
@@ -313,14 +316,15 @@ pub struct VoteResult {
 pub struct ModLogEntry {
     pub id: i64,
     /// `remove_post`, `restore_post`, `remove_comment`, `restore_comment`, `lock_post`,
-    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post` or `unfeature_post`.
+    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post`, `unfeature_post`,
+    /// `ban_person` or `unban_person` (from `community`, or without one from the whole node).
     pub action: String,
     /// Who acted: `name` for a local user, `name@host` for a remote one.
     pub moderator: String,
     /// The moderator's ActivityPub id.
     pub moderator_ap_id: String,
-    /// The community: `name` or `name@host`.
-    pub community: String,
+    /// The community: `name` or `name@host`; absent for a site ban (about the whole node).
+    pub community: Option<String>,
     pub post_id: Option<i64>,
     pub comment_id: Option<i64>,
     /// The person the action is about (a moderator added or removed), by ActivityPub id.
@@ -340,7 +344,12 @@ impl From<canopy_db::moderation::Entry> for ModLogEntry {
             action: e.action,
             moderator: handle(&e.moderator_name, e.moderator_local, &e.moderator_authority),
             moderator_ap_id: e.moderator_ap_id,
-            community: handle(&e.community_name, e.community_local, &e.community_authority),
+            community: match (&e.community_name, &e.community_authority) {
+                (Some(name), Some(authority)) => {
+                    Some(handle(name, e.community_local.unwrap_or(false), authority))
+                }
+                _ => None,
+            },
             post_id: e.post_id.map(|p| p.0),
             comment_id: e.comment_id.map(|c| c.0),
             target: e.target_ap_id,

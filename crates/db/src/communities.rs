@@ -201,17 +201,20 @@ struct ListCursor {
 }
 
 /// Communities ordered by name then id, `limit` after the cursor; returns the page and the
-/// cursor of the next page when there may be one.
+/// cursor of the next page when there may be one. Communities `viewer` blocks are left out.
 pub async fn list(
     pool: &PgPool,
     cursor: Option<&str>,
     limit: i64,
+    viewer: Option<PersonId>,
 ) -> Result<(Vec<Community>, Option<String>), DbError> {
     let after: Option<ListCursor> = cursor.map(cursor::decode).transpose()?;
     let rows: Vec<Community> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM community c JOIN instance i ON i.id = c.instance_id
          WHERE NOT c.deleted AND NOT c.removed AND {visible}
            AND ($1::text IS NULL OR (lower(c.name), c.id) > (lower($1), $2))
+           AND ($4::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM community_block cb
+                                                  WHERE cb.person_id = $4 AND cb.community_id = c.id))
          ORDER BY lower(c.name), c.id
          LIMIT $3",
         visible = crate::governance::instance_visible("i")
@@ -219,6 +222,7 @@ pub async fn list(
     .bind(after.as_ref().map(|a| a.name.as_str()))
     .bind(after.as_ref().map(|a| a.id).unwrap_or(0))
     .bind(limit)
+    .bind(viewer)
     .fetch_all(pool)
     .await?;
     let next = match rows.last() {

@@ -98,7 +98,8 @@ pub async fn policy(pool: &PgPool) -> Result<Policy, DbError> {
     })
 }
 
-async fn bump(conn: &mut PgConnection) -> Result<(), DbError> {
+/// Mark the policy changed, so every process reloads it (site bans live in it too).
+pub(crate) async fn bump(conn: &mut PgConnection) -> Result<(), DbError> {
     sqlx::query("UPDATE federation_policy SET generation = generation + 1")
         .execute(conn)
         .await?;

@@ -287,6 +287,9 @@ pub enum Action {
     UnfeaturePost,
     /// Title, description or posting restriction of the community changed.
     UpdateCommunity,
+    /// A person banned from the community (`target_ap_id`, until `until`); see [`crate::bans`].
+    BanPerson,
+    UnbanPerson,
 }
 
 impl Action {
@@ -303,6 +306,8 @@ impl Action {
             Action::FeaturePost => "feature_post",
             Action::UnfeaturePost => "unfeature_post",
             Action::UpdateCommunity => "update_community",
+            Action::BanPerson => "ban_person",
+            Action::UnbanPerson => "unban_person",
         }
     }
 
@@ -363,9 +368,10 @@ pub struct Entry {
     pub moderator_authority: String,
     pub moderator_local: bool,
     pub moderator_ap_id: String,
-    pub community_name: String,
-    pub community_authority: String,
-    pub community_local: bool,
+    /// The community, absent for an action about the whole node (a site ban).
+    pub community_name: Option<String>,
+    pub community_authority: Option<String>,
+    pub community_local: Option<bool>,
     pub post_id: Option<PostId>,
     pub comment_id: Option<CommentId>,
     pub target_ap_id: Option<String>,
@@ -421,7 +427,8 @@ pub async fn log(
                 l.until, l.local, l.created_at
          FROM mod_log l
          JOIN person p ON p.id = l.moderator_id JOIN instance pi ON pi.id = p.instance_id
-         JOIN community c ON c.id = l.community_id JOIN instance ci ON ci.id = c.instance_id
+         LEFT JOIN community c ON c.id = l.community_id
+         LEFT JOIN instance ci ON ci.id = c.instance_id
          WHERE ($1::bigint IS NULL OR l.community_id = $1)
            AND ($2::bigint IS NULL OR l.moderator_id = $2)
            AND ($3::bigint IS NULL OR l.id < $3)

@@ -584,3 +584,6 @@ impl Content {
         })
     }
 }
+
+mod bans;
+pub use bans::{banned_from_community, banned_from_site, site_actor, BanTerms};

@@ -25,7 +25,7 @@ pub struct Reason {
     pub reason: Option<String>,
 }
 
-fn reason(r: &Reason) -> ApiResult<Option<&str>> {
+pub(crate) fn reason(r: &Reason) -> ApiResult<Option<&str>> {
     let Some(text) = r.reason.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -44,12 +44,12 @@ fn reason(r: &Reason) -> ApiResult<Option<&str>> {
 /// Who acts, when they may moderate `community`: a moderator of it (as its home lists them) or
 /// an admin of this node. Also whether the action federates: an admin who is not a moderator of
 /// a remote community acts on this node only (its home would refuse the activity).
-struct Moderator {
-    person: PersonActor,
-    federates: bool,
+pub(crate) struct Moderator {
+    pub(crate) person: PersonActor,
+    pub(crate) federates: bool,
 }
 
-async fn moderator_of(
+pub(crate) async fn moderator_of(
     state: &AppState,
     user: &SessionUser,
     community: CommunityId,

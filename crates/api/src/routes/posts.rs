@@ -89,6 +89,7 @@ pub async fn create(
     if community.deleted || community.removed {
         return Err(ApiError::not_found("community"));
     }
+    crate::routes::bans::refuse_banned(&state, user.person_id, Some(community.id)).await?;
     if community.posting_restricted_to_mods
         && !canopy_db::communities::may_post(&state.db, community.id, user.person_id).await?
     {
@@ -260,6 +261,7 @@ pub async fn vote(
     if current.deleted || current.removed {
         return Err(ApiError::conflict("the post is deleted"));
     }
+    crate::routes::bans::refuse_banned(&state, user.person_id, Some(current.community_id)).await?;
     let voter = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     let tally = canopy_db::votes::vote_post_in(&mut tx, current.id, user.person_id, score).await?;

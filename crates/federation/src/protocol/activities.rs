@@ -89,6 +89,27 @@ pub struct Collect {
     pub target: Id,
 }
 
+/// `Block` of a person: with `target` a community, a ban from it (Lemmy); with `target` an
+/// instance's own actor, a ban from that instance; without `target`, one person blocking another
+/// (Mastodon), which concerns nobody else. The end is `expires` (Lemmy's older `endTime` too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Id,
+    #[serde(default)]
+    pub target: Option<Id>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub expires: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+    #[serde(default)]
+    pub remove_data: Option<bool>,
+}
+
 /// `Like` (`score` 1) or `Dislike` (`score` -1) of a post or comment. Mastodon's
 /// `EmojiReact` counts as a Like.
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +129,8 @@ pub enum UndoneKind {
     /// A Delete: its author's (restore) or a moderator's removal (with `summary`).
     Delete,
     Lock,
+    /// A ban (`Block` with `target`).
+    Block,
 }
 
 /// The activity inside an `Undo`: its actor may be left out (it is the Undo's own).
@@ -120,6 +143,9 @@ pub struct Undone {
     pub object: Id,
     #[serde(default)]
     pub summary: Option<String>,
+    /// Where an undone `Block` applied.
+    #[serde(default)]
+    pub target: Option<Id>,
 }
 
 fn undone_default() -> UndoneKind {
@@ -157,6 +183,7 @@ pub enum Incoming {
     Lock(Lock),
     Add(Collect),
     Remove(Collect),
+    Block(Block),
 }
 
 fn typed<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, FedError> {
@@ -186,6 +213,7 @@ impl Incoming {
             "Lock" => Incoming::Lock(typed(v, kind)?),
             "Add" => Incoming::Add(typed(v, kind)?),
             "Remove" => Incoming::Remove(typed(v, kind)?),
+            "Block" => Incoming::Block(typed(v, kind)?),
             "Undo" => {
                 #[derive(Deserialize)]
                 struct Envelope {
@@ -202,6 +230,7 @@ impl Incoming {
                     "Like" | "Dislike" | "EmojiReact" => UndoneKind::Vote,
                     "Delete" => UndoneKind::Delete,
                     "Lock" => UndoneKind::Lock,
+                    "Block" => UndoneKind::Block,
                     "" => return Err(FedError::bad("the activity inside Undo has no type")),
                     other => {
                         return Err(FedError::bad(format!("Undo of {other:?} is not handled")))
@@ -238,6 +267,7 @@ impl Incoming {
             Incoming::Announce(a) => &a.actor.0,
             Incoming::Lock(a) => &a.actor.0,
             Incoming::Add(a) | Incoming::Remove(a) => &a.actor.0,
+            Incoming::Block(a) => &a.actor.0,
         }
     }
 
@@ -253,6 +283,7 @@ impl Incoming {
             Incoming::Announce(a) => &a.id,
             Incoming::Lock(a) => &a.id,
             Incoming::Add(a) | Incoming::Remove(a) => &a.id,
+            Incoming::Block(a) => &a.id,
         };
         id.as_ref().map(|i| &i.0)
     }
@@ -273,6 +304,7 @@ impl Incoming {
             Incoming::Lock(_) => "Lock",
             Incoming::Add(_) => "Add",
             Incoming::Remove(_) => "Remove",
+            Incoming::Block(_) => "Block",
         }
     }
 }

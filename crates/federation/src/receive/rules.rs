@@ -22,6 +22,10 @@
 //! | `Undo(Delete)` | by the content's creator: restores its deletion; a removal (with `summary`, or not the actor's content): as the removal | as Delete: the creator's when the content is in C or fetched from its own id; a removal when C is the content's community |
 //! | `Lock` / `Undo(Lock)` of a post | a moderator of the post's community, as its home lists them; a `Lock` of a comment is refused (Canopy locks posts) | C is the post's community |
 //! | `Add` / `Remove` to a community's moderators or featured collection (`target`) | a moderator of that community, as its home lists them (a featured post must be that community's); other collections are refused | C is that community |
+//! | `Block` / `Undo(Block)` of a person with `target` a community (a ban) | a moderator of that community, as its home lists them | C is that community |
+//! | `Block` / `Undo(Block)` with `target` an instance's actor (a site ban) | an actor of that instance, about a person of that same instance (a ban of someone of another instance is refused) | refused |
+//! | `Block` without `target` (a person blocking a person) | acknowledged, changes nothing | the same |
+//! | anything from a person banned from this node, or (Create, Like/Dislike) in a community that bans them | refused (403) | the same |
 //!
 //! "Fetched from its own id" means the inner activity was given (or re-read) by URL and fetched
 //! from the actor's own authority, so the actor's server vouches for it; the fetch library checks
