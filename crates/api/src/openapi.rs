@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{accounts, admin, comments, communities, meta, moderation, posts};
+use crate::routes::{accounts, admin, comments, communities, meta, moderation, posts, reports};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi};
         moderation::remove_comment, moderation::restore_comment,
         moderation::moderators, moderation::add_moderator, moderation::remove_moderator,
         moderation::modlog,
+        reports::report_post, reports::report_comment, reports::list, reports::resolve,
+        reports::reopen,
         admin::queue, admin::instances, admin::block, admin::unblock, admin::allow,
         admin::disallow,
     ),
@@ -29,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         (name = "communities"), (name = "posts"),
         (name = "comments", description = "Comments and paged comment trees"),
         (name = "moderation", description = "Community moderators: removals, locks, moderators, the public moderation log"),
+        (name = "reports", description = "Reports of posts and comments to their community's moderators, and their handling"),
         (name = "meta", description = "Health"),
         (name = "admin", description = "For instance administrators: the delivery queue, known instances, blocks and the allow-list"),
     )

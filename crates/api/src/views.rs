@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// `name` for local actors, `name@host[:port]` for remote ones.
-fn handle(name: &str, local: bool, authority: &str) -> String {
+pub(crate) fn handle(name: &str, local: bool, authority: &str) -> String {
     if local {
         name.to_string()
     } else {

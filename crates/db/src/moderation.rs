@@ -260,6 +260,12 @@ pub enum Action {
     RemoveModerator,
     FeaturePost,
     UnfeaturePost,
+    /// A report about a post or comment was resolved (its reporter is not named in the log).
+    ResolveReport,
+    /// A resolved report was opened again.
+    ReopenReport,
+    /// A moderator warned the author of a post or comment (`target_ap_id`).
+    Warn,
 }
 
 impl Action {
@@ -275,6 +281,9 @@ impl Action {
             Action::RemoveModerator => "remove_moderator",
             Action::FeaturePost => "feature_post",
             Action::UnfeaturePost => "unfeature_post",
+            Action::ResolveReport => "resolve_report",
+            Action::ReopenReport => "reopen_report",
+            Action::Warn => "warn",
         }
     }
 

@@ -7,3 +7,4 @@ pub mod communities;
 pub mod meta;
 pub mod moderation;
 pub mod posts;
+pub mod reports;

@@ -89,6 +89,39 @@ pub struct Collect {
     pub target: Id,
 }
 
+/// `Flag`: a report. `object` names what is reported: one post or comment (Lemmy), or a list
+/// of an account and its statuses (Mastodon) or of a post and its author (Mbin). The reason is
+/// in `summary` (Lemmy, Mbin) or `content` (Mastodon).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Flag {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Value,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// `Resolve` of a `Flag` (Lemmy): the report embedded, or named by its id.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Resolve {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Value,
+}
+
+/// `Warn` (Lemmy): a moderator warns the author of `object`, a post or comment, with the reason
+/// in `summary`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Warn {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Id,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
 /// `Like` (`score` 1) or `Dislike` (`score` -1) of a post or comment. Mastodon's
 /// `EmojiReact` counts as a Like.
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +190,9 @@ pub enum Incoming {
     Lock(Lock),
     Add(Collect),
     Remove(Collect),
+    Flag(Flag),
+    Resolve(Resolve),
+    Warn(Warn),
 }
 
 fn typed<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, FedError> {
@@ -186,6 +222,9 @@ impl Incoming {
             "Lock" => Incoming::Lock(typed(v, kind)?),
             "Add" => Incoming::Add(typed(v, kind)?),
             "Remove" => Incoming::Remove(typed(v, kind)?),
+            "Flag" => Incoming::Flag(typed(v, kind)?),
+            "Resolve" => Incoming::Resolve(typed(v, kind)?),
+            "Warn" => Incoming::Warn(typed(v, kind)?),
             "Undo" => {
                 #[derive(Deserialize)]
                 struct Envelope {
@@ -238,6 +277,9 @@ impl Incoming {
             Incoming::Announce(a) => &a.actor.0,
             Incoming::Lock(a) => &a.actor.0,
             Incoming::Add(a) | Incoming::Remove(a) => &a.actor.0,
+            Incoming::Flag(a) => &a.actor.0,
+            Incoming::Resolve(a) => &a.actor.0,
+            Incoming::Warn(a) => &a.actor.0,
         }
     }
 
@@ -253,6 +295,9 @@ impl Incoming {
             Incoming::Announce(a) => &a.id,
             Incoming::Lock(a) => &a.id,
             Incoming::Add(a) | Incoming::Remove(a) => &a.id,
+            Incoming::Flag(a) => &a.id,
+            Incoming::Resolve(a) => &a.id,
+            Incoming::Warn(a) => &a.id,
         };
         id.as_ref().map(|i| &i.0)
     }
@@ -273,6 +318,9 @@ impl Incoming {
             Incoming::Lock(_) => "Lock",
             Incoming::Add(_) => "Add",
             Incoming::Remove(_) => "Remove",
+            Incoming::Flag(_) => "Flag",
+            Incoming::Resolve(_) => "Resolve",
+            Incoming::Warn(_) => "Warn",
         }
     }
 }
