@@ -3,6 +3,7 @@
 //! and everyone else is refused with nothing changed. The captured Lemmy, Mastodon and Mbin
 //! fixtures are driven through the inbox in `interop.rs`.
 
+use canopy_testkit::standin::StandIn;
 use canopy_testkit::{eventually, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -398,6 +399,57 @@ async fn bad_reports_are_refused_and_store_nothing() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
+}
+
+/// A remote person sends many `Flag`s about one post: one open report, with the latest reason.
+/// A remote community relays a report about content that is not its own, and a person who
+/// moderates nothing resolves the report: both refused (403), nothing changed.
+#[tokio::test]
+async fn flooding_flags_keep_one_report_and_forged_relays_or_resolves_change_nothing() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let post = app.community_with_post(&alice, "meadow").await;
+    let (_, p) = app.get(&format!("/api/v1/posts/{post}"), None).await;
+    let post_ap = p["ap_id"].as_str().unwrap().to_string();
+    let meadow = format!("{}/c/meadow", app.public_url);
+    let inbox = format!("{}/inbox", app.base_url);
+    let standin = StandIn::start().await;
+    let spammer = standin.person("spammer");
+    let flag = |n: usize| {
+        json!({"id": format!("{}/flags/{n}", standin.base), "type": "Flag", "actor": spammer,
+               "to": [meadow], "object": post_ap, "summary": format!("reason {n}")})
+    };
+    for n in 0..5 {
+        let (status, body) = standin.deliver(&inbox, &flag(n)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (_, list) = reports(&app, &alice, "").await;
+    let list = list["reports"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["reason"], "reason 4");
+
+    let before = tally(&app).await;
+    // A stand-in community relays a report about the local post, which is not its content.
+    let elsewhere = standin.group("elsewhere");
+    let mut inner = flag(9);
+    inner["summary"] = json!("relayed");
+    let announce = json!({"id": format!("{}/announces/1", standin.base), "type": "Announce",
+                          "actor": elsewhere, "object": inner});
+    let (status, body) = standin.deliver(&inbox, &announce).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body.contains("relays only reports about its own content"),
+        "{body}"
+    );
+    // The spammer resolves his own report: he moderates nothing here.
+    let resolve = json!({"id": format!("{}/resolves/1", standin.base), "type": "Resolve",
+                         "actor": spammer, "to": [meadow], "object": flag(4)});
+    let (status, body) = standin.deliver(&inbox, &resolve).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("is not a moderator of"), "{body}");
+    assert_eq!(tally(&app).await, before, "nothing changed");
+    let (_, list) = reports(&app, &alice, "").await;
+    assert_eq!(list["reports"][0]["state"], "open");
 }
 
 fn urlencode(s: &str) -> String {

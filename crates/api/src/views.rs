@@ -310,7 +310,8 @@ pub struct VoteResult {
 pub struct ModLogEntry {
     pub id: i64,
     /// `remove_post`, `restore_post`, `remove_comment`, `restore_comment`, `lock_post`,
-    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post` or `unfeature_post`.
+    /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post`, `unfeature_post`,
+    /// `resolve_report`, `reopen_report` or `warn`.
     pub action: String,
     /// Who acted: `name` for a local user, `name@host` for a remote one.
     pub moderator: String,

@@ -21,6 +21,9 @@
 //! | `Undo(Delete)` | by the content's creator: restores its deletion; a removal (with `summary`, or not the actor's content): as the removal | as Delete: the creator's when the content is in C or fetched from its own id; a removal when C is the content's community |
 //! | `Lock` / `Undo(Lock)` of a post | a moderator of the post's community, as its home lists them; a `Lock` of a comment is refused (Canopy locks posts) | C is the post's community |
 //! | `Add` / `Remove` to a community's moderators or featured collection (`target`) | a moderator of that community, as its home lists them (a featured post must be that community's); other collections are refused | C is that community |
+//! | `Flag` (a report; Lemmy's, Mastodon's and Mbin's shapes) | any person (Mastodon: its instance actor); each post or comment named that is stored here becomes a report for its community's moderators; with none, an account stored here becomes a report for the admins; nothing is fetched, and what is not stored here is dropped | every content named is in C (Lemmy forwards reports to its moderators' instances), else 403; an account alone is dropped |
+//! | `Resolve` of a `Flag` | a moderator of the reported content's community, as its home lists them (see [`moderates`]); a `Resolve` of a report about an account or about content not stored here changes nothing (those are this node's admins' to resolve) | C is the content's community |
+//! | `Warn` of a post's or comment's author | a moderator of the content's community, as its home lists them | refused (Lemmy sends it to the author directly) |
 //!
 //! "Fetched from its own id" means the inner activity was given (or re-read) by URL and fetched
 //! from the actor's own authority, so the actor's server vouches for it; the fetch library checks
