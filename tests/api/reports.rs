@@ -248,6 +248,89 @@ async fn a_report_from_another_node_reaches_the_communitys_moderators_who_resolv
     assert_eq!(modlog_actions(&alpha).await[0], "reopen_report");
 }
 
+/// carol, on beta, moderates alpha's "forest" (alpha lists her). fred, on beta, reports a post
+/// there: carol sees the report on beta, resolves it there, and the `Resolve` goes to the
+/// community, whose home resolves its copy.
+#[tokio::test]
+async fn a_remote_communitys_moderator_resolves_a_report_here_and_its_home_follows() {
+    let alpha = TestApp::spawn().await;
+    let beta = TestApp::spawn().await;
+    let alice = alpha.user("alice").await;
+    let carol = beta.user("carol").await;
+    let fred = beta.user("fred").await;
+    let carol_ap = ap_id_of(&beta, &carol).await;
+    let (_, forest) = alpha
+        .post(
+            "/api/v1/communities",
+            Some(&alice),
+            json!({"name": "forest", "title": "Forest"}),
+        )
+        .await;
+    let (_, post) = alpha
+        .post(
+            "/api/v1/posts",
+            Some(&alice),
+            json!({"community_id": forest["id"], "title": "Trees"}),
+        )
+        .await;
+    let post_ap = post["ap_id"].as_str().unwrap().to_string();
+    let (s, _) = alpha
+        .get(&format!("/api/v1/resolve?q={}", urlencode(&carol_ap)), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, mods) = alpha
+        .post(
+            "/api/v1/communities/forest/moderators",
+            Some(&alice),
+            json!({"person": format!("carol@{}", authority(&beta))}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{mods}");
+    let forest_ap = format!("{}/c/forest", alpha.public_url);
+    for url in [&forest_ap, &post_ap] {
+        let (s, found) = beta
+            .get(&format!("/api/v1/resolve?q={}", urlencode(url)), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{found}");
+    }
+    let beta_post = local_id(&beta, "post", &post_ap).await.unwrap();
+    let (s, r) = beta
+        .post(
+            &format!("/api/v1/posts/{beta_post}/report"),
+            Some(&fred),
+            json!({"reason": "misleading"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+
+    let (s, seen) = reports(&beta, &carol, "").await;
+    assert_eq!(s, StatusCode::OK, "{seen}");
+    assert_eq!(seen["reports"][0]["id"], r["id"]);
+    let alpha_report = eventually("alpha receives the report", || async {
+        let (_, list) = reports(&alpha, &alice, "").await;
+        list["reports"][0]["id"].as_i64()
+    })
+    .await;
+    let (s, done) = beta
+        .post(
+            &format!("/api/v1/reports/{}/resolve", r["id"]),
+            Some(&carol),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    eventually("alpha resolves its copy", || async {
+        let (_, list) = reports(&alpha, &alice, "?state=resolved").await;
+        (list["reports"][0]["id"].as_i64() == Some(alpha_report)).then_some(())
+    })
+    .await;
+    let (_, list) = reports(&alpha, &alice, "?state=resolved").await;
+    assert_eq!(list["reports"][0]["resolved_by"], carol_ap);
+    let (_, log) = alpha.get("/api/v1/modlog", None).await;
+    assert_eq!(log["entries"][0]["action"], "resolve_report");
+    assert_eq!(log["entries"][0]["local"], false);
+}
+
 /// A local report about a local community's comment: seen by its moderator and by an admin who
 /// moderates nothing, not by other users; nothing is sent anywhere.
 #[tokio::test]
