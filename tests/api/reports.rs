@@ -250,9 +250,10 @@ async fn a_report_from_another_node_reaches_the_communitys_moderators_who_resolv
 
 /// carol, on beta, moderates alpha's "forest" (alpha lists her). fred, on beta, reports a post
 /// there: carol sees the report on beta, resolves it there, and the `Resolve` goes to the
-/// community, whose home resolves its copy.
+/// community, whose home resolves its copy. dave, on alpha, reports the post: the community
+/// forwards the report to carol's server, and alice's resolution after it.
 #[tokio::test]
-async fn a_remote_communitys_moderator_resolves_a_report_here_and_its_home_follows() {
+async fn a_communitys_moderator_on_another_node_sees_and_resolves_its_reports_both_ways() {
     let alpha = TestApp::spawn().await;
     let beta = TestApp::spawn().await;
     let alice = alpha.user("alice").await;
@@ -329,6 +330,46 @@ async fn a_remote_communitys_moderator_resolves_a_report_here_and_its_home_follo
     let (_, log) = alpha.get("/api/v1/modlog", None).await;
     assert_eq!(log["entries"][0]["action"], "resolve_report");
     assert_eq!(log["entries"][0]["local"], false);
+
+    // dave reports the post on alpha: the community forwards the report to carol's server,
+    // where she sees it; alice resolves it on alpha and carol's copy follows.
+    let dave = alpha.user("dave").await;
+    let dave_ap = ap_id_of(&alpha, &dave).await;
+    let (s, r) = alpha
+        .post(
+            &format!("/api/v1/posts/{}/report", post["id"]),
+            Some(&dave),
+            json!({"reason": "duplicate"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let forwarded = eventually("carol sees dave's report on beta", || async {
+        let (_, list) = reports(&beta, &carol, "").await;
+        let first = list["reports"].get(0)?.clone();
+        (first["reporter_ap_id"] == dave_ap.as_str()).then_some(first)
+    })
+    .await;
+    assert_eq!(forwarded["reason"], "duplicate");
+    assert_eq!(forwarded["local"], false);
+    let (s, done) = alpha
+        .post(
+            &format!("/api/v1/reports/{}/resolve", r["id"]),
+            Some(&alice),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    eventually("carol's copy is resolved", || async {
+        let (_, list) = reports(&beta, &carol, "").await;
+        list["reports"].as_array()?.is_empty().then_some(())
+    })
+    .await;
+    let (_, list) = reports(&beta, &carol, "?state=resolved").await;
+    assert_eq!(list["reports"][0]["id"], forwarded["id"]);
+    assert_eq!(
+        list["reports"][0]["resolved_by"],
+        ap_id_of(&alpha, &alice).await
+    );
 }
 
 /// A local report about a local community's comment: seen by its moderator and by an admin who

@@ -230,6 +230,25 @@ pub async fn open_for_resolve(
     .await?)
 }
 
+/// The inboxes (shared ones where known) of the people on other servers who moderate the local
+/// community `community`: reports about its content are forwarded there.
+pub async fn remote_moderator_inboxes(
+    conn: &mut PgConnection,
+    community: CommunityId,
+) -> Result<Vec<String>, DbError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT coalesce(p.shared_inbox_url, p.inbox_url)
+         FROM community_moderator m JOIN person p ON p.id = m.person_id
+         JOIN community c ON c.id = m.community_id
+         WHERE m.community_id = $1 AND c.local AND NOT p.local
+         ORDER BY 1",
+    )
+    .bind(community)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(i,)| i).collect())
+}
+
 /// Which reports a list shows by their state.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum State {

@@ -139,15 +139,26 @@ async fn report(
         },
     )
     .await?;
-    // A remote community's moderators live at its home: the report goes there.
-    if !community.local {
-        let flag = FlagOf {
-            id: &flag_id,
-            reporter: &reporter.ap_id,
-            community: &community.ap_id,
-            object: &item.ap_id,
-            reason,
-        };
+    let flag = FlagOf {
+        id: &flag_id,
+        reporter: &reporter.ap_id,
+        community: &community.ap_id,
+        object: &item.ap_id,
+        reason,
+    };
+    if community.local {
+        // Its moderators on other servers see it there.
+        outgoing::to_moderators(
+            &mut tx,
+            &state.base,
+            &community,
+            &flag.json(),
+            &item.ap_id,
+            &[],
+        )
+        .await?;
+    } else {
+        // A remote community's moderators live at its home: the report goes there.
         outgoing::reported(&mut tx, &reporter, &community, flag).await?;
     }
     tx.commit().await.map_err(canopy_db::DbError::from)?;
@@ -338,20 +349,34 @@ async fn set_resolved(
                 object: &report.object_ap_id,
                 reason: &report.reason,
             };
-            // Tell the reporter's server (it speaks Lemmy's reports), or the remote community
-            // this node sent the report to when its home lists the resolver as a moderator.
-            let inbox = if report.answer_resolve && community.local {
+            // Tell the reporter's server when it speaks Lemmy's reports, or the remote
+            // community when its home lists the resolver as a moderator; a local community
+            // also tells its moderators on other servers.
+            let inbox = if community.local && report.answer_resolve {
                 let reporter =
                     canopy_db::actors::person_by_id(&state.db, report.reporter_id).await?;
                 (!reporter.local).then(|| reporter.shared_inbox_url.unwrap_or(reporter.inbox_url))
-            } else if report.local && !community.local && listed {
+            } else if !community.local && listed {
                 Some(community.inbox_url.clone())
             } else {
                 None
             };
-            if let Some(inbox) = inbox {
-                outgoing::resolved(&mut tx, &state.base, &person, flag, &inbox).await?;
-            }
+            let activity =
+                outgoing::resolved(&mut tx, &state.base, &person, flag, inbox.as_deref()).await?;
+            let sent_to: Vec<String> = inbox
+                .iter()
+                .filter_map(|i| outgoing::authority_of(i))
+                .collect();
+            let except: Vec<&str> = sent_to.iter().map(String::as_str).collect();
+            outgoing::to_moderators(
+                &mut tx,
+                &state.base,
+                &community,
+                &activity,
+                &report.object_ap_id,
+                &except,
+            )
+            .await?;
         }
     }
     tx.commit().await.map_err(canopy_db::DbError::from)?;

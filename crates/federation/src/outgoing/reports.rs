@@ -1,11 +1,14 @@
 //! Reports this node sends, in Lemmy's shapes: a local report about content of a remote
 //! community goes to that community's inbox as a `Flag`; a report resolved here that another
-//! server's reporter made (or that this node sent to a remote community) is answered with a
-//! `Resolve` wrapping the `Flag`. Reports are never announced to a community's followers.
+//! server's reporter made (or about a remote community's content) is answered with a `Resolve`
+//! wrapping the `Flag`. A local community forwards reports about its content, and their
+//! resolution, to the servers of its moderators on other servers (an `Announce` of the `Flag` or
+//! `Resolve`, as Lemmy does). Reports are never announced to a community's followers.
 
 use super::{activity_id, context, enqueue, inbox_target};
 use crate::error::FedError;
 use crate::urls::PublicBase;
+use canopy_core::authority;
 use canopy_db::actors::{CommunityActor, PersonActor};
 use canopy_db::outbox::Signer;
 use canopy_db::PgConnection;
@@ -27,7 +30,8 @@ pub struct FlagOf<'a> {
 }
 
 impl FlagOf<'_> {
-    fn json(&self) -> Value {
+    /// The `Flag` (without `@context`).
+    pub fn json(&self) -> Value {
         json!({
             "id": self.id,
             "type": "Flag",
@@ -63,15 +67,15 @@ pub async fn reported(
 }
 
 /// The local `moderator` resolved the report `flag`: a `Resolve` wrapping it, signed by the
-/// moderator, to `inbox` (the reporter's server, or the remote community the report was sent
-/// to).
+/// moderator, to `inbox` when given (the reporter's server, or the remote community the report is
+/// about). Returns the activity, for [`to_moderators`].
 pub async fn resolved(
     conn: &mut PgConnection,
     base: &PublicBase,
     moderator: &PersonActor,
     flag: FlagOf<'_>,
-    inbox: &str,
-) -> Result<(), FedError> {
+    inbox: Option<&str>,
+) -> Result<Value, FedError> {
     let activity = json!({
         "@context": context(),
         "id": activity_id(base, "Resolve"),
@@ -81,14 +85,69 @@ pub async fn resolved(
         "object": flag.json(),
         "audience": flag.community,
     });
-    let targets: Vec<(String, String)> = inbox_target(inbox).into_iter().collect();
+    if let Some(inbox) = inbox {
+        let targets: Vec<(String, String)> = inbox_target(inbox).into_iter().collect();
+        enqueue(
+            conn,
+            &activity,
+            Some(flag.object),
+            &moderator.ap_id,
+            Signer::Person(moderator.id),
+            &targets,
+        )
+        .await?;
+    }
+    Ok(activity)
+}
+
+/// The local community `community` forwards `activity` (a `Flag` or `Resolve` about its content
+/// `object`) to the servers of its moderators on other servers, in an `Announce`, except to the
+/// instances in `except` (authorities: where it came from, or was sent already).
+pub async fn to_moderators(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    community: &CommunityActor,
+    activity: &Value,
+    object: &str,
+    except: &[&str],
+) -> Result<(), FedError> {
+    if !community.local {
+        return Ok(());
+    }
+    let targets: Vec<(String, String)> =
+        canopy_db::reports::remote_moderator_inboxes(conn, community.id)
+            .await?
+            .iter()
+            .filter_map(|i| inbox_target(i))
+            .filter(|(_, a)| !except.contains(&a.as_str()))
+            .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let mut inner = activity.clone();
+    if let Some(o) = inner.as_object_mut() {
+        o.remove("@context");
+    }
+    let announce = json!({
+        "@context": context(),
+        "id": activity_id(base, "announce"),
+        "type": "Announce",
+        "actor": community.ap_id,
+        "to": [super::moderators_url(&community.ap_id)],
+        "object": inner,
+    });
     enqueue(
         conn,
-        &activity,
-        Some(flag.object),
-        &moderator.ap_id,
-        Signer::Person(moderator.id),
+        &announce,
+        Some(object),
+        &community.ap_id,
+        Signer::Community(community.id),
         &targets,
     )
     .await
+}
+
+/// The authority of an inbox URL, for [`to_moderators`]'s `except`.
+pub fn authority_of(url: &str) -> Option<String> {
+    url::Url::parse(url).ok().map(|u| authority(&u))
 }

@@ -72,7 +72,7 @@ pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), F
         Incoming::Add(c) => moderation::moderator(&c, true, raw, None, data).await,
         Incoming::Remove(c) => moderation::moderator(&c, false, raw, None, data).await,
         Incoming::Flag(f) => reports::flag(&f, person_of(signer)?, None, data).await,
-        Incoming::Resolve(r) => reports::resolve(&r, None, data).await,
+        Incoming::Resolve(r) => reports::resolve(&r, raw, None, data).await,
         Incoming::Warn(w) => reports::warn(&w, data).await,
     }
 }

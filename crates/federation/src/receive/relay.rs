@@ -116,7 +116,7 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
         Incoming::Remove(c) => moderation::moderator(c, false, &inner, via, data).await,
         // Lemmy forwards reports about a community's content to its moderators' instances.
         Incoming::Flag(f) => reports::flag(f, person_of(&inner_actor)?, via, data).await,
-        Incoming::Resolve(r) => reports::resolve(r, via, data).await,
+        Incoming::Resolve(r) => reports::resolve(r, &inner, via, data).await,
         Incoming::Announce(_) => Err(FedError::bad("an Announce inside an Announce")),
         other => Err(FedError::forbidden(format!(
             "a community does not relay {}; it is sent to its object directly",

@@ -4,13 +4,17 @@
 //! `Flag` (Lemmy) resolves it when its actor moderates that community; `Warn` (Lemmy) records a
 //! moderator's warning in the moderation log.
 //!
-//! Reports are not public: nothing here is forwarded to a community's followers.
+//! Reports are not public: nothing here is forwarded to a community's followers. A local
+//! community forwards a report about its content received directly, and its resolution, to the
+//! servers of its moderators on other servers (as Lemmy does), never back to where it came from.
 
 use super::rules;
 use crate::error::FedError;
 use crate::fetch::{self, FedData};
 use crate::json::id_of;
+use crate::outgoing::reports::{self as outgoing, FlagOf};
 use crate::protocol::activities::{Flag, Resolve, Warn};
+use canopy_core::authority;
 use canopy_core::limits::MAX_REASON_CHARS;
 use canopy_db::actors::{self, CommunityActor, PersonActor};
 use canopy_db::moderation::{self as db_moderation, Action, NewEntry};
@@ -116,6 +120,7 @@ pub(super) async fn flag(
             stored_reports += 1;
         }
     }
+    let origin = authority(&reporter_url(reporter)?);
     for c in &content {
         let community = actors::community_by_id(&data.db, c.community_id).await?;
         db_reports::upsert(
@@ -135,6 +140,25 @@ pub(super) async fn flag(
         )
         .await?;
         stored_reports += 1;
+        if via.is_none() {
+            // A local community's moderators on other servers see it there.
+            let forwarded = FlagOf {
+                id: &flag_id,
+                reporter: &reporter.ap_id,
+                community: &community.ap_id,
+                object: &c.ap_id,
+                reason: &reason,
+            };
+            outgoing::to_moderators(
+                &mut tx,
+                &data.base,
+                &community,
+                &forwarded.json(),
+                &c.ap_id,
+                &[origin.as_str()],
+            )
+            .await?;
+        }
     }
     tx.commit().await?;
     if stored_reports == 0 {
@@ -145,6 +169,11 @@ pub(super) async fn flag(
             "report received");
     }
     Ok(())
+}
+
+fn reporter_url(reporter: &PersonActor) -> Result<Url, FedError> {
+    Url::parse(&reporter.ap_id)
+        .map_err(|_| FedError::Internal("a stored actor's id is not a URL".into()))
 }
 
 /// What a `Resolve` names: the report's `Flag` id, its reporter and the reported item.
@@ -187,6 +216,7 @@ async fn named_report(object: &Value, data: &FedData) -> Result<Option<Named>, F
 /// that match no open report, change nothing.
 pub(super) async fn resolve(
     r: &Resolve,
+    raw: &Value,
     via: Option<&CommunityActor>,
     data: &FedData,
 ) -> Result<(), FedError> {
@@ -212,8 +242,10 @@ pub(super) async fn resolve(
     }
     let moderator = fetch::person(actor, data).await?;
     let mut tx = data.db.begin().await?;
+    let mut changed = false;
     for report in &open {
         if db_reports::set_resolved(&mut tx, report.id, Some(moderator.id), true).await? {
+            changed = true;
             db_moderation::record(
                 &mut tx,
                 &NewEntry {
@@ -230,6 +262,19 @@ pub(super) async fn resolve(
             )
             .await?;
         }
+    }
+    if changed && via.is_none() {
+        // A local community tells its moderators on other servers, except where it came from.
+        let origin = authority(actor);
+        outgoing::to_moderators(
+            &mut tx,
+            &data.base,
+            &community,
+            raw,
+            named.object.as_str(),
+            &[origin.as_str()],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
