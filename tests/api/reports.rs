@@ -453,6 +453,28 @@ async fn moderators_and_admins_see_reports_of_local_content_and_others_do_not() 
         .await;
     assert_eq!(s, StatusCode::OK, "{done}");
     assert_eq!(modlog_actions(&app).await, vec!["resolve_report"]);
+
+    // Once resolved, erin may report the comment again: a new report. The old one cannot be
+    // reopened beside it (one open report per reporter and item).
+    let (s, again) = app
+        .post(
+            &format!("/api/v1/comments/{comment}/report"),
+            Some(&erin),
+            json!({"reason": "rude again"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_ne!(again["id"], r["id"]);
+    let before = tally(&app).await;
+    let (s, body) = app
+        .post(
+            &format!("/api/v1/reports/{}/reopen", r["id"]),
+            Some(&root),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(tally(&app).await, before, "nothing changed");
 }
 
 /// Bad input is refused with nothing stored: unknown content 404, an empty, blank or oversized
