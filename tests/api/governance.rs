@@ -128,6 +128,17 @@ async fn tree_ids(app: &TestApp, post: i64) -> Vec<String> {
     ids
 }
 
+async fn community_names(app: &TestApp) -> Vec<String> {
+    let (status, list) = app.get("/api/v1/communities", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["communities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 async fn post_titles(app: &TestApp, community: &str) -> Vec<String> {
     let (status, page) = app
         .get(&format!("/api/v1/communities/{community}/posts"), None)
@@ -187,6 +198,11 @@ async fn a_blocked_instance_is_refused_everywhere_and_unblocking_restores_its_co
         pending_to(&app, &s.authority()).await >= 1,
         "the Accept waits"
     );
+    // The node knows a community of the instance too.
+    let marsh = s.group("marsh");
+    let (status, r) = resolve(&app, &marsh).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(community_names(&app).await, ["birds", "marsh"]);
 
     // The block.
     let (status, change) = app
@@ -223,9 +239,10 @@ async fn a_blocked_instance_is_refused_everywhere_and_unblocking_restores_its_co
     .unwrap();
     assert_eq!(follows, 0, "eve's follow ended");
 
-    // Its content is hidden from the listing and the tree.
+    // Its content is hidden from the listings and the tree, its communities from the list.
     assert_eq!(post_titles(&app, "birds").await, vec!["a post".to_string()]);
     assert!(tree_ids(&app, post).await.is_empty());
+    assert_eq!(community_names(&app).await, ["birds"]);
 
     // A new actor of the blocked instance is refused before it is fetched.
     let zed = s.person("zed");
@@ -312,6 +329,7 @@ async fn a_blocked_instance_is_refused_everywhere_and_unblocking_restores_its_co
     assert_eq!(change["changed"], true);
     assert_eq!(post_titles(&app, "birds").await.len(), 2);
     assert_eq!(tree_ids(&app, post).await.len(), 1);
+    assert_eq!(community_names(&app).await, ["birds", "marsh"]);
     let (status, text) = s
         .deliver(
             &inbox,

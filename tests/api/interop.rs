@@ -769,10 +769,10 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
     n.deliver(&rw, &format!("{dir}/deletion/undo_remove_note.json"))
         .await
         .refused(StatusCode::FORBIDDEN, "is not a moderator of");
-    // A remote moderator editing the node's own community.
+    // lemmy_alpha, who moderates nothing here, editing the node's own community.
     n.deliver(&rw, &format!("{dir}/community/update_community.json"))
         .await
-        .refused(StatusCode::FORBIDDEN, "may update only itself");
+        .refused(StatusCode::FORBIDDEN, "is not a moderator of");
     assert_eq!(n.tally().await, before, "refused activities change nothing");
     let (_, community) = n.app.get("/api/v1/communities/main", None).await;
     assert_eq!(community["title"], "main");
@@ -790,6 +790,24 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
     let log: Vec<String> = n.modlog().await;
     assert_eq!(log[..2], ["restore_comment", "remove_comment"]);
 
+    // Once lemmy_alpha moderates main too, its Update of the Group sets the title and the
+    // description (from the markdown source); nothing else of the Group is taken.
+    n.make_moderator("main", "lemmy_alpha").await;
+    let key_before = community_key(&n, "main").await;
+    n.deliver(&rw, &format!("{dir}/community/update_community.json"))
+        .await
+        .accepted();
+    let (_, community) = n.app.get("/api/v1/communities/main", None).await;
+    assert_eq!(community["title"], "The Updated Community");
+    assert_eq!(community["description"], "updated 2");
+    assert_eq!(community["posting_restricted_to_mods"], false);
+    assert_eq!(
+        community_key(&n, "main").await,
+        key_before,
+        "the key a moderator's copy names is not taken"
+    );
+    assert_eq!(n.modlog().await[0], "update_community");
+
     n.deliver(&rw, &format!("{dir}/deletion/delete_page.json"))
         .await
         .accepted();
@@ -799,6 +817,16 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
         .await
         .accepted();
     assert!(!n.post_row(&page).await.unwrap().deleted);
+}
+
+async fn community_key(n: &Node, name: &str) -> String {
+    let (key,): (String,) =
+        sqlx::query_as("SELECT public_key_pem FROM community WHERE local AND name = $1")
+            .bind(name)
+            .fetch_one(&n.app.db)
+            .await
+            .unwrap();
+    key
 }
 
 /// Lemmy moderators lock, unlock and feature posts and change moderators of the node's own
@@ -974,7 +1002,74 @@ async fn lemmy_remote_community_accepts_a_follow_and_announces_a_post() {
     );
 }
 
-/// Lemmy activities this node does not act on (bans, private messages, account deletion): each is refused with its reason or acknowledged as a no-op.
+/// Lemmy's community ban (`block/block_user.json`: lemmy_beta bans ds9's lemmy_alpha from
+/// "main" with removeData, until a time already past) and its Undo: refused while lemmy_beta
+/// moderates nothing here; once he does, the ban is stored (ended already, so it keeps nobody
+/// out), lemmy_alpha's post in "main" is removed, both are logged with the ban's reason and
+/// end, and the Undo lifts the ban and is logged too.
+#[tokio::test]
+async fn lemmy_block_bans_from_a_local_community_and_undo_block_lifts_it() {
+    let n = Node::start().await;
+    let main = n.community("main").await;
+    let rw = n.rewriter().local("enterprise.lemmy.ml/c/main", &main);
+    let alpha = n.actor(
+        &rw,
+        "http://ds9.lemmy.ml/u/lemmy_alpha",
+        "Person",
+        "lemmy_alpha",
+    );
+    n.actor(
+        &rw,
+        "http://enterprise.lemmy.ml/u/lemmy_beta",
+        "Person",
+        "lemmy_beta",
+    );
+    let dir = "lemmy/activities";
+    let page = object_id(&rw, &format!("{dir}/create_or_update/create_page.json"));
+    n.deliver(&rw, &format!("{dir}/create_or_update/create_page.json"))
+        .await
+        .accepted();
+    let bans = "SELECT count(*) FROM community_ban b JOIN person p ON p.id = b.person_id
+                WHERE p.ap_id = $1";
+
+    let before = n.tally().await;
+    n.deliver(&rw, &format!("{dir}/block/block_user.json"))
+        .await
+        .refused(StatusCode::FORBIDDEN, "is not a moderator of");
+    assert_eq!(n.tally().await, before);
+    assert_eq!(n.count(bans, &[&alpha]).await, 0);
+    assert_eq!(n.removed(&page).await, Some(false));
+
+    n.make_moderator("main", "lemmy_beta").await;
+    n.deliver(&rw, &format!("{dir}/block/block_user.json"))
+        .await
+        .accepted();
+    assert_eq!(n.count(bans, &[&alpha]).await, 1);
+    assert_eq!(n.removed(&page).await, Some(true));
+    let (_, log) = n.app.get("/api/v1/modlog", None).await;
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["action"], "remove_post", "{log}");
+    assert_eq!(entries[1]["action"], "ban_person", "{log}");
+    assert_eq!(entries[1]["target"], alpha);
+    assert_eq!(entries[1]["reason"], "spam post");
+    assert_eq!(entries[1]["until"], "2021-11-01T12:23:50.151874Z");
+    // Its end (`endTime`) has passed: the ban keeps nobody out and is not listed.
+    let (s, list) = n
+        .app
+        .get("/api/v1/communities/main/bans", Some(&n.token))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list["bans"], json!([]));
+
+    n.deliver(&rw, &format!("{dir}/block/undo_block_user.json"))
+        .await
+        .accepted();
+    assert_eq!(n.count(bans, &[&alpha]).await, 0);
+    assert_eq!(n.modlog().await[0], "unban_person");
+}
+
+/// Lemmy activities this node does not act on (private messages, account deletion): each is
+/// refused with its reason or acknowledged as a no-op.
 #[tokio::test]
 async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing() {
     let n = Node::start().await;
@@ -992,25 +1087,21 @@ async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing()
         n.actor(&rw, url, "Person", name);
     }
     let before = n.tally().await;
-    let not_handled = |kind: &str| format!("activities of type \"{kind}\" are not handled");
-    let undo_of = |kind: &str| format!("Undo of \"{kind}\" is not handled");
     for (rel, status, reason) in [
-        ("block/block_user.json", 400, not_handled("Block")),
-        ("block/undo_block_user.json", 400, undo_of("Block")),
         (
             "create_or_update/create_private_message.json",
             422,
-            "not addressed to a community this node knows".into(),
+            "not addressed to a community this node knows",
         ),
         (
             "create_or_update/create_private_message_0.19.json",
             400,
-            "objects of type \"ChatMessage\" are not stored".into(),
+            "objects of type \"ChatMessage\" are not stored",
         ),
     ] {
         n.deliver(&rw, &format!("lemmy/activities/{rel}"))
             .await
-            .refused(StatusCode::from_u16(status).unwrap(), &reason);
+            .refused(StatusCode::from_u16(status).unwrap(), reason);
     }
     // Deleting (or restoring) a message the node never stored, and deleting an account (whose content stays,
     // marked by its own deletes), are acknowledged and change nothing.

@@ -4,7 +4,9 @@
 mod accounts;
 mod actor_fields;
 mod bad_input;
+mod bans;
 mod cleanup;
+mod community_settings;
 mod concurrency;
 mod content;
 mod delivery;

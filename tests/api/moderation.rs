@@ -293,6 +293,10 @@ async fn moderation_federates_both_ways_between_two_nodes() {
         .unwrap();
     assert_eq!(featured["orderedItems"][0]["id"], post_ap, "{featured}");
     assert_eq!(featured["orderedItems"][0]["type"], "Page");
+    assert_eq!(
+        featured["orderedItems"][0]["stickied"], true,
+        "a featured Page says so (Lemmy's `stickied`)"
+    );
     eventually("beta features the post", || async {
         let (_, p) = beta.get(&format!("/api/v1/posts/{beta_post}"), None).await;
         (p["featured"] == true).then_some(())

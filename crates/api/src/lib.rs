@@ -24,7 +24,7 @@ use canopy_core::InstanceId;
 use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::Federation;
-use routes::{admin, comments, communities, meta, moderation, posts, reports};
+use routes::{admin, bans, blocks, comments, communities, meta, moderation, posts, reports};
 use std::sync::Arc;
 
 /// What every handler can reach: the pool, who this node is, the federation side it resolves
@@ -76,7 +76,10 @@ pub fn router(state: AppState) -> Router {
             "/communities",
             post(communities::create).get(communities::list),
         )
-        .route("/communities/{name}", get(communities::get))
+        .route(
+            "/communities/{name}",
+            get(communities::get).patch(moderation::edit_community),
+        )
         .route("/communities/follow", post(communities::follow))
         .route(
             "/communities/{name}/follow",
@@ -115,6 +118,28 @@ pub fn router(state: AppState) -> Router {
                 .delete(moderation::remove_moderator),
         )
         .route("/modlog", get(moderation::modlog))
+        .route(
+            "/communities/{name}/bans",
+            get(bans::community_bans).post(bans::ban_from_community),
+        )
+        .route(
+            "/communities/{name}/bans/{person}",
+            axum::routing::delete(bans::unban_from_community),
+        )
+        .route("/admin/bans", get(bans::site_bans).post(bans::site_ban))
+        .route(
+            "/admin/bans/{person}",
+            axum::routing::delete(bans::site_unban),
+        )
+        .route("/me/blocks", get(blocks::list))
+        .route(
+            "/me/blocks/people/{person}",
+            put(blocks::block_person).delete(blocks::unblock_person),
+        )
+        .route(
+            "/me/blocks/communities/{name}",
+            put(blocks::block_community).delete(blocks::unblock_community),
+        )
         .route("/posts/{id}/report", post(reports::report_post))
         .route("/comments/{id}/report", post(reports::report_comment))
         .route("/reports", get(reports::list))

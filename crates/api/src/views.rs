@@ -80,6 +80,8 @@ pub struct CommunityView {
     pub subscriber_count: i32,
     pub post_count: i32,
     pub created_at: DateTime<Utc>,
+    /// Only its moderators (and this node's admins) may start posts; anyone may comment.
+    pub posting_restricted_to_mods: bool,
 }
 
 impl From<Community> for CommunityView {
@@ -96,6 +98,7 @@ impl From<Community> for CommunityView {
             subscriber_count: c.subscriber_count,
             post_count: c.post_count,
             created_at: c.created_at,
+            posting_restricted_to_mods: c.posting_restricted_to_mods,
         }
     }
 }
@@ -216,6 +219,8 @@ pub struct CommentJson {
     pub content_html: String,
     pub deleted: bool,
     pub removed: bool,
+    /// The viewer blocks its author: text blanked, kept only so that its replies keep their place.
+    pub blocked: bool,
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub counts: CommentCounts,
@@ -224,7 +229,7 @@ pub struct CommentJson {
 
 impl From<CommentView> for CommentJson {
     fn from(c: CommentView) -> Self {
-        let hidden = c.deleted || c.removed;
+        let hidden = c.deleted || c.removed || c.creator_blocked;
         Self {
             id: c.id.0,
             post_id: c.post_id.0,
@@ -248,6 +253,7 @@ impl From<CommentView> for CommentJson {
             },
             deleted: c.deleted,
             removed: c.removed,
+            blocked: c.creator_blocked,
             published: c.published,
             updated: c.updated,
             counts: CommentCounts {
@@ -311,14 +317,15 @@ pub struct ModLogEntry {
     pub id: i64,
     /// `remove_post`, `restore_post`, `remove_comment`, `restore_comment`, `lock_post`,
     /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post`, `unfeature_post`,
-    /// `resolve_report`, `reopen_report` or `warn`.
+    /// `update_community`, `ban_person`, `unban_person` (from `community`, or without one from
+    /// the whole node), `resolve_report`, `reopen_report` or `warn`.
     pub action: String,
     /// Who acted: `name` for a local user, `name@host` for a remote one.
     pub moderator: String,
     /// The moderator's ActivityPub id.
     pub moderator_ap_id: String,
-    /// The community: `name` or `name@host`.
-    pub community: String,
+    /// The community: `name` or `name@host`; absent for a site ban (about the whole node).
+    pub community: Option<String>,
     pub post_id: Option<i64>,
     pub comment_id: Option<i64>,
     /// The person the action is about (a moderator added or removed), by ActivityPub id.
@@ -338,7 +345,12 @@ impl From<canopy_db::moderation::Entry> for ModLogEntry {
             action: e.action,
             moderator: handle(&e.moderator_name, e.moderator_local, &e.moderator_authority),
             moderator_ap_id: e.moderator_ap_id,
-            community: handle(&e.community_name, e.community_local, &e.community_authority),
+            community: match (&e.community_name, &e.community_authority) {
+                (Some(name), Some(authority)) => {
+                    Some(handle(name, e.community_local.unwrap_or(false), authority))
+                }
+                _ => None,
+            },
             post_id: e.post_id.map(|p| p.0),
             comment_id: e.comment_id.map(|c| c.0),
             target: e.target_ap_id,

@@ -97,6 +97,41 @@ pub enum AdminCommand {
     /// every serve and worker process sharing the database within seconds.
     #[command(subcommand)]
     Instance(InstanceCommand),
+    /// Ban a person from this node: a local user can no longer post, comment, vote or create
+    /// communities (the ban is sent to the instances following this node's communities); a
+    /// remote person's activities are refused.
+    Ban(BanArgs),
+    /// Lift a person's ban from this node.
+    Unban(UnbanArgs),
+}
+
+/// Arguments of `canopy admin ban`.
+#[derive(Debug, Args)]
+pub struct BanArgs {
+    /// A local user's name, or `name@host` of a remote person this node knows.
+    pub person: String,
+    /// Why; shown to the person when refused and sent with the ban.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// When the ban ends (RFC 3339, e.g. 2027-01-31T00:00:00Z); without it, it does not end.
+    #[arg(long)]
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// Also remove their posts and comments on this node.
+    #[arg(long)]
+    pub remove_data: bool,
+    /// The admin account the ban is made as (default: the oldest admin account).
+    #[arg(long = "as", value_name = "ADMIN")]
+    pub as_admin: Option<String>,
+}
+
+/// Arguments of `canopy admin unban`.
+#[derive(Debug, Args)]
+pub struct UnbanArgs {
+    /// A local user's name, or `name@host` of a remote person this node knows.
+    pub person: String,
+    /// The admin account the unban is made as (default: the oldest admin account).
+    #[arg(long = "as", value_name = "ADMIN")]
+    pub as_admin: Option<String>,
 }
 
 /// Subcommands of `canopy admin instance`. HOST is the instance's host, with `:port` when it

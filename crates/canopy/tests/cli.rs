@@ -1013,3 +1013,82 @@ async fn the_metrics_listener_reports_traffic_by_name_and_stays_off_the_public_r
     );
     server.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_ban_and_unban_change_the_site_ban_as_the_oldest_admin() {
+    let dir = TempDir::new();
+    let database = canopy_testkit::empty_database_url().await;
+    let run = |args: &[&str]| {
+        canopy(&dir.0)
+            .env("CANOPY_DATABASE_URL", &database)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Without an admin account there is nobody to act as.
+    create_user(&dir, &database, "carol").await;
+    let out = run(&["admin", "ban", "carol"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("no admin account"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = run(&[
+        "admin",
+        "create-user",
+        "root",
+        "--password",
+        "a long password",
+        "--admin",
+    ]);
+    assert!(out.status.success(), "create-user: {}", stderr_of(&out));
+
+    let out = run(&[
+        "admin",
+        "ban",
+        "carol",
+        "--reason",
+        "abuse",
+        "--expires",
+        "2099-01-01T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "ban: {}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "Banned carol from this node.\n");
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    let bans: Vec<(String, Option<String>, String)> = sqlx::query_as(
+        "SELECT p.name, b.reason, a.name FROM site_ban b JOIN person p ON p.id = b.person_id
+         JOIN person a ON a.id = b.banned_by",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        bans,
+        [("carol".into(), Some("abuse".into()), "root".into())]
+    );
+
+    let out = run(&["admin", "ban", "nobody"]);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("not found"), "{}", stderr_of(&out));
+    let out = run(&["admin", "ban", "root", "--as", "carol"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("not an admin"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let out = run(&["admin", "unban", "carol"]);
+    assert!(out.status.success(), "unban: {}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "Unbanned carol.\n");
+    let out = run(&["admin", "unban", "carol"]);
+    assert!(out.status.success(), "unban: {}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "carol was not banned.\n");
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM site_ban")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    pool.close().await;
+}

@@ -176,6 +176,8 @@ pub struct RemoteCommunity<'a> {
     pub shared_inbox_url: Option<&'a str>,
     pub followers_url: Option<&'a str>,
     pub public_key_pem: &'a str,
+    /// Only its moderators may post (Lemmy's `postingRestrictedToMods`).
+    pub posting_restricted_to_mods: bool,
 }
 
 /// Insert or refresh a remote community; returns its id. Never touches a local row.
@@ -187,10 +189,12 @@ pub async fn upsert_community(
     let instance = instances::ensure(&mut tx, c.authority).await?;
     let row: Option<(CommunityId,)> = sqlx::query_as(
         "INSERT INTO community (instance_id, name, title, description, description_html, ap_id,
-                                inbox_url, shared_inbox_url, followers_url, public_key_pem, local)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false)
+                                inbox_url, shared_inbox_url, followers_url, public_key_pem, local,
+                                posting_restricted_to_mods)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false, $11)
          ON CONFLICT (ap_id) DO UPDATE SET
              title = EXCLUDED.title, description = EXCLUDED.description,
+             posting_restricted_to_mods = EXCLUDED.posting_restricted_to_mods,
              description_html = EXCLUDED.description_html, inbox_url = EXCLUDED.inbox_url,
              shared_inbox_url = EXCLUDED.shared_inbox_url, followers_url = EXCLUDED.followers_url,
              public_key_pem = EXCLUDED.public_key_pem, last_refreshed_at = now(), updated_at = now()
@@ -207,6 +211,7 @@ pub async fn upsert_community(
     .bind(c.shared_inbox_url)
     .bind(c.followers_url)
     .bind(c.public_key_pem)
+    .bind(c.posting_restricted_to_mods)
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| DbError::conflict_on(e, "community with that name on that instance"))?;

@@ -35,6 +35,8 @@ pub struct CommentView {
     pub creator_local: bool,
     pub creator_authority: String,
     pub my_vote: Option<i16>,
+    /// The viewer blocks the comment's author (see [`crate::blocks`]).
+    pub creator_blocked: bool,
 }
 
 /// Columns of [`CommentView`], for a query over `comment c` joined as in [`VIEW_JOINS`].
@@ -42,7 +44,9 @@ pub(crate) const VIEW_COLUMNS: &str = "c.id, c.post_id, c.parent_id, c.path, c.d
     c.content_html, c.ap_id, c.local, c.deleted, c.removed, c.published, c.updated, c.score,
     c.upvotes, c.downvotes, c.child_count, c.descendant_count, c.hot, c.controversy,
     u.id AS creator_id, u.name AS creator_name, u.display_name AS creator_display_name,
-    u.local AS creator_local, ui.authority AS creator_authority, v.score AS my_vote";
+    u.local AS creator_local, ui.authority AS creator_authority, v.score AS my_vote,
+    ($1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM person_block pb
+        WHERE pb.person_id = $1 AND pb.target_id = c.creator_id)) AS creator_blocked";
 
 /// Joins for [`VIEW_COLUMNS`]; `$1` is the viewer (NULL for anonymous).
 pub(crate) const VIEW_JOINS: &str = "JOIN person u ON u.id = c.creator_id

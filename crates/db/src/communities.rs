@@ -4,7 +4,7 @@ use crate::cursor;
 use crate::DbError;
 use canopy_core::{CommunityId, InstanceId, PersonId};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Community {
@@ -21,10 +21,13 @@ pub struct Community {
     pub subscriber_count: i32,
     pub post_count: i32,
     pub created_at: DateTime<Utc>,
+    /// Only its moderators may post; anyone may comment.
+    pub posting_restricted_to_mods: bool,
 }
 
 const COLUMNS: &str = "c.id, c.name, c.title, c.description, c.description_html, c.ap_id, c.local,
-    i.authority, c.deleted, c.removed, c.subscriber_count, c.post_count, c.created_at";
+    i.authority, c.deleted, c.removed, c.subscriber_count, c.post_count, c.created_at,
+    c.posting_restricted_to_mods";
 
 #[derive(Debug)]
 pub struct NewLocalCommunity<'a> {
@@ -84,6 +87,83 @@ pub async fn create_local(
     by_id(pool, CommunityId(id)).await
 }
 
+/// The settings of a local community its moderators change.
+#[derive(Debug)]
+pub struct Settings<'a> {
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub description_html: Option<&'a str>,
+    pub posting_restricted_to_mods: bool,
+}
+
+/// Change a local community's settings in the caller's transaction; returns whether anything
+/// changed (a remote community's settings are its home's, refreshed with the actor).
+pub async fn update_settings(
+    conn: &mut PgConnection,
+    id: CommunityId,
+    s: &Settings<'_>,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE community SET title = $2, description = $3, description_html = $4,
+                              posting_restricted_to_mods = $5, updated_at = now()
+         WHERE id = $1 AND local
+           AND (title, description, posting_restricted_to_mods)
+               IS DISTINCT FROM ($2, $3, $5)",
+    )
+    .bind(id)
+    .bind(s.title)
+    .bind(s.description)
+    .bind(s.description_html)
+    .bind(s.posting_restricted_to_mods)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether `person` may start a post in `community`: it is not restricted to its moderators, or
+/// the person is one of them (as its home lists them) or an admin of this node.
+pub async fn may_post(
+    pool: &PgPool,
+    community: CommunityId,
+    person: PersonId,
+) -> Result<bool, DbError> {
+    may_post_where(pool, community, person, "true").await
+}
+
+/// [`may_post`] for a post received from another server: only a local community's restriction is
+/// applied here (a remote community's home applies its own, and relays what it took).
+pub async fn takes_remote_post(
+    pool: &PgPool,
+    community: CommunityId,
+    person: PersonId,
+) -> Result<bool, DbError> {
+    may_post_where(pool, community, person, "c.local").await
+}
+
+async fn may_post_where(
+    pool: &PgPool,
+    community: CommunityId,
+    person: PersonId,
+    applies: &str,
+) -> Result<bool, DbError> {
+    let (yes,): (bool,) = sqlx::query_as(&format!(
+        "SELECT NOT ({applies} AND c.posting_restricted_to_mods)
+             OR EXISTS (SELECT 1 FROM local_user u WHERE u.person_id = $2 AND u.is_admin)
+             OR (c.local AND EXISTS (SELECT 1 FROM community_moderator m
+                                     WHERE m.community_id = c.id AND m.person_id = $2))
+             OR (NOT c.local AND EXISTS (SELECT 1 FROM community_remote_moderator r
+                                         JOIN person p ON p.ap_id = r.ap_id
+                                         WHERE r.community_id = c.id AND p.id = $2))
+         FROM community c WHERE c.id = $1"
+    ))
+    .bind(community)
+    .bind(person)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DbError::NotFound("community"))?;
+    Ok(yes)
+}
+
 pub async fn by_id(pool: &PgPool, id: CommunityId) -> Result<Community, DbError> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM community c JOIN instance i ON i.id = c.instance_id WHERE c.id = $1"
@@ -121,23 +201,28 @@ struct ListCursor {
 }
 
 /// Communities ordered by name then id, `limit` after the cursor; returns the page and the
-/// cursor of the next page when there may be one.
+/// cursor of the next page when there may be one. Communities `viewer` blocks are left out.
 pub async fn list(
     pool: &PgPool,
     cursor: Option<&str>,
     limit: i64,
+    viewer: Option<PersonId>,
 ) -> Result<(Vec<Community>, Option<String>), DbError> {
     let after: Option<ListCursor> = cursor.map(cursor::decode).transpose()?;
     let rows: Vec<Community> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM community c JOIN instance i ON i.id = c.instance_id
-         WHERE NOT c.deleted AND NOT c.removed
+         WHERE NOT c.deleted AND NOT c.removed AND {visible}
            AND ($1::text IS NULL OR (lower(c.name), c.id) > (lower($1), $2))
+           AND ($4::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM community_block cb
+                                                  WHERE cb.person_id = $4 AND cb.community_id = c.id))
          ORDER BY lower(c.name), c.id
-         LIMIT $3"
+         LIMIT $3",
+        visible = crate::governance::instance_visible("i")
     ))
     .bind(after.as_ref().map(|a| a.name.as_str()))
     .bind(after.as_ref().map(|a| a.id).unwrap_or(0))
     .bind(limit)
+    .bind(viewer)
     .fetch_all(pool)
     .await?;
     let next = match rows.last() {

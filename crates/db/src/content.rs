@@ -78,6 +78,9 @@ pub struct ReplyTarget {
     /// The community is local and has accepted followers on other servers: a reply stored
     /// under this target is relayed to them (see [`crate::actors::announcing_community`]).
     pub community_announces: bool,
+    /// The reply's author is banned from the community or from this node (see
+    /// [`crate::bans`]); false when the author is not stored yet (nobody banned them here).
+    pub author_banned: bool,
 }
 
 /// Whether the community of the post `p` is local with accepted remote followers, as SQL.
@@ -86,23 +89,31 @@ const POST_COMMUNITY_ANNOUNCES: &str = "EXISTS (SELECT 1 FROM community co
              JOIN person fp ON fp.id = f.person_id
              WHERE co.id = p.community_id AND co.local AND NOT f.pending AND NOT fp.local)";
 
-/// The post or comment `ap_id` as a reply target, in one statement (which also says whether
-/// a reply under it is relayed, so the common case of no remote followers costs no second one).
-pub async fn reply_target(pool: &PgPool, ap_id: &str) -> Result<Option<ReplyTarget>, DbError> {
+/// The post or comment `ap_id` as a reply target for a reply by `author` (an ActivityPub id), in
+/// one statement (which also says whether a reply under it is relayed, so the common case of no
+/// remote followers costs no second one, and whether the author is banned there).
+pub async fn reply_target(
+    pool: &PgPool,
+    ap_id: &str,
+    author: &str,
+) -> Result<Option<ReplyTarget>, DbError> {
+    let banned = crate::bans::banned_sql("$2", "p.community_id");
     Ok(sqlx::query_as(&format!(
         "SELECT c.id AS comment_id, c.post_id, p.community_id,
                 p.deleted OR p.removed AS post_gone, p.locked AS post_locked,
                 c.deleted OR c.removed AS comment_gone,
-                {POST_COMMUNITY_ANNOUNCES} AS community_announces
+                {POST_COMMUNITY_ANNOUNCES} AS community_announces,
+                {banned} AS author_banned
          FROM comment c JOIN post p ON p.id = c.post_id
          WHERE c.ap_id = $1
          UNION ALL
          SELECT NULL, p.id, p.community_id, p.deleted OR p.removed, p.locked, false,
-                {POST_COMMUNITY_ANNOUNCES}
+                {POST_COMMUNITY_ANNOUNCES}, {banned}
          FROM post p WHERE p.ap_id = $1
          LIMIT 1"
     ))
     .bind(ap_id)
+    .bind(author)
     .fetch_optional(pool)
     .await?)
 }

@@ -32,6 +32,15 @@ pub(crate) fn post_visible() -> String {
     )
 }
 
+/// A condition on an instance row aliased `i` (a community's, in the community list): true when
+/// it is not refused.
+pub(crate) fn instance_visible(i: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM federation_policy pol WHERE {})",
+        refused(i)
+    )
+}
+
 /// A condition on a comment row aliased `x`: true when its author's instance is not refused.
 /// Tested inside the keyset scan (before its LIMIT), so pages stay full.
 pub(crate) fn comment_visible(x: &str) -> String {
@@ -89,7 +98,8 @@ pub async fn policy(pool: &PgPool) -> Result<Policy, DbError> {
     })
 }
 
-async fn bump(conn: &mut PgConnection) -> Result<(), DbError> {
+/// Mark the policy changed, so every process reloads it (site bans live in it too).
+pub(crate) async fn bump(conn: &mut PgConnection) -> Result<(), DbError> {
     sqlx::query("UPDATE federation_policy SET generation = generation + 1")
         .execute(conn)
         .await?;

@@ -6,6 +6,8 @@
 //! `&mut PgConnection` so the caller decides where the transaction begins and ends.
 
 pub mod actors;
+pub mod bans;
+pub mod blocks;
 pub mod comments;
 pub mod communities;
 pub mod content;

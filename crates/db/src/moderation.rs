@@ -247,6 +247,31 @@ pub async fn featured_posts(pool: &PgPool, community: CommunityId) -> Result<Vec
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// Make the featured posts of the remote community `community` exactly those of `ap_ids` (its
+/// home's featured collection) among the posts stored here; posts not stored are left out.
+/// Returns how many posts changed.
+pub async fn replace_remote_featured(
+    pool: &PgPool,
+    community: CommunityId,
+    ap_ids: &[String],
+) -> Result<u64, DbError> {
+    let kept: Vec<&str> = ap_ids
+        .iter()
+        .take(MAX_FEATURED as usize)
+        .map(String::as_str)
+        .collect();
+    let done = sqlx::query(
+        "UPDATE post SET featured = (ap_id = ANY($2::text[]))
+         WHERE community_id = $1 AND featured <> (ap_id = ANY($2::text[]))
+           AND EXISTS (SELECT 1 FROM community WHERE id = $1 AND NOT local)",
+    )
+    .bind(community)
+    .bind(&kept)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// What a moderation log entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -260,6 +285,11 @@ pub enum Action {
     RemoveModerator,
     FeaturePost,
     UnfeaturePost,
+    /// Title, description or posting restriction of the community changed.
+    UpdateCommunity,
+    /// A person banned from the community (`target_ap_id`, until `until`); see [`crate::bans`].
+    BanPerson,
+    UnbanPerson,
     /// A report about a post or comment was resolved (its reporter is not named in the log).
     ResolveReport,
     /// A resolved report was opened again.
@@ -281,6 +311,9 @@ impl Action {
             Action::RemoveModerator => "remove_moderator",
             Action::FeaturePost => "feature_post",
             Action::UnfeaturePost => "unfeature_post",
+            Action::UpdateCommunity => "update_community",
+            Action::BanPerson => "ban_person",
+            Action::UnbanPerson => "unban_person",
             Action::ResolveReport => "resolve_report",
             Action::ReopenReport => "reopen_report",
             Action::Warn => "warn",
@@ -344,9 +377,10 @@ pub struct Entry {
     pub moderator_authority: String,
     pub moderator_local: bool,
     pub moderator_ap_id: String,
-    pub community_name: String,
-    pub community_authority: String,
-    pub community_local: bool,
+    /// The community, absent for an action about the whole node (a site ban).
+    pub community_name: Option<String>,
+    pub community_authority: Option<String>,
+    pub community_local: Option<bool>,
     pub post_id: Option<PostId>,
     pub comment_id: Option<CommentId>,
     pub target_ap_id: Option<String>,
@@ -402,7 +436,8 @@ pub async fn log(
                 l.until, l.local, l.created_at
          FROM mod_log l
          JOIN person p ON p.id = l.moderator_id JOIN instance pi ON pi.id = p.instance_id
-         JOIN community c ON c.id = l.community_id JOIN instance ci ON ci.id = c.instance_id
+         LEFT JOIN community c ON c.id = l.community_id
+         LEFT JOIN instance ci ON ci.id = c.instance_id
          WHERE ($1::bigint IS NULL OR l.community_id = $1)
            AND ($2::bigint IS NULL OR l.moderator_id = $2)
            AND ($3::bigint IS NULL OR l.id < $3)

@@ -91,6 +91,8 @@ pub struct ContentAp {
     pub deleted: bool,
     /// The post (or the comment's post) takes no new comments.
     pub locked: bool,
+    /// The post is featured in its community (false for comments).
+    pub featured: bool,
     pub creator_id: PersonId,
     pub creator_ap_id: String,
     pub creator_local: bool,
@@ -112,6 +114,7 @@ pub async fn comment_ap(
     sqlx::query_as(
         "SELECT c.ap_id, 'Note' AS kind, NULL::text AS title, NULL::text AS url, c.content AS source,
                 c.content_html AS html, c.published, c.updated, c.deleted, p.locked,
+                false AS featured,
                 u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
                 p.ap_id AS post_ap_id, coalesce(pc.ap_id, p.ap_id) AS in_reply_to,
                 coalesce(pcu.ap_id, pu.ap_id) AS parent_author_ap_id,
@@ -140,7 +143,7 @@ pub async fn post_ap(
 ) -> Result<ContentAp, DbError> {
     sqlx::query_as(
         "SELECT p.ap_id, 'Page' AS kind, p.title, p.url, p.body AS source, p.body_html AS html,
-                p.published, p.updated, p.deleted, p.locked,
+                p.published, p.updated, p.deleted, p.locked, p.featured,
                 u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
                 p.ap_id AS post_ap_id, NULL::text AS in_reply_to, NULL::text AS parent_author_ap_id,
                 m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,

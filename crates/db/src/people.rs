@@ -115,6 +115,17 @@ pub async fn by_handle(pool: &PgPool, handle: &str) -> Result<Person, DbError> {
     .ok_or(DbError::NotFound("user"))
 }
 
+/// The local admin account that has existed longest, if any.
+pub async fn first_admin(pool: &PgPool) -> Result<Option<Person>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {PERSON_COLUMNS} FROM person p JOIN instance i ON i.id = p.instance_id
+         JOIN local_user u ON u.person_id = p.id
+         WHERE u.is_admin AND NOT p.deleted ORDER BY p.id LIMIT 1"
+    ))
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// The password hash of a local account, for log-in.
 pub async fn password_hash(
     pool: &PgPool,

@@ -230,10 +230,13 @@ pub async fn list(
         }
         None => None,
     };
-    // Posts of refused instances (author or community) are hidden: see `crate::governance`.
+    // Posts of refused instances (author or community) are hidden: see `crate::governance`;
+    // so are posts by people the viewer blocks (`crate::blocks`).
     let base = format!(
-        "{VIEW} WHERE p.community_id = $2 AND NOT p.deleted AND NOT p.removed AND {}",
-        crate::governance::post_visible()
+        "{VIEW} WHERE p.community_id = $2 AND NOT p.deleted AND NOT p.removed AND {}
+           AND NOT {}",
+        crate::governance::post_visible(),
+        crate::blocks::blocks_person("p.creator_id"),
     );
     let rows: Vec<PostView> = match (sort, after) {
         (PostSort::Hot, None) => {

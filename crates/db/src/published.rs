@@ -56,20 +56,34 @@ pub struct LocalCommunity {
     pub subscriber_count: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
+    pub posting_restricted_to_mods: bool,
 }
+
+/// [`LocalCommunity`]; append a condition.
+const LOCAL_COMMUNITY: &str = "SELECT id, name, title, description, description_html, ap_id,
+        inbox_url, shared_inbox_url, followers_url, public_key_pem, deleted, removed,
+        subscriber_count, created_at, updated_at, posting_restricted_to_mods
+    FROM community WHERE local AND";
 
 /// A local community by name (case-insensitive), deleted or not.
 pub async fn local_community(pool: &PgPool, name: &str) -> Result<LocalCommunity, DbError> {
-    sqlx::query_as(
-        "SELECT id, name, title, description, description_html, ap_id, inbox_url,
-                shared_inbox_url, followers_url, public_key_pem, deleted, removed,
-                subscriber_count, created_at, updated_at
-         FROM community WHERE local AND lower(name) = lower($1)",
-    )
-    .bind(name)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("community"))
+    sqlx::query_as(&format!("{LOCAL_COMMUNITY} lower(name) = lower($1)"))
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DbError::NotFound("community"))
+}
+
+/// A local community by id, in the caller's transaction.
+pub async fn local_community_by_id(
+    conn: &mut sqlx::PgConnection,
+    id: CommunityId,
+) -> Result<LocalCommunity, DbError> {
+    sqlx::query_as(&format!("{LOCAL_COMMUNITY} id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(DbError::NotFound("community"))
 }
 
 /// The ActivityPub ids of a community's moderators, longest-serving first.

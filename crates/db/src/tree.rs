@@ -218,6 +218,15 @@ fn assemble(levels: Vec<Vec<CommentView>>, req: &TreeRequest) -> Vec<TreeNode> {
     first_level
 }
 
+/// A comment aliased `x` is left out for a viewer who blocks its author, unless it has replies:
+/// then it stays, blanked (`creator_blocked`), so the thread keeps its shape.
+fn unblocked_x() -> String {
+    format!(
+        "(x.child_count > 0 OR NOT {})",
+        crate::blocks::blocks_person("x.creator_id")
+    )
+}
+
 /// The first `req.limit` children of one parent after `req.after`.
 async fn children_page(
     pool: &PgPool,
@@ -231,13 +240,14 @@ async fn children_page(
     let sql = format!(
         "SELECT {VIEW_COLUMNS}
          FROM (SELECT * FROM comment x
-               WHERE x.post_id = $2 AND x.parent_key = $3 {keyset} AND {visible}
+               WHERE x.post_id = $2 AND x.parent_key = $3 {keyset} AND {visible} AND {unblocked}
                ORDER BY {order_x} LIMIT $4) c
          {VIEW_JOINS}
          ORDER BY {order_c}",
         order_x = req.sort.order_by("x"),
         order_c = req.sort.order_by("c"),
         visible = crate::governance::comment_visible("x"),
+        unblocked = unblocked_x(),
     );
     let mut q = sqlx::query_as::<_, CommentView>(&sql)
         .bind(req.viewer)
@@ -269,13 +279,14 @@ async fn children_of_many(
         "SELECT {VIEW_COLUMNS}
          FROM unnest($2::bigint[]) WITH ORDINALITY AS par(id, ord)
          CROSS JOIN LATERAL (SELECT * FROM comment x
-                             WHERE x.post_id = $3 AND x.parent_key = par.id AND {visible}
+                             WHERE x.post_id = $3 AND x.parent_key = par.id AND {visible} AND {unblocked}
                              ORDER BY {order_x} LIMIT $4) c
          {VIEW_JOINS}
          ORDER BY par.ord, {order_c}",
         order_x = req.sort.order_by("x"),
         order_c = req.sort.order_by("c"),
         visible = crate::governance::comment_visible("x"),
+        unblocked = unblocked_x(),
     );
     Ok(sqlx::query_as::<_, CommentView>(&sql)
         .bind(req.viewer)

@@ -250,18 +250,22 @@ pub mod actor_limits {
 /// A remote actor document, checked and ready to store.
 #[derive(Debug)]
 pub struct ParsedActor<'a> {
-    id: Url,
-    is_group: bool,
-    name: &'a str,
-    display_name: Option<String>,
-    bio: Option<String>,
-    bio_html: Option<String>,
-    inbox: &'a str,
-    shared_inbox: Option<&'a str>,
-    followers: Option<&'a str>,
+    pub(crate) id: Url,
+    pub(crate) is_group: bool,
+    pub(crate) name: &'a str,
+    pub(crate) display_name: Option<String>,
+    pub(crate) bio: Option<String>,
+    pub(crate) bio_html: Option<String>,
+    pub(crate) inbox: &'a str,
+    pub(crate) shared_inbox: Option<&'a str>,
+    pub(crate) followers: Option<&'a str>,
     /// A Group's moderators collection (Lemmy names it in `attributedTo`), on its own authority.
-    moderators: Option<Url>,
-    public_key_pem: &'a str,
+    pub(crate) moderators: Option<Url>,
+    /// A Group's featured posts collection (Lemmy's `featured`), on its own authority.
+    pub(crate) featured: Option<Url>,
+    /// A Group that takes posts from its moderators only (Lemmy's `postingRestrictedToMods`).
+    pub(crate) posting_restricted_to_mods: bool,
+    pub(crate) public_key_pem: &'a str,
 }
 
 /// A URL field of an actor: http(s), not longer than URLs stored anywhere, on the actor's own
@@ -305,6 +309,33 @@ fn cut_bytes(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+/// What an actor says about itself, within [`actor_limits`]: its display name (a Group's title),
+/// and its bio (a Group's description) as markdown (its `source`, or else the sanitised HTML) and
+/// as sanitised HTML.
+pub(crate) struct ActorText {
+    pub(crate) display_name: Option<String>,
+    pub(crate) bio: Option<String>,
+    pub(crate) bio_html: Option<String>,
+}
+
+pub(crate) fn actor_text(json: &Value) -> ActorText {
+    use actor_limits::*;
+    let display_name = str_field(json, "name").map(|n| cut_chars(n, MAX_DISPLAY_NAME_CHARS));
+    let summary_html =
+        str_field(json, "summary").map(|h| content::sanitize_html(cut_bytes(h, MAX_BIO_BYTES)));
+    let source = markdown_source(json).map(|md| cut_bytes(md, MAX_BIO_BYTES).to_owned());
+    let bio_html = match &source {
+        Some(md) => Some(content::markdown_to_html(md)),
+        None => summary_html,
+    };
+    let bio = source.or_else(|| bio_html.clone());
+    ActorText {
+        display_name,
+        bio,
+        bio_html,
+    }
 }
 
 /// Check a Person or Group document fetched from `url` (or carried by its own Update): it
@@ -355,6 +386,11 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
     } else {
         None
     };
+    let featured = json
+        .get("featured")
+        .filter(|_| is_group)
+        .and_then(id_of)
+        .filter(|u| same_authority(u, &id) && u.as_str().len() <= limits::MAX_URL_BYTES);
     let key = json
         .get("publicKey")
         .ok_or_else(|| FedError::bad(format!("actor {id} has no publicKey")))?;
@@ -379,15 +415,11 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
             )));
         }
     }
-    let display_name = str_field(json, "name").map(|n| cut_chars(n, MAX_DISPLAY_NAME_CHARS));
-    let summary_html =
-        str_field(json, "summary").map(|h| content::sanitize_html(cut_bytes(h, MAX_BIO_BYTES)));
-    let source = markdown_source(json).map(|md| cut_bytes(md, MAX_BIO_BYTES).to_owned());
-    let bio_html = match &source {
-        Some(md) => Some(content::markdown_to_html(md)),
-        None => summary_html,
-    };
-    let bio = source.or_else(|| bio_html.clone());
+    let ActorText {
+        display_name,
+        bio,
+        bio_html,
+    } = actor_text(json);
     Ok(ParsedActor {
         id,
         is_group,
@@ -399,6 +431,9 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
         shared_inbox,
         followers,
         moderators,
+        featured,
+        posting_restricted_to_mods: is_group
+            && json.get("postingRestrictedToMods") == Some(&Value::Bool(true)),
         public_key_pem: pem,
     })
 }
@@ -425,6 +460,7 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
                 shared_inbox_url: a.shared_inbox,
                 followers_url: a.followers,
                 public_key_pem: a.public_key_pem,
+                posting_restricted_to_mods: a.posting_restricted_to_mods,
             },
         )
         .await?;
@@ -434,6 +470,11 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
         if let Some(url) = &a.moderators {
             if let Err(e) = read_moderators(url, &community, data).await {
                 tracing::info!(community = %a.id, error = %e, "could not read the moderators of a remote community");
+            }
+        }
+        if let Some(url) = &a.featured {
+            if let Err(e) = read_featured(url, &community, data).await {
+                tracing::info!(community = %a.id, error = %e, "could not read the featured posts of a remote community");
             }
         }
         Actor::Community(community)
@@ -474,6 +515,30 @@ async fn read_moderators(
     if community.local {
         return Ok(());
     }
+    let ids = collection_ids(url, canopy_db::moderation::MAX_REMOTE_MODERATORS, data).await?;
+    canopy_db::moderation::replace_remote_moderators(&data.db, community.id, &ids).await?;
+    Ok(())
+}
+
+/// Read a remote community's featured collection (one page, as for moderators) and feature
+/// exactly the posts it lists among those stored here. Posts not stored are not fetched.
+async fn read_featured(
+    url: &Url,
+    community: &CommunityActor,
+    data: &FedData,
+) -> Result<(), FedError> {
+    if community.local {
+        return Ok(());
+    }
+    let max = canopy_db::moderation::MAX_FEATURED as usize;
+    let ids = collection_ids(url, max, data).await?;
+    canopy_db::moderation::replace_remote_featured(&data.db, community.id, &ids).await?;
+    Ok(())
+}
+
+/// The ids (URLs, or embedded objects' ids) of the first `max` items of the collection at `url`:
+/// its own items, or those of its embedded first page.
+async fn collection_ids(url: &Url, max: usize, data: &FedData) -> Result<Vec<String>, FedError> {
     let json = fetch_json(url, data).await?;
     let page = match json.get("orderedItems").or_else(|| json.get("items")) {
         Some(items) => Some(items),
@@ -485,15 +550,13 @@ async fn read_moderators(
     let items = page
         .and_then(Value::as_array)
         .ok_or_else(|| FedError::bad(format!("{url} is not a collection with items")))?;
-    let ids: Vec<String> = items
+    Ok(items
         .iter()
         .filter_map(id_of)
         .filter(|u| u.as_str().len() <= limits::MAX_URL_BYTES)
-        .take(canopy_db::moderation::MAX_REMOTE_MODERATORS)
+        .take(max)
         .map(String::from)
-        .collect();
-    canopy_db::moderation::replace_remote_moderators(&data.db, community.id, &ids).await?;
-    Ok(())
+        .collect())
 }
 
 /// Find the actor URL for `name@host[:port]` through WebFinger. When the host answers with

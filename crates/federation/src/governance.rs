@@ -6,6 +6,7 @@
 //! API of another `serve` — thus applies everywhere within about a second, without restarts.
 
 use canopy_db::{DbError, PgPool};
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, RwLock, Weak};
@@ -59,6 +60,8 @@ struct Snapshot {
     allowlist: bool,
     blocked: HashMap<String, Option<String>>,
     allowed: HashSet<String>,
+    /// Remote people banned from this node (see [`canopy_db::bans`]), with the end of the ban.
+    banned: HashMap<String, Option<DateTime<Utc>>>,
 }
 
 /// The policy of this process. Shared through an `Arc`; cheap to check.
@@ -102,6 +105,17 @@ impl Governance {
         Ok(())
     }
 
+    /// Whether the remote person `ap_id` is banned from this node now (a site ban, which
+    /// changes the policy's generation like a block does; an expired ban no longer counts).
+    pub fn site_banned(&self, ap_id: &str) -> bool {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        match state.banned.get(ap_id) {
+            Some(Some(end)) => *end > Utc::now(),
+            Some(None) => true,
+            None => false,
+        }
+    }
+
     /// The mode in force.
     pub fn mode(&self) -> FederationMode {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -115,12 +129,14 @@ impl Governance {
     /// Read the whole policy again.
     pub async fn reload(&self) -> Result<(), DbError> {
         let policy = canopy_db::governance::policy(&self.db).await?;
+        let banned = canopy_db::bans::site_banned_remote(&self.db).await?;
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         *state = Snapshot {
             generation: Some(policy.generation),
             allowlist: policy.allowlist,
             blocked: policy.blocked.into_iter().collect(),
             allowed: policy.allowed.into_iter().collect(),
+            banned: banned.into_iter().collect(),
         };
         Ok(())
     }

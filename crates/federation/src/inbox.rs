@@ -99,6 +99,11 @@ pub async fn receive(
     }
     // Before the signature is checked: a refused instance costs no actor fetch.
     data.governance.check(&authority(&actor_id))?;
+    if data.governance.site_banned(actor_id.as_str()) {
+        return Err(FedError::forbidden(format!(
+            "{actor_id} is banned from this node"
+        )));
+    }
     let key_owner = Url::parse(&params.key_id)
         .map(|mut u| {
             u.set_fragment(None);

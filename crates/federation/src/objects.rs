@@ -162,7 +162,10 @@ pub async fn store_new(
     let in_reply_to = object.get("inReplyTo").and_then(id_of);
     match (kind, in_reply_to) {
         ("Note", Some(parent)) | ("Article", Some(parent)) => {
-            let (parent, announces) = match reply_parent(&parent, data, chain).await {
+            // Only the activity's own object is checked against bans: a parent fetched to
+            // place it was written before, whoever wrote it.
+            let author_check = chain.is_empty().then_some(&author_url);
+            let (parent, announces) = match reply_parent(&parent, author_check, data, chain).await {
                 Ok(p) => p,
                 // Refused as a reply, but perhaps stored already (before its parent went away).
                 Err(e) => return lookup(&id, data).await?.ok_or(e),
@@ -178,6 +181,17 @@ pub async fn store_new(
                 None => find_community(object, data).await?,
             };
             let creator = creator_of(&author_url, author, data).await?;
+            if chain.is_empty() {
+                refuse_banned(creator, community, data).await?;
+            }
+            // A post relayed by its (remote) community was taken by its home already.
+            if community_hint.is_none()
+                && !canopy_db::communities::takes_remote_post(&data.db, community, creator).await?
+            {
+                return Err(FedError::forbidden(format!(
+                    "{author_url} may not start posts in this community: only its moderators may"
+                )));
+            }
             insert_post(object, &id, community, creator, relay, data).await
         }
         (k, Some(_)) => Err(FedError::bad(format!("a {k:?} cannot be a reply"))),
@@ -201,21 +215,30 @@ async fn creator_of(
 
 /// A reply's parent, stored or fetched with its own chain, checked to accept replies; and
 /// whether its community relays replies (local, with remote followers).
+/// With `author`, a reply by someone banned from the community (or from this node) is refused.
 async fn reply_parent(
     ap_id: &Url,
+    author: Option<&Url>,
     data: &FedData,
     chain: &mut Vec<Url>,
 ) -> Result<(Stored, bool), FedError> {
-    let target = match canopy_db::content::reply_target(&data.db, ap_id.as_str()).await? {
+    let author_id = author.map(Url::as_str).unwrap_or_default();
+    let target = match canopy_db::content::reply_target(&data.db, ap_id.as_str(), author_id).await?
+    {
         Some(t) => t,
         None => {
             fetch_and_store(ap_id, data, chain).await?;
-            canopy_db::content::reply_target(&data.db, ap_id.as_str())
+            canopy_db::content::reply_target(&data.db, ap_id.as_str(), author_id)
                 .await?
                 .ok_or_else(|| FedError::Internal(format!("{ap_id} vanished after storing")))?
         }
     };
     check_open(&target)?;
+    if target.author_banned {
+        return Err(FedError::forbidden(format!(
+            "{author_id} is banned from the community of {ap_id} (or from this node)"
+        )));
+    }
     let stored = Stored::at(target.comment_id, target.post_id, target.community_id);
     Ok((stored, target.community_announces))
 }
@@ -233,6 +256,27 @@ fn check_open(target: &ReplyTarget) -> Result<(), FedError> {
         return Err(FedError::forbidden("reply to a deleted comment"));
     }
     Ok(())
+}
+
+/// Refuse a new post by `creator` in `community` while a ban keeps them out of it.
+pub async fn refuse_banned(
+    creator: PersonId,
+    community: CommunityId,
+    data: &FedData,
+) -> Result<(), FedError> {
+    use canopy_db::bans::Refusal;
+    let why = |r: Option<String>| r.map(|r| format!(": {r}")).unwrap_or_default();
+    match canopy_db::bans::refusal(&data.db, creator, Some(community)).await? {
+        None => Ok(()),
+        Some(Refusal::Site { reason }) => Err(FedError::forbidden(format!(
+            "the author is banned from this node{}",
+            why(reason)
+        ))),
+        Some(Refusal::Community { reason }) => Err(FedError::forbidden(format!(
+            "the author is banned from this community{}",
+            why(reason)
+        ))),
+    }
 }
 
 /// The community a top-level object is addressed to: `audience`, then `to`/`cc` and `Mention`

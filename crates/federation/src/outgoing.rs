@@ -437,6 +437,33 @@ pub async fn moderator_changed(
     in_community(conn, base, community, by, &community.ap_id, activity).await
 }
 
+/// A moderator (or an admin) of the local community `community` changed its title,
+/// description or posting restriction: `Update` of its Group by that person, announced by the
+/// community to its followers (Lemmy's shape; a Canopy follower reads the community again from
+/// here rather than trusting the copy).
+pub async fn community_updated(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    community: canopy_core::CommunityId,
+    moderator: &PersonActor,
+) -> Result<(), FedError> {
+    let row = canopy_db::published::local_community_by_id(conn, community).await?;
+    let group = crate::protocol::actors::Group::from_row(&row, base);
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, "update"),
+        "type": "Update",
+        "actor": moderator.ap_id,
+        "to": [PUBLIC],
+        "cc": [row.ap_id],
+        "audience": row.ap_id,
+        "object": group,
+    });
+    let actor = actors::community_by_id_in(conn, community).await?;
+    let by = (moderator.id, moderator.ap_id.as_str());
+    in_community(conn, base, &actor, by, &row.ap_id, activity).await
+}
+
 /// The featured-posts collection of a community (Lemmy's layout, which Canopy serves too).
 pub fn featured_url(community_ap_id: &str) -> String {
     format!("{community_ap_id}/featured")
@@ -559,3 +586,6 @@ impl Content {
         })
     }
 }
+
+mod bans;
+pub use bans::{banned_from_community, banned_from_site, site_actor, BanTerms};

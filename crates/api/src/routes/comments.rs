@@ -101,6 +101,7 @@ pub async fn create(
     if post.locked {
         return Err(ApiError::forbidden("the post is locked"));
     }
+    crate::routes::bans::refuse_banned(&state, user.person_id, Some(post.community_id)).await?;
     if let Some(parent_id) = req.parent_id {
         let parent = canopy_db::comments::head(&state.db, CommentId(parent_id))
             .await
@@ -234,6 +235,8 @@ pub async fn vote(
     if head.deleted || head.removed {
         return Err(ApiError::conflict("the comment is deleted"));
     }
+    let post = canopy_db::posts::view(&state.db, head.post_id, None).await?;
+    crate::routes::bans::refuse_banned(&state, user.person_id, Some(post.community_id)).await?;
     let voter = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     let tally = canopy_db::votes::vote_comment_in(&mut tx, head.id, user.person_id, score).await?;

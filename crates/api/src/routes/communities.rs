@@ -50,6 +50,7 @@ pub async fn create(
     Json(req): Json<CreateCommunity>,
 ) -> ApiResult<(StatusCode, Json<CommunityView>)> {
     validate::name("name", &req.name)?;
+    crate::routes::bans::refuse_banned(&state, user.person_id, None).await?;
     let title = validate::title("title", &req.title)?;
     if let Some(d) = &req.description {
         validate::markdown("description", d, limits::MAX_SUMMARY_BYTES, false)?;
@@ -100,16 +101,18 @@ pub async fn get(
     Ok(Json(community.into()))
 }
 
-/// All communities by name, a page at a time.
+/// All communities by name, a page at a time (without those the logged-in viewer blocks).
 #[utoipa::path(get, path = "/api/v1/communities", tag = "communities", params(ListParams),
     responses((status = 200, body = CommunityList), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
+    viewer: crate::auth::Viewer,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<CommunityList>> {
     let limit = validate::page_size("limit", params.limit, 20, 100)?;
     let (rows, next_cursor) =
-        canopy_db::communities::list(&state.db, params.cursor.as_deref(), limit).await?;
+        canopy_db::communities::list(&state.db, params.cursor.as_deref(), limit, viewer.person())
+            .await?;
     Ok(Json(CommunityList {
         communities: rows.into_iter().map(CommunityView::from).collect(),
         next_cursor,

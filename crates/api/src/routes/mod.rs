@@ -2,6 +2,8 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod bans;
+pub mod blocks;
 pub mod comments;
 pub mod communities;
 pub mod meta;

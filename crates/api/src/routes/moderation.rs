@@ -25,7 +25,7 @@ pub struct Reason {
     pub reason: Option<String>,
 }
 
-fn reason(r: &Reason) -> ApiResult<Option<&str>> {
+pub(crate) fn reason(r: &Reason) -> ApiResult<Option<&str>> {
     let Some(text) = r.reason.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -44,12 +44,12 @@ fn reason(r: &Reason) -> ApiResult<Option<&str>> {
 /// Who acts, when they may moderate `community`: a moderator of it (as its home lists them) or
 /// an admin of this node. Also whether the action federates: an admin who is not a moderator of
 /// a remote community acts on this node only (its home would refuse the activity).
-struct Moderator {
-    person: PersonActor,
-    federates: bool,
+pub(crate) struct Moderator {
+    pub(crate) person: PersonActor,
+    pub(crate) federates: bool,
 }
 
-async fn moderator_of(
+pub(crate) async fn moderator_of(
     state: &AppState,
     user: &SessionUser,
     community: CommunityId,
@@ -519,6 +519,87 @@ async fn change_moderator(
     Ok(Json(ModeratorList {
         moderators: db_moderation::moderators(&state.db, community.id).await?,
     }))
+}
+
+/// New settings of a local community; a field left out keeps its value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditCommunity {
+    /// 1–200 characters.
+    pub title: Option<String>,
+    /// Markdown; an empty string clears it.
+    pub description: Option<String>,
+    /// Only moderators (and admins) may start posts; anyone may still comment.
+    pub posting_restricted_to_mods: Option<bool>,
+}
+
+/// Change a local community's title, description or posting restriction (its moderators and
+/// admins). Sent to its followers as `Update` of the Group and logged as `update_community`. A
+/// remote community's settings are changed on its home server (409 here).
+#[utoipa::path(patch, path = "/api/v1/communities/{name}", tag = "moderation",
+    params(("name" = String, Path, description = "`name` of a local community")),
+    request_body = EditCommunity, security(("bearer" = [])),
+    responses((status = 200, body = crate::views::CommunityView),
+              (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+pub async fn edit_community(
+    State(state): State<AppState>,
+    Writer(user): Writer,
+    Path(name): Path<String>,
+    Json(req): Json<EditCommunity>,
+) -> ApiResult<Json<crate::views::CommunityView>> {
+    let community = canopy_db::communities::by_name(&state.db, &name).await?;
+    let m = moderator_of(&state, &user, community.id).await?;
+    if !community.local {
+        return Err(ApiError::conflict(
+            "the settings of a remote community are changed on its home server",
+        ));
+    }
+    let title = match &req.title {
+        Some(t) => validate::title("title", t)?,
+        None => community.title.as_str(),
+    };
+    let description = match &req.description {
+        Some(d) if d.trim().is_empty() => None,
+        Some(d) => {
+            validate::markdown("description", d, limits::MAX_SUMMARY_BYTES, false)?;
+            Some(d.as_str())
+        }
+        None => community.description.as_deref(),
+    };
+    let description_html = description.map(canopy_core::content::markdown_to_html);
+    let settings = canopy_db::communities::Settings {
+        title,
+        description,
+        description_html: description_html.as_deref(),
+        posting_restricted_to_mods: req
+            .posting_restricted_to_mods
+            .unwrap_or(community.posting_restricted_to_mods),
+    };
+    let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
+    if canopy_db::communities::update_settings(&mut tx, community.id, &settings).await? {
+        db_moderation::record(
+            &mut tx,
+            &NewEntry {
+                action: Action::UpdateCommunity,
+                moderator: m.person.id,
+                community: community.id,
+                post: None,
+                comment: None,
+                target_ap_id: None,
+                reason: None,
+                until: None,
+                local: true,
+            },
+        )
+        .await?;
+        outgoing::community_updated(&mut tx, &state.base, community.id, &m.person).await?;
+    }
+    tx.commit().await.map_err(canopy_db::DbError::from)?;
+    let view = canopy_db::communities::by_id(&state.db, community.id).await?;
+    Ok(Json(view.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

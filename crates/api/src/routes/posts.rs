@@ -68,6 +68,7 @@ fn optional_text(value: Option<String>) -> Option<String> {
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", request_body = CreatePost,
     security(("bearer" = [])),
     responses((status = 201, body = PostJson), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody)))]
 pub async fn create(
@@ -87,6 +88,14 @@ pub async fn create(
     let community = canopy_db::communities::by_id(&state.db, CommunityId(req.community_id)).await?;
     if community.deleted || community.removed {
         return Err(ApiError::not_found("community"));
+    }
+    crate::routes::bans::refuse_banned(&state, user.person_id, Some(community.id)).await?;
+    if community.posting_restricted_to_mods
+        && !canopy_db::communities::may_post(&state.db, community.id, user.person_id).await?
+    {
+        return Err(ApiError::forbidden(
+            "only the moderators of this community may start posts in it",
+        ));
     }
     let body_html = body.as_deref().map(content::markdown_to_html);
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
@@ -201,6 +210,7 @@ pub async fn edit(
         body_html.as_deref(),
     )
     .await?;
+    outgoing::updated(&mut tx, &state.base, Content::Post(current.id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     let view = canopy_db::posts::view(&state.db, current.id, Some(user.person_id)).await?;
     Ok(Json(view.into()))
@@ -251,6 +261,7 @@ pub async fn vote(
     if current.deleted || current.removed {
         return Err(ApiError::conflict("the post is deleted"));
     }
+    crate::routes::bans::refuse_banned(&state, user.person_id, Some(current.community_id)).await?;
     let voter = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     let tally = canopy_db::votes::vote_post_in(&mut tx, current.id, user.person_id, score).await?;

@@ -1,6 +1,6 @@
 //! `canopy admin …`.
 
-use crate::cli::{CreateUser, InstanceCommand, QueueArgs};
+use crate::cli::{BanArgs, CreateUser, InstanceCommand, QueueArgs, UnbanArgs};
 use crate::config::Settings;
 use crate::database::Database;
 use anyhow::{anyhow, bail, Context};
@@ -258,6 +258,64 @@ pub async fn instance(settings: Settings, command: InstanceCommand) -> anyhow::R
             }
         };
         anyhow::Ok(text)
+    }
+    .await;
+    db.close().await?;
+    let text = result?;
+    #[allow(clippy::print_stdout)] // the command's output
+    {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// `canopy admin ban …`: ban a person from this node (as `/api/v1/admin/bans` does).
+pub async fn ban(settings: Settings, args: BanArgs) -> anyhow::Result<()> {
+    use canopy_api::routes::bans as api;
+    let db = Database::open(&settings.config).await?;
+    let result = async {
+        node::migrate(&db.pool).await?;
+        let admin = api::acting_admin(&db.pool, args.as_admin.as_deref())
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+        let req = api::BanRequest {
+            person: args.person.clone(),
+            reason: args.reason,
+            expires: args.expires,
+            remove_data: args.remove_data,
+        };
+        api::ban_site(&db.pool, &settings.public_base, &admin, &req)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+        anyhow::Ok(format!("Banned {} from this node.\n", args.person))
+    }
+    .await;
+    db.close().await?;
+    let text = result?;
+    #[allow(clippy::print_stdout)] // the command's output
+    {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// `canopy admin unban …`: lift a person's ban from this node.
+pub async fn unban(settings: Settings, args: UnbanArgs) -> anyhow::Result<()> {
+    use canopy_api::routes::bans as api;
+    let db = Database::open(&settings.config).await?;
+    let result = async {
+        node::migrate(&db.pool).await?;
+        let admin = api::acting_admin(&db.pool, args.as_admin.as_deref())
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+        let lifted = api::unban_site(&db.pool, &settings.public_base, &admin, &args.person)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+        anyhow::Ok(if lifted {
+            format!("Unbanned {}.\n", args.person)
+        } else {
+            format!("{} was not banned.\n", args.person)
+        })
     }
     .await;
     db.close().await?;

@@ -17,5 +17,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(settings, args).await,
         Command::Admin(AdminCommand::Queue(args)) => admin::queue(settings, args).await,
         Command::Admin(AdminCommand::Instance(command)) => admin::instance(settings, command).await,
+        Command::Admin(AdminCommand::Ban(args)) => admin::ban(settings, args).await,
+        Command::Admin(AdminCommand::Unban(args)) => admin::unban(settings, args).await,
     }
 }

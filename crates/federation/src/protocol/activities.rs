@@ -122,6 +122,27 @@ pub struct Warn {
     pub summary: Option<String>,
 }
 
+/// `Block` of a person: with `target` a community, a ban from it (Lemmy); with `target` an
+/// instance's own actor, a ban from that instance; without `target`, one person blocking another
+/// (Mastodon), which concerns nobody else. The end is `expires` (Lemmy's older `endTime` too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Id,
+    #[serde(default)]
+    pub target: Option<Id>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub expires: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+    #[serde(default)]
+    pub remove_data: Option<bool>,
+}
+
 /// `Like` (`score` 1) or `Dislike` (`score` -1) of a post or comment. Mastodon's
 /// `EmojiReact` counts as a Like.
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +162,8 @@ pub enum UndoneKind {
     /// A Delete: its author's (restore) or a moderator's removal (with `summary`).
     Delete,
     Lock,
+    /// A ban (`Block` with `target`).
+    Block,
 }
 
 /// The activity inside an `Undo`: its actor may be left out (it is the Undo's own).
@@ -153,6 +176,9 @@ pub struct Undone {
     pub object: Id,
     #[serde(default)]
     pub summary: Option<String>,
+    /// Where an undone `Block` applied.
+    #[serde(default)]
+    pub target: Option<Id>,
 }
 
 fn undone_default() -> UndoneKind {
@@ -190,6 +216,7 @@ pub enum Incoming {
     Lock(Lock),
     Add(Collect),
     Remove(Collect),
+    Block(Block),
     Flag(Flag),
     Resolve(Resolve),
     Warn(Warn),
@@ -222,6 +249,7 @@ impl Incoming {
             "Lock" => Incoming::Lock(typed(v, kind)?),
             "Add" => Incoming::Add(typed(v, kind)?),
             "Remove" => Incoming::Remove(typed(v, kind)?),
+            "Block" => Incoming::Block(typed(v, kind)?),
             "Flag" => Incoming::Flag(typed(v, kind)?),
             "Resolve" => Incoming::Resolve(typed(v, kind)?),
             "Warn" => Incoming::Warn(typed(v, kind)?),
@@ -241,6 +269,7 @@ impl Incoming {
                     "Like" | "Dislike" | "EmojiReact" => UndoneKind::Vote,
                     "Delete" => UndoneKind::Delete,
                     "Lock" => UndoneKind::Lock,
+                    "Block" => UndoneKind::Block,
                     "" => return Err(FedError::bad("the activity inside Undo has no type")),
                     other => {
                         return Err(FedError::bad(format!("Undo of {other:?} is not handled")))
@@ -277,6 +306,7 @@ impl Incoming {
             Incoming::Announce(a) => &a.actor.0,
             Incoming::Lock(a) => &a.actor.0,
             Incoming::Add(a) | Incoming::Remove(a) => &a.actor.0,
+            Incoming::Block(a) => &a.actor.0,
             Incoming::Flag(a) => &a.actor.0,
             Incoming::Resolve(a) => &a.actor.0,
             Incoming::Warn(a) => &a.actor.0,
@@ -295,6 +325,7 @@ impl Incoming {
             Incoming::Announce(a) => &a.id,
             Incoming::Lock(a) => &a.id,
             Incoming::Add(a) | Incoming::Remove(a) => &a.id,
+            Incoming::Block(a) => &a.id,
             Incoming::Flag(a) => &a.id,
             Incoming::Resolve(a) => &a.id,
             Incoming::Warn(a) => &a.id,
@@ -318,6 +349,7 @@ impl Incoming {
             Incoming::Lock(_) => "Lock",
             Incoming::Add(_) => "Add",
             Incoming::Remove(_) => "Remove",
+            Incoming::Block(_) => "Block",
             Incoming::Flag(_) => "Flag",
             Incoming::Resolve(_) => "Resolve",
             Incoming::Warn(_) => "Warn",

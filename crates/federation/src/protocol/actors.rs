@@ -122,7 +122,7 @@ impl Group {
             published: row.created_at,
             updated: row.updated_at,
             url: row.ap_id.clone(),
-            posting_restricted_to_mods: false,
+            posting_restricted_to_mods: row.posting_restricted_to_mods,
             manually_approves_followers: false,
             discoverable: true,
         }

@@ -40,6 +40,8 @@ pub struct Page {
     pub updated: Option<DateTime<Utc>>,
     pub sensitive: bool,
     pub comments_enabled: bool,
+    /// Featured in its community (Lemmy's name).
+    pub stickied: bool,
 }
 
 impl Page {
@@ -72,6 +74,7 @@ impl Page {
             updated: c.updated,
             sensitive: false,
             comments_enabled: !c.locked,
+            stickied: c.featured,
         }
     }
 }

@@ -53,19 +53,24 @@ pub(super) async fn update(
 ) -> Result<(), FedError> {
     let actor = &p.actor.0;
     if ACTOR_KINDS.contains(&kind_of(&p.object)) {
-        if via.is_some() {
-            return Err(FedError::forbidden(
-                "a community does not relay actor updates",
-            ));
-        }
         let id = p
             .object
             .get("id")
             .and_then(id_of)
             .ok_or_else(|| FedError::bad("actor without id"))?;
-        rules::updates_itself(&id, actor)?;
-        fetch::store_actor(&id, &p.object, data).await?;
-        return Ok(());
+        if via.is_none() && &id == actor {
+            fetch::store_actor(&id, &p.object, data).await?;
+            return Ok(());
+        }
+        if kind_of(&p.object) == "Group" {
+            return moderation::update_community(&id, &p.object, actor, raw, via, data).await;
+        }
+        if via.is_some() {
+            return Err(FedError::forbidden(
+                "a community does not relay updates of people",
+            ));
+        }
+        return rules::updates_itself(&id, actor);
     }
     if !p.object.is_object() {
         return Err(FedError::bad("Update must embed its object"));

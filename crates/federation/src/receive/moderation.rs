@@ -233,3 +233,76 @@ async fn feature(
     };
     conclude(tx, changed.then_some(entry), raw, actor, via, data).await
 }
+
+/// `Update` of the community `group` by `actor`, one of its moderators (Lemmy's shape: sent to
+/// the community, which announces it), or relayed by the community itself.
+///
+/// - A remote community is read again from its home: the Group a moderator (or a relay) embeds is
+///   never stored, so nobody but the community's own server sets its title, description, posting
+///   restriction or key here.
+/// - A local community takes its title, description and posting restriction (nothing else) from
+///   the embedded Group of a moderator of it, then forwards the activity to its followers.
+///
+/// A change is recorded in the moderation log as `update_community`; an update of a community
+/// this node does not know changes nothing.
+pub(super) async fn update_community(
+    group: &Url,
+    object: &Value,
+    actor: &Url,
+    raw: &Value,
+    via: Option<&CommunityActor>,
+    data: &FedData,
+) -> Result<(), FedError> {
+    let Some(community) = actors::community_by_ap_id(&data.db, group.as_str()).await? else {
+        return Ok(());
+    };
+    rules::moderates(&community, actor, via, data).await?;
+    let before = canopy_db::communities::by_id(&data.db, community.id).await?;
+    let mut tx = data.db.begin().await?;
+    let changed = if community.local {
+        let text = fetch::actor_text(object);
+        let settings = canopy_db::communities::Settings {
+            title: text
+                .display_name
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .unwrap_or(&before.title),
+            description: text.bio.as_deref(),
+            description_html: text.bio_html.as_deref(),
+            posting_restricted_to_mods: object.get("postingRestrictedToMods")
+                == Some(&Value::Bool(true)),
+        };
+        canopy_db::communities::update_settings(&mut tx, community.id, &settings).await?
+    } else {
+        fetch::actor(group, data, true).await?;
+        let after = canopy_db::communities::by_id(&data.db, community.id).await?;
+        (
+            &after.title,
+            &after.description,
+            after.posting_restricted_to_mods,
+        ) != (
+            &before.title,
+            &before.description,
+            before.posting_restricted_to_mods,
+        )
+    };
+    // The community relaying an update of itself is no moderator's action.
+    if actor == group {
+        tx.commit().await?;
+        return Ok(());
+    }
+    let moderator = fetch::person(actor, data).await?;
+    let entry = NewEntry {
+        action: Action::UpdateCommunity,
+        moderator: moderator.id,
+        community: community.id,
+        post: None,
+        comment: None,
+        target_ap_id: None,
+        reason: None,
+        until: None,
+        local: false,
+    };
+    conclude(tx, changed.then_some(entry), raw, actor, via, data).await
+}

@@ -6,7 +6,7 @@
 //! activity was fetched from its own id on its actor's host. Otherwise it is refused, and the
 //! inbox logs why.
 
-use super::{content, moderation, person_of, reports, rules, votes};
+use super::{bans, content, moderation, person_of, reports, rules, votes};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
 use crate::json::{id_of, kind_of};
@@ -44,6 +44,12 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
     }
     let activity = Incoming::parse(&inner)?;
     rules::envelope(&activity, data)?;
+    if data.governance.site_banned(activity.actor().as_str()) {
+        return Err(FedError::forbidden(format!(
+            "{} is banned from this node",
+            activity.actor()
+        )));
+    }
     let inner_actor = fetch::actor(activity.actor(), data, false).await?;
     let via = Some(community);
     match &activity {
@@ -102,6 +108,7 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
                     }
                     content::undo_delete(u, &inner, via, data).await
                 }
+                UndoneKind::Block => bans::undo_block(u, &inner, via, data).await,
                 _ => {
                     vouched(&activity, target, community, fetched, data).await?;
                     votes::undo(u, &inner, &inner_actor, via, data).await
@@ -114,6 +121,7 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
         }
         Incoming::Add(c) => moderation::moderator(c, true, &inner, via, data).await,
         Incoming::Remove(c) => moderation::moderator(c, false, &inner, via, data).await,
+        Incoming::Block(b) => bans::block(b, &inner, via, data).await,
         // Lemmy forwards reports about a community's content to its moderators' instances.
         Incoming::Flag(f) => reports::flag(f, person_of(&inner_actor)?, via, data).await,
         Incoming::Resolve(r) => reports::resolve(r, &inner, via, data).await,

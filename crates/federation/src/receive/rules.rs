@@ -12,7 +12,8 @@
 //! | `Undo(Follow)` | the follower itself (the inner actor, when named, is the signer) | refused unless fetched from its own id |
 //! | `Create` of a Note/Page | the object's one author (see [`one_author`]); the object's id on the author's authority | the object embedded from C's own host, or fetched from its own id; its one author is the inner actor |
 //! | `Update` of a Note/Page | as Create, and when the object is stored, its stored creator is the actor | as Create, and the stored creator is the inner actor |
-//! | `Update` of an actor | the actor itself, same id (no other actor, not even on the same host) | refused |
+//! | `Update` of an actor | the actor itself, same id (no other actor, not even on the same host) | refused, except a Group's |
+//! | `Update` of a Group by another actor (its settings) | a moderator of that community, as its home lists them; a remote community is then read again from its home (the embedded Group is never stored); a local one takes title, description and posting restriction only | C is that community (then read again from its home) |
 //! | `Delete` of a Note/Page | its stored creator | its stored creator, and the content is in C; otherwise the inner Delete is fetched from its own id |
 //! | `Delete` of an actor | the actor itself (its content stays) | refused |
 //! | `Like` / `Dislike` / `Undo` of them | the voter (a person), on content stored or fetchable | the content is in C; otherwise the inner activity is fetched from its own id |
@@ -21,6 +22,10 @@
 //! | `Undo(Delete)` | by the content's creator: restores its deletion; a removal (with `summary`, or not the actor's content): as the removal | as Delete: the creator's when the content is in C or fetched from its own id; a removal when C is the content's community |
 //! | `Lock` / `Undo(Lock)` of a post | a moderator of the post's community, as its home lists them; a `Lock` of a comment is refused (Canopy locks posts) | C is the post's community |
 //! | `Add` / `Remove` to a community's moderators or featured collection (`target`) | a moderator of that community, as its home lists them (a featured post must be that community's); other collections are refused | C is that community |
+//! | `Block` / `Undo(Block)` of a person with `target` a community (a ban) | a moderator of that community, as its home lists them | C is that community |
+//! | `Block` / `Undo(Block)` with `target` an instance's actor (a site ban) | an actor of that instance, about a person of that same instance (a ban of someone of another instance is refused) | refused |
+//! | `Block` without `target` (a person blocking a person) | acknowledged, changes nothing | the same |
+//! | anything from a person banned from this node, or (Create, Like/Dislike) in a community that bans them | refused (403) | the same |
 //! | `Flag` (a report; Lemmy's, Mastodon's and Mbin's shapes) | any person (Mastodon: its instance actor); each post or comment named that is stored here becomes a report for its community's moderators; with none, an account stored here becomes a report for the admins; nothing is fetched, and what is not stored here is dropped | every content named is in C (Lemmy, and Canopy, forward reports to a community's moderators' instances), else 403; an account alone is dropped |
 //! | `Resolve` of a `Flag` | a moderator of the reported content's community, as its home lists them (see [`moderates`]); a `Resolve` of a report about an account or about content not stored here changes nothing (those are this node's admins' to resolve) | C is the content's community |
 //! | `Warn` of a post's or comment's author | a moderator of the content's community, as its home lists them | refused (Lemmy sends it to the author directly) |

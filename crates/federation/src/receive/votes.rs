@@ -7,6 +7,7 @@ use crate::objects;
 use crate::protocol::activities::{Undo, Vote};
 use canopy_core::authority;
 use canopy_db::actors::CommunityActor;
+use canopy_db::bans::{self as db_bans, Refusal};
 use canopy_db::votes as db_votes;
 use serde_json::Value;
 
@@ -22,6 +23,19 @@ pub(super) async fn vote(
     let voter = person_of(signer)?.id;
     let target = &v.object.0;
     let stored = objects::resolve(target, data, &mut Vec::new()).await?;
+    if let Some(refusal) =
+        db_bans::refusal_by_ap_id(&data.db, v.actor.0.as_str(), target.as_str()).await?
+    {
+        let (place, reason) = match refusal {
+            Refusal::Site { reason } => ("this node", reason),
+            Refusal::Community { reason } => ("the community", reason),
+        };
+        let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        return Err(FedError::forbidden(format!(
+            "{} is banned from {place}{reason}",
+            v.actor.0
+        )));
+    }
     let activity_id = v.id.as_ref().map(|i| i.0.as_str()).unwrap_or_default();
     let changed =
         db_votes::vote_by_activity(&data.db, target.as_str(), voter, v.score, activity_id).await?;
