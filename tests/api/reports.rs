@@ -534,9 +534,29 @@ async fn bad_reports_are_refused_and_store_nothing() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
+    // Someone banned from the community reports nothing there.
+    let post2 = app.community_with_post(&alice, "pond").await;
+    let erin = app.user("erin").await;
+    let (s, ban) = app
+        .post(
+            "/api/v1/communities/pond/bans",
+            Some(&alice),
+            json!({"person": "erin"}),
+        )
+        .await;
+    assert!(s.is_success(), "{ban}");
+    let before = tally(&app).await;
+    let (s, body) = app
+        .post(
+            &format!("/api/v1/posts/{post2}/report"),
+            Some(&erin),
+            json!({"reason": "spam"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(tally(&app).await, before, "nothing stored");
     // 1,000 characters is the limit, not over it.
-    let post = app.community_with_post(&alice, "pond").await;
+    let post = post2;
     let (s, r) = app
         .post(
             &format!("/api/v1/posts/{post}/report"),
@@ -593,9 +613,23 @@ async fn flooding_flags_keep_one_report_and_forged_relays_or_resolves_change_not
     let (status, body) = standin.deliver(&inbox, &resolve).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("is not a moderator of"), "{body}");
+    // Once banned from the community, the spammer's Flags are refused.
+    let (s, ban) = app
+        .post(
+            "/api/v1/communities/meadow/bans",
+            Some(&alice),
+            json!({"person": format!("spammer@{}", standin.authority())}),
+        )
+        .await;
+    assert!(s.is_success(), "{ban}");
+    let before = tally(&app).await;
+    let (status, body) = standin.deliver(&inbox, &flag(20)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("is banned from the community"), "{body}");
     assert_eq!(tally(&app).await, before, "nothing changed");
     let (_, list) = reports(&app, &alice, "").await;
     assert_eq!(list["reports"][0]["state"], "open");
+    assert_eq!(list["reports"][0]["reason"], "reason 4");
 }
 
 fn urlencode(s: &str) -> String {

@@ -119,6 +119,8 @@ async fn report(
             "deleted or removed content cannot be reported",
         ));
     }
+    // Someone banned from the community (or the node) reports nothing there, as Lemmy has it.
+    crate::routes::bans::refuse_banned(state, user.person_id, Some(item.community_id)).await?;
     let reporter = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
     let community = canopy_db::actors::community_by_id(&state.db, item.community_id).await?;
     let flag_id = outgoing::flag_id(&state.base);
@@ -176,8 +178,8 @@ async fn report(
 #[utoipa::path(post, path = "/api/v1/posts/{id}/report", tag = "reports",
     params(("id" = i64, Path)), request_body = ReportRequest, security(("bearer" = [])),
     responses((status = 201, body = ReportJson), (status = 200, body = ReportJson),
-              (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+              (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn report_post(
     State(state): State<AppState>,
     Writer(user): Writer,
@@ -192,8 +194,8 @@ pub async fn report_post(
 #[utoipa::path(post, path = "/api/v1/comments/{id}/report", tag = "reports",
     params(("id" = i64, Path)), request_body = ReportRequest, security(("bearer" = [])),
     responses((status = 201, body = ReportJson), (status = 200, body = ReportJson),
-              (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+              (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn report_comment(
     State(state): State<AppState>,
     Writer(user): Writer,

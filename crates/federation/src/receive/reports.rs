@@ -90,6 +90,15 @@ pub(super) async fn flag(
                     )));
                 }
             }
+            if canopy_db::bans::refusal(&data.db, reporter.id, Some(stored.community_id))
+                .await?
+                .is_some()
+            {
+                return Err(FedError::forbidden(format!(
+                    "{} is banned from the community of {url}; they report nothing there",
+                    reporter.ap_id
+                )));
+            }
             content.push(stored);
         } else if account.is_none() {
             account = actors::person_by_ap_id(&data.db, url.as_str()).await?;
