@@ -534,6 +534,7 @@ async fn bad_reports_are_refused_and_store_nothing() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(tally(&app).await, before, "nothing stored");
     // Someone banned from the community reports nothing there.
     let post2 = app.community_with_post(&alice, "pond").await;
     let erin = app.user("erin").await;
@@ -613,6 +614,7 @@ async fn flooding_flags_keep_one_report_and_forged_relays_or_resolves_change_not
     let (status, body) = standin.deliver(&inbox, &resolve).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("is not a moderator of"), "{body}");
+    assert_eq!(tally(&app).await, before, "nothing changed");
     // Once banned from the community, the spammer's Flags are refused.
     let (s, ban) = app
         .post(
