@@ -314,6 +314,16 @@ impl Node {
             .collect()
     }
 
+    /// The reports alice sees (`query` is `?state=…` and the like).
+    async fn reports(&self, query: &str) -> Vec<Value> {
+        let (s, r) = self
+            .app
+            .get(&format!("/api/v1/reports{query}"), Some(&self.token))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        r["reports"].as_array().unwrap().clone()
+    }
+
     /// A comment by alice on `post`; returns its ActivityPub id.
     async fn comment(&self, post: i64) -> String {
         let id = self
@@ -1058,8 +1068,8 @@ async fn lemmy_block_bans_from_a_local_community_and_undo_block_lifts_it() {
     assert_eq!(n.modlog().await[0], "unban_person");
 }
 
-/// Lemmy activities this node does not act on (reports, warnings, private messages,
-/// account deletion): each is refused with its reason or acknowledged as a no-op.
+/// Lemmy activities this node does not act on (private messages, account deletion): each is
+/// refused with its reason or acknowledged as a no-op.
 #[tokio::test]
 async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing() {
     let n = Node::start().await;
@@ -1077,29 +1087,21 @@ async fn lemmy_moderation_private_messages_and_account_deletion_change_nothing()
         n.actor(&rw, url, "Person", name);
     }
     let before = n.tally().await;
-    let not_handled = |kind: &str| format!("activities of type \"{kind}\" are not handled");
     for (rel, status, reason) in [
-        ("community/report_page.json", 400, not_handled("Flag")),
-        (
-            "community/resolve_report_page.json",
-            400,
-            not_handled("Resolve"),
-        ),
-        ("community/warn.json", 400, not_handled("Warn")),
         (
             "create_or_update/create_private_message.json",
             422,
-            "not addressed to a community this node knows".into(),
+            "not addressed to a community this node knows",
         ),
         (
             "create_or_update/create_private_message_0.19.json",
             400,
-            "objects of type \"ChatMessage\" are not stored".into(),
+            "objects of type \"ChatMessage\" are not stored",
         ),
     ] {
         n.deliver(&rw, &format!("lemmy/activities/{rel}"))
             .await
-            .refused(StatusCode::from_u16(status).unwrap(), &reason);
+            .refused(StatusCode::from_u16(status).unwrap(), reason);
     }
     // Deleting (or restoring) a message the node never stored, and deleting an account (whose content stays,
     // marked by its own deletes), are acknowledged and change nothing.
@@ -1235,7 +1237,6 @@ async fn mastodon_replies_likes_and_follows_land_on_local_content() {
         "Person",
         "asonix",
     );
-    n.actor(&rw, "https://mastodon.example/actor", "Person", "actor");
     let nutomic = n.actor(
         &rw,
         "https://mastodon.world/users/nutomic",
@@ -1294,10 +1295,6 @@ async fn mastodon_replies_likes_and_follows_land_on_local_content() {
     n.deliver(&rw, &format!("{dir}/delete.json"))
         .await
         .accepted();
-    n.deliver(&rw, &format!("{dir}/flag.json")).await.refused(
-        StatusCode::BAD_REQUEST,
-        "activities of type \"Flag\" are not handled",
-    );
     // A bare Note (a direct message) posted to the inbox is not an activity.
     let note = rw.rewrite(&fixture(&format!("{dir}/private_message.json")));
     let (status, body) = n.standin.deliver_as(&nutomic, &n.inbox(), &note).await;
@@ -1414,20 +1411,27 @@ async fn pleroma_reply_delete_and_user_follow() {
 }
 
 /// Mbin: a magazine accepts alice's follow (`some-other.instance/u/someUser` is alice); a report
-/// is refused; the instance actor resolves.
+/// about a post of alice's magazine `lemmy-test/c/test_mag` (here a local community) reaches
+/// its moderator; the instance actor resolves.
 #[tokio::test]
 async fn mbin_accept_flag_and_instance_actor() {
     let n = Node::start().await;
+    let (post_id, post) = n.post("test_mag").await;
     let rw = n
         .rewriter()
-        .local("some-other.instance/u/someUser", &n.alice);
+        .local("some-other.instance/u/someUser", &n.alice)
+        .local("lemmy-test/post/4", &post)
+        .local(
+            "lemmy-test/c/test_mag",
+            &format!("{}/c/test_mag", n.app.public_url),
+        );
     let mag = n.actor(
         &rw,
         "https://some-mbin.instance/m/someMag",
         "Group",
         "someMag",
     );
-    n.actor(
+    let reporter = n.actor(
         &rw,
         "https://mbin-test1/u/BentiGorlich",
         "Person",
@@ -1440,11 +1444,14 @@ async fn mbin_accept_flag_and_instance_actor() {
     assert_eq!(n.community_follow(&mag, &n.alice).await, Some(false));
 
     let before = n.tally().await;
-    n.deliver(&rw, "mbin/activities/flag.json").await.refused(
-        StatusCode::BAD_REQUEST,
-        "activities of type \"Flag\" are not handled",
-    );
-    assert_eq!(n.tally().await, before);
+    n.deliver(&rw, "mbin/activities/flag.json").await.accepted();
+    assert_eq!(n.tally().await, before, "a report changes no content");
+    let reports = n.reports("").await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["post_id"], post_id);
+    assert_eq!(reports[0]["reason"], "dikjhgasdpas dsaü");
+    assert_eq!(reports[0]["reporter_ap_id"], reporter);
+    assert_eq!(reports[0]["community"], "test_mag");
 
     n.serve(&rw, "mbin/objects/instance.json");
     let actor = n
@@ -1661,4 +1668,154 @@ async fn gnusocial_page_reply_and_like() {
     n.resolve("group.json", &id_of(&plain, &format!("{dir}/group.json")))
         .await
         .refused(StatusCode::FORBIDDEN, "is owned by");
+}
+
+/// Lemmy reports a post of the node's own community "main" (`enterprise.lemmy.ml/c/main`,
+/// `…/post/7`): the report reaches alice, its moderator. `Resolve` of it and `Warn` about the
+/// post are refused while their actors moderate nothing here (nothing changes), and act once
+/// they do: the report is resolved, the warning is logged against the post's author.
+#[tokio::test]
+async fn lemmy_reports_resolves_and_warnings_reach_a_local_communitys_moderators() {
+    let n = Node::start().await;
+    let main = n.community("main").await;
+    let (post_id, post) = n.post_in("main").await;
+    let rw = n
+        .rewriter()
+        .local("enterprise.lemmy.ml/c/main", &main)
+        .local("enterprise.lemmy.ml/post/7", &post)
+        .local("voyager.lemmy.ml/post/1541", &post)
+        .local("voyager.lemmy.ml/u/lemmy_alpha", &n.alice);
+    let reporter = n.actor(
+        &rw,
+        "http://ds9.lemmy.ml/u/lemmy_alpha",
+        "Person",
+        "lemmy_alpha",
+    );
+    let resolver = n.actor(
+        &rw,
+        "http://ds9.lemmy.ml/u/lemmy_user",
+        "Person",
+        "lemmy_user",
+    );
+    let warner = n.actor(
+        &rw,
+        "http://enterprise.lemmy.ml/u/lemmy_beta",
+        "Person",
+        "lemmy_beta",
+    );
+    let dir = "lemmy/activities/community";
+
+    n.deliver(&rw, &format!("{dir}/report_page.json"))
+        .await
+        .accepted();
+    let open = n.reports("").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["reporter_ap_id"], reporter);
+    assert_eq!(open[0]["reason"], "report this post");
+    assert_eq!(open[0]["post_id"], post_id);
+    assert_eq!(open[0]["person_ap_id"], n.alice);
+    assert_eq!(open[0]["local"], false);
+
+    let log_before = n.modlog().await;
+    for rel in ["resolve_report_page.json", "warn.json"] {
+        n.deliver(&rw, &format!("{dir}/{rel}"))
+            .await
+            .refused(StatusCode::FORBIDDEN, "is not a moderator of");
+    }
+    assert_eq!(n.reports("").await.len(), 1, "the report is still open");
+    assert_eq!(n.modlog().await, log_before, "nothing logged");
+
+    n.make_moderator("main", "lemmy_user").await;
+    n.make_moderator("main", "lemmy_beta").await;
+    n.deliver(&rw, &format!("{dir}/resolve_report_page.json"))
+        .await
+        .accepted();
+    assert!(n.reports("").await.is_empty());
+    let resolved = n.reports("?state=resolved").await;
+    assert_eq!(resolved[0]["resolved_by"], resolver);
+    n.deliver(&rw, &format!("{dir}/warn.json")).await.accepted();
+    let (_, log) = n.app.get("/api/v1/modlog", None).await;
+    let warning = &log["entries"][0];
+    assert_eq!(warning["action"], "warn", "{log}");
+    assert_eq!(warning["moderator_ap_id"], warner);
+    assert_eq!(warning["target"], n.alice);
+    assert_eq!(warning["post_id"], post_id);
+    assert_eq!(warning["reason"], "fU8HltC5wq");
+    assert_eq!(log["entries"][1]["action"], "resolve_report");
+}
+
+/// Mastodon's `Flag` comes from its instance actor and names an account and statuses, the
+/// reason in `content`. Statuses stored here become reports for their community's moderators;
+/// when none is, the account (if this node knows it) becomes a report for the admins; when
+/// nothing named is known here, the Flag is acknowledged and nothing is stored.
+#[tokio::test]
+async fn mastodon_flags_report_stored_statuses_or_else_the_account_to_admins() {
+    let n = Node::start().await;
+    let (post_id, post) = n.post("testcom").await;
+    let dir = "mastodon/activities";
+    let count = || async {
+        sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM report")
+            .fetch_one(&n.app.db)
+            .await
+            .unwrap()
+            .0
+    };
+
+    // Nothing named is stored here: acknowledged, nothing stored.
+    let rw = n.rewriter();
+    let actor = n.actor(
+        &rw,
+        "https://mastodon.example/actor",
+        "Application",
+        "actor",
+    );
+    n.deliver(&rw, &format!("{dir}/flag.json")).await.accepted();
+    assert_eq!(count().await, 0);
+
+    // One status is alice's post: a report about it, for its community's moderators.
+    let rw = n
+        .rewriter()
+        .local("example.com/users/1", &n.alice)
+        .local("example.com/posts/380590", &post);
+    let mut flag = rw.rewrite(&fixture(&format!("{dir}/flag.json")));
+    flag["id"] = json!(format!("{}/mastodon.example/flags/2", n.standin.base));
+    let (status, body) = n.standin.deliver(&n.inbox(), &flag).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let reports = n.reports("").await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["post_id"], post_id);
+    assert_eq!(reports[0]["community"], "testcom");
+    assert_eq!(reports[0]["reporter_ap_id"], actor);
+    assert_eq!(
+        reports[0]["reason"],
+        "Please take a look at this user and their posts"
+    );
+
+    // No status stored here, but the account is alice: a report about her, for admins only.
+    let rw = n.rewriter().local("example.com/users/1", &n.alice);
+    let mut flag = rw.rewrite(&fixture(&format!("{dir}/flag.json")));
+    flag["id"] = json!(format!("{}/mastodon.example/flags/3", n.standin.base));
+    let (status, body) = n.standin.deliver(&n.inbox(), &flag).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(count().await, 2);
+    assert_eq!(n.reports("").await.len(), 1, "alice is no admin");
+    sqlx::query("UPDATE local_user SET is_admin = true")
+        .execute(&n.app.db)
+        .await
+        .unwrap();
+    let all = n.reports("").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0]["community"], Value::Null);
+    assert_eq!(all[0]["object_ap_id"], n.alice);
+    assert_eq!(all[0]["person_ap_id"], n.alice);
+    let (s, done) = n
+        .app
+        .post(
+            &format!("/api/v1/reports/{}/resolve", all[0]["id"]),
+            Some(&n.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    assert_eq!(done["state"], "resolved");
 }

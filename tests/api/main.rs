@@ -27,6 +27,7 @@ mod outbound;
 mod posts;
 mod queue_admin;
 mod rate_limits;
+mod reports;
 mod tree;
 
 use canopy_testkit::TestApp;

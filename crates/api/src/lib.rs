@@ -24,7 +24,7 @@ use canopy_core::InstanceId;
 use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::Federation;
-use routes::{admin, bans, blocks, comments, communities, meta, moderation, posts};
+use routes::{admin, bans, blocks, comments, communities, meta, moderation, posts, reports};
 use std::sync::Arc;
 
 /// What every handler can reach: the pool, who this node is, the federation side it resolves
@@ -140,6 +140,11 @@ pub fn router(state: AppState) -> Router {
             "/me/blocks/communities/{name}",
             put(blocks::block_community).delete(blocks::unblock_community),
         )
+        .route("/posts/{id}/report", post(reports::report_post))
+        .route("/comments/{id}/report", post(reports::report_comment))
+        .route("/reports", get(reports::list))
+        .route("/reports/{id}/resolve", post(reports::resolve))
+        .route("/reports/{id}/reopen", post(reports::reopen))
         .route("/admin/queue", get(admin::queue))
         .route("/admin/instances", get(admin::instances))
         .route(

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::routes::{
-    accounts, admin, bans, blocks, comments, communities, meta, moderation, posts,
+    accounts, admin, bans, blocks, comments, communities, meta, moderation, posts, reports,
 };
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         moderation::remove_comment, moderation::restore_comment,
         moderation::moderators, moderation::add_moderator, moderation::remove_moderator,
         moderation::modlog, moderation::edit_community,
+        reports::report_post, reports::report_comment, reports::list, reports::resolve,
+        reports::reopen,
         admin::queue, admin::instances, admin::block, admin::unblock, admin::allow,
         admin::disallow,
         bans::community_bans, bans::ban_from_community, bans::unban_from_community,
@@ -36,6 +38,7 @@ use utoipa::{Modify, OpenApi};
         (name = "comments", description = "Comments and paged comment trees"),
         (name = "moderation", description = "Community moderators: removals, locks, moderators, the public moderation log"),
         (name = "blocks", description = "Personal blocks: people and communities a user hides from their own listings and trees"),
+        (name = "reports", description = "Reports of posts and comments to their community's moderators, and their handling"),
         (name = "meta", description = "Health"),
         (name = "admin", description = "For instance administrators: the delivery queue, known instances, blocks and the allow-list"),
     )

@@ -317,7 +317,8 @@ pub struct ModLogEntry {
     pub id: i64,
     /// `remove_post`, `restore_post`, `remove_comment`, `restore_comment`, `lock_post`,
     /// `unlock_post`, `add_moderator`, `remove_moderator`, `feature_post`, `unfeature_post`,
-    /// `ban_person` or `unban_person` (from `community`, or without one from the whole node).
+    /// `update_community`, `ban_person`, `unban_person` (from `community`, or without one from
+    /// the whole node), `resolve_report`, `reopen_report` or `warn`.
     pub action: String,
     /// Who acted: `name` for a local user, `name@host` for a remote one.
     pub moderator: String,

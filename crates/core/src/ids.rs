@@ -40,3 +40,7 @@ id_type!(
     /// A row of `comment`.
     CommentId
 );
+id_type!(
+    /// A row of `report`: someone asked moderators to look at a post, a comment or an account.
+    ReportId
+);

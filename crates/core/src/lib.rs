@@ -9,4 +9,4 @@ pub mod limits;
 pub mod rate_limit;
 
 pub use authority::{authority, parse_authority, same_authority};
-pub use ids::{CommentId, CommunityId, InstanceId, PersonId, PostId};
+pub use ids::{CommentId, CommunityId, InstanceId, PersonId, PostId, ReportId};

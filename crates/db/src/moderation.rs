@@ -290,6 +290,12 @@ pub enum Action {
     /// A person banned from the community (`target_ap_id`, until `until`); see [`crate::bans`].
     BanPerson,
     UnbanPerson,
+    /// A report about a post or comment was resolved (its reporter is not named in the log).
+    ResolveReport,
+    /// A resolved report was opened again.
+    ReopenReport,
+    /// A moderator warned the author of a post or comment (`target_ap_id`).
+    Warn,
 }
 
 impl Action {
@@ -308,6 +314,9 @@ impl Action {
             Action::UpdateCommunity => "update_community",
             Action::BanPerson => "ban_person",
             Action::UnbanPerson => "unban_person",
+            Action::ResolveReport => "resolve_report",
+            Action::ReopenReport => "reopen_report",
+            Action::Warn => "warn",
         }
     }
 

@@ -14,6 +14,8 @@ use canopy_db::PgConnection;
 use serde_json::{json, Value};
 use url::Url;
 
+pub mod reports;
+
 pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
 fn context() -> Value {

@@ -9,3 +9,4 @@ pub mod communities;
 pub mod meta;
 pub mod moderation;
 pub mod posts;
+pub mod reports;

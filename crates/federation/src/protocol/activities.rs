@@ -89,6 +89,39 @@ pub struct Collect {
     pub target: Id,
 }
 
+/// `Flag`: a report. `object` names what is reported: one post or comment (Lemmy), or a list
+/// of an account and its statuses (Mastodon) or of a post and its author (Mbin). The reason is
+/// in `summary` (Lemmy, Mbin) or `content` (Mastodon).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Flag {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Value,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// `Resolve` of a `Flag` (Lemmy): the report embedded, or named by its id.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Resolve {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Value,
+}
+
+/// `Warn` (Lemmy): a moderator warns the author of `object`, a post or comment, with the reason
+/// in `summary`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Warn {
+    pub id: Option<Id>,
+    pub actor: Id,
+    pub object: Id,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
 /// `Block` of a person: with `target` a community, a ban from it (Lemmy); with `target` an
 /// instance's own actor, a ban from that instance; without `target`, one person blocking another
 /// (Mastodon), which concerns nobody else. The end is `expires` (Lemmy's older `endTime` too).
@@ -184,6 +217,9 @@ pub enum Incoming {
     Add(Collect),
     Remove(Collect),
     Block(Block),
+    Flag(Flag),
+    Resolve(Resolve),
+    Warn(Warn),
 }
 
 fn typed<'a, T: Deserialize<'a>>(v: &'a Value, kind: &str) -> Result<T, FedError> {
@@ -214,6 +250,9 @@ impl Incoming {
             "Add" => Incoming::Add(typed(v, kind)?),
             "Remove" => Incoming::Remove(typed(v, kind)?),
             "Block" => Incoming::Block(typed(v, kind)?),
+            "Flag" => Incoming::Flag(typed(v, kind)?),
+            "Resolve" => Incoming::Resolve(typed(v, kind)?),
+            "Warn" => Incoming::Warn(typed(v, kind)?),
             "Undo" => {
                 #[derive(Deserialize)]
                 struct Envelope {
@@ -268,6 +307,9 @@ impl Incoming {
             Incoming::Lock(a) => &a.actor.0,
             Incoming::Add(a) | Incoming::Remove(a) => &a.actor.0,
             Incoming::Block(a) => &a.actor.0,
+            Incoming::Flag(a) => &a.actor.0,
+            Incoming::Resolve(a) => &a.actor.0,
+            Incoming::Warn(a) => &a.actor.0,
         }
     }
 
@@ -284,6 +326,9 @@ impl Incoming {
             Incoming::Lock(a) => &a.id,
             Incoming::Add(a) | Incoming::Remove(a) => &a.id,
             Incoming::Block(a) => &a.id,
+            Incoming::Flag(a) => &a.id,
+            Incoming::Resolve(a) => &a.id,
+            Incoming::Warn(a) => &a.id,
         };
         id.as_ref().map(|i| &i.0)
     }
@@ -305,6 +350,9 @@ impl Incoming {
             Incoming::Add(_) => "Add",
             Incoming::Remove(_) => "Remove",
             Incoming::Block(_) => "Block",
+            Incoming::Flag(_) => "Flag",
+            Incoming::Resolve(_) => "Resolve",
+            Incoming::Warn(_) => "Warn",
         }
     }
 }

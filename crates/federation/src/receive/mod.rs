@@ -4,13 +4,15 @@
 //! [`rules`] (one table for every kind, direct or relayed), and only then acted on:
 //! [`follows`] (Follow, Accept, Reject, Undo(Follow)), [`content`] (Create, Update, Delete),
 //! [`votes`] (Like, Dislike, Undo of them), [`moderation`] (a moderator's removal, Lock, Add and
-//! Remove of moderators, Undo of them), [`bans`] (Block and Undo(Block) with a target) and [`relay`] (Announce by a community, FEP-1b12).
+//! Remove of moderators, Undo of them), [`bans`] (Block and Undo(Block) with a target),
+//! [`reports`] (Flag, Resolve of a Flag, Warn) and [`relay`] (Announce by a community, FEP-1b12).
 
 mod bans;
 mod content;
 mod follows;
 mod moderation;
 mod relay;
+mod reports;
 pub mod rules;
 mod votes;
 
@@ -72,6 +74,9 @@ pub async fn handle(raw: &Value, signer: &Actor, data: &FedData) -> Result<(), F
         Incoming::Add(c) => moderation::moderator(&c, true, raw, None, data).await,
         Incoming::Remove(c) => moderation::moderator(&c, false, raw, None, data).await,
         Incoming::Block(b) => bans::block(&b, raw, None, data).await,
+        Incoming::Flag(f) => reports::flag(&f, person_of(signer)?, None, data).await,
+        Incoming::Resolve(r) => reports::resolve(&r, raw, None, data).await,
+        Incoming::Warn(w) => reports::warn(&w, data).await,
     }
 }
 

@@ -6,7 +6,7 @@
 //! activity was fetched from its own id on its actor's host. Otherwise it is refused, and the
 //! inbox logs why.
 
-use super::{bans, content, moderation, rules, votes};
+use super::{bans, content, moderation, person_of, reports, rules, votes};
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
 use crate::json::{id_of, kind_of};
@@ -122,6 +122,9 @@ pub(super) async fn announce(a: &Announce, signer: &Actor, data: &FedData) -> Re
         Incoming::Add(c) => moderation::moderator(c, true, &inner, via, data).await,
         Incoming::Remove(c) => moderation::moderator(c, false, &inner, via, data).await,
         Incoming::Block(b) => bans::block(b, &inner, via, data).await,
+        // Lemmy forwards reports about a community's content to its moderators' instances.
+        Incoming::Flag(f) => reports::flag(f, person_of(&inner_actor)?, via, data).await,
+        Incoming::Resolve(r) => reports::resolve(r, &inner, via, data).await,
         Incoming::Announce(_) => Err(FedError::bad("an Announce inside an Announce")),
         other => Err(FedError::forbidden(format!(
             "a community does not relay {}; it is sent to its object directly",

@@ -26,6 +26,9 @@
 //! | `Block` / `Undo(Block)` with `target` an instance's actor (a site ban) | an actor of that instance, about a person of that same instance (a ban of someone of another instance is refused) | refused |
 //! | `Block` without `target` (a person blocking a person) | acknowledged, changes nothing | the same |
 //! | anything from a person banned from this node, or (Create, Like/Dislike) in a community that bans them | refused (403) | the same |
+//! | `Flag` (a report; Lemmy's, Mastodon's and Mbin's shapes) | any person (Mastodon: its instance actor) not banned from the content's community; each post or comment named that is stored here becomes a report for its community's moderators; with none, an account stored here becomes a report for the admins; nothing is fetched, and what is not stored here is dropped | every content named is in C (Lemmy, and Canopy, forward reports to a community's moderators' instances), else 403; an account alone is dropped |
+//! | `Resolve` of a `Flag` | a moderator of the reported content's community, as its home lists them (see [`moderates`]); a `Resolve` of a report about an account or about content not stored here changes nothing (those are this node's admins' to resolve) | C is the content's community |
+//! | `Warn` of a post's or comment's author | a moderator of the content's community, as its home lists them | refused (Lemmy sends it to the author directly) |
 //!
 //! "Fetched from its own id" means the inner activity was given (or re-read) by URL and fetched
 //! from the actor's own authority, so the actor's server vouches for it; the fetch library checks
