@@ -50,8 +50,38 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// Markdown for remote HTML that came without a markdown `source` (Mastodon, Pleroma, PeerTube
+/// send only HTML). The HTML is sanitised first, so the markdown carries nothing the sanitiser
+/// would not let through; rendering it again gives equivalent HTML, though the stored HTML stays
+/// the sanitised original. Falls back to plain text if the converter fails.
+pub fn html_to_markdown(html: &str) -> String {
+    let clean = sanitize_html(html);
+    match htmd::convert(&clean) {
+        Ok(md) => md.trim().to_string(),
+        Err(_) => html_to_text(&clean).trim().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn remote_html_becomes_markdown() {
+        let md = super::html_to_markdown(
+            "<p>Hello <strong>world</strong>, see <a href=\"https://example.com/a\">this</a></p>\
+             <p>second<br>line</p><script>alert(1)</script><ul><li>one</li><li>two</li></ul>",
+        );
+        assert!(md.contains("Hello **world**"), "{md}");
+        assert!(md.contains("[this](https://example.com/a)"), "{md}");
+        assert!(md.contains("second"), "{md}");
+        assert!(!md.contains("alert"), "script dropped: {md}");
+        assert!(!md.contains('<'), "no HTML left: {md}");
+        assert!(md.contains("one") && md.contains("two"), "{md}");
+        // Rendering it again gives the same text.
+        let again = super::markdown_to_html(&md);
+        assert!(again.contains("<strong>world</strong>"), "{again}");
+        assert!(again.contains("href=\"https://example.com/a\""), "{again}");
+    }
+
     #[test]
     fn html_becomes_lines_of_text() {
         let text = super::html_to_text(

@@ -312,8 +312,9 @@ fn text_of(object: &Value, max: usize) -> Result<(String, String), FedError> {
     let (source, html) = match markdown_source(object) {
         Some(md) => (md.to_string(), content::markdown_to_html(md)),
         None => {
+            // Only HTML was sent: keep it as the HTML, and markdown made from it as the source.
             let html = content::sanitize_html(str_field(object, "content").unwrap_or(""));
-            (html.clone(), html)
+            (content::html_to_markdown(&html), html)
         }
     };
     if source.len() > max {
