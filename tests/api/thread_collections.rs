@@ -267,3 +267,72 @@ async fn thread_collections_negotiate_and_refuse_what_they_cannot_serve() {
     let (items, _, _) = walk(&app, &format!("{comment_url}/replies")).await;
     assert_eq!(items, [comment_ap(&app, reply)]);
 }
+
+#[tokio::test]
+async fn comments_of_a_blocked_instance_leave_the_thread_collections() {
+    let app = TestApp::spawn_without_worker().await;
+    let alice = app.user("alice").await;
+    let boss = app.user("boss").await;
+    sqlx::query(
+        "UPDATE local_user SET is_admin = true
+         WHERE person_id = (SELECT id FROM person WHERE local AND name = 'boss')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let post = app.community_with_post(&alice, "herons").await;
+    let comment = app.comment(&alice, post, None, "local words").await;
+    let post_url = post_ap(&app, post);
+    let comment_url = comment_ap(&app, comment);
+
+    // Eve, on another instance, replies to the post and to alice's comment.
+    let s = canopy_testkit::standin::StandIn::start().await;
+    let eve = s.person("eve");
+    let inbox = format!("{}/inbox", app.base_url);
+    let mut eves = vec![];
+    for (n, parent) in [(1, &post_url), (2, &comment_url)] {
+        let note = serde_json::json!({
+            "id": format!("{}/notes/{n}", s.base), "type": "Note", "attributedTo": eve,
+            "inReplyTo": parent, "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "content": format!("eve {n}"), "published": "2026-11-01T10:00:00Z"});
+        let create = serde_json::json!({
+            "id": format!("{}/activities/create/{n}", s.base), "type": "Create",
+            "actor": eve, "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "object": note});
+        let (status, text) = s.deliver(&inbox, &create).await;
+        assert!(status.is_success(), "{status}: {text}");
+        eves.push(format!("{}/notes/{n}", s.base));
+    }
+    let (items, total, _) = walk(&app, &format!("{post_url}/context")).await;
+    assert_eq!(
+        items,
+        [
+            post_url.clone(),
+            eves[0].clone(),
+            eves[1].clone(),
+            comment_url.clone()
+        ],
+        "by publication time: eve's replies were published first"
+    );
+    assert_eq!(total, 4);
+    let (items, _, _) = walk(&app, &format!("{comment_url}/replies")).await;
+    assert_eq!(items, [eves[1].clone()]);
+
+    let (status, change) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/instances/{}/block", s.authority()),
+            Some(&boss),
+            Some(&serde_json::json!({"reason": "spam"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{change}");
+
+    let (items, total, _) = walk(&app, &format!("{post_url}/context")).await;
+    assert_eq!(items, [post_url.clone(), comment_url.clone()]);
+    assert_eq!(total, 2);
+    let (items, total, _) = walk(&app, &format!("{post_url}/replies")).await;
+    assert_eq!((items, total), (vec![comment_url.clone()], 1));
+    let (items, total, _) = walk(&app, &format!("{comment_url}/replies")).await;
+    assert_eq!((items, total), (vec![], 0));
+}
