@@ -266,6 +266,22 @@ async fn thread_collections_negotiate_and_refuse_what_they_cannot_serve() {
     assert_eq!(total, 3);
     let (items, _, _) = walk(&app, &format!("{comment_url}/replies")).await;
     assert_eq!(items, [comment_ap(&app, reply)]);
+
+    // A deleted post's collections are gone with it.
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/posts/{post}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    for collection in ["context", "replies"] {
+        let (status, body) = ap_get(&app, &format!("{post_url}/{collection}")).await;
+        assert_eq!(status, StatusCode::GONE, "{collection}");
+        assert_eq!(body["type"], "Tombstone");
+    }
 }
 
 #[tokio::test]
