@@ -144,6 +144,17 @@ async fn context_lists_the_post_then_every_comment_once_oldest_first_across_page
     assert_eq!(usize::try_from(total).unwrap(), items.len());
     assert_eq!(pages, 2, "67 items are two pages of at most {PAGE_SIZE}");
 
+    // Comments published at the same instant (as a backfill can store them) are ordered by id,
+    // and a page boundary inside the tie still lists each exactly once.
+    sqlx::query("UPDATE comment SET published = '2026-11-01T10:00:00Z' WHERE post_id = $1")
+        .bind(t.post)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (tied, total, _) = walk(&app, &context).await;
+    assert_eq!(tied, expected);
+    assert_eq!(total, 67);
+
     // Every comment names the same thread.
     for c in [
         t.top[0],
