@@ -448,13 +448,16 @@ async fn posts_are_pages_and_comments_are_notes_in_their_thread() {
     );
     assert_eq!(page["sensitive"], false);
     assert_eq!(page["commentsEnabled"], true);
+    assert_eq!(page["context"], format!("{post_id}/context"));
+    assert_eq!(page["replies"], format!("{post_id}/replies"));
 
     let (s, top_note) = ap_get(&app, &format!("/comment/{top}")).await;
     assert_eq!(s, StatusCode::OK, "{top_note}");
     assert_eq!(top_note["type"], "Note");
     assert_eq!(top_note["attributedTo"], format!("{b}/u/bob"));
     assert_eq!(top_note["inReplyTo"], post_id.as_str());
-    assert_eq!(top_note["context"], post_id.as_str());
+    assert_eq!(top_note["context"], format!("{post_id}/context"));
+    assert_eq!(top_note["replies"], format!("{b}/comment/{top}/replies"));
     assert_eq!(top_note["to"], json!([AS_PUBLIC]));
     assert_eq!(
         top_note["cc"],
@@ -466,7 +469,7 @@ async fn posts_are_pages_and_comments_are_notes_in_their_thread() {
     assert_eq!(s, StatusCode::OK, "{note}");
     assert_eq!(note["id"], format!("{b}/comment/{reply}"));
     assert_eq!(note["inReplyTo"], format!("{b}/comment/{top}"));
-    assert_eq!(note["context"], post_id.as_str());
+    assert_eq!(note["context"], format!("{post_id}/context"));
     assert_eq!(note["audience"], format!("{b}/c/news"));
     assert_eq!(
         note["cc"],

@@ -28,6 +28,7 @@ mod posts;
 mod queue_admin;
 mod rate_limits;
 mod reports;
+mod thread_collections;
 mod tree;
 
 use canopy_testkit::TestApp;

@@ -26,6 +26,7 @@ pub mod queue;
 pub mod received;
 pub mod reports;
 pub mod sessions;
+pub mod threads;
 pub mod tree;
 pub mod votes;
 

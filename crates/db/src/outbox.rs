@@ -97,6 +97,10 @@ pub struct ContentAp {
     pub creator_ap_id: String,
     pub creator_local: bool,
     pub post_ap_id: String,
+    /// The object itself was made here (its id is on this node).
+    pub local: bool,
+    /// The post of the thread is local, so this node serves the thread's `context`.
+    pub post_local: bool,
     pub in_reply_to: Option<String>,
     pub parent_author_ap_id: Option<String>,
     pub community_id: CommunityId,
@@ -116,7 +120,8 @@ pub async fn comment_ap(
                 c.content_html AS html, c.published, c.updated, c.deleted, p.locked,
                 false AS featured,
                 u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
-                p.ap_id AS post_ap_id, coalesce(pc.ap_id, p.ap_id) AS in_reply_to,
+                p.ap_id AS post_ap_id, c.local, p.local AS post_local,
+                coalesce(pc.ap_id, p.ap_id) AS in_reply_to,
                 coalesce(pcu.ap_id, pu.ap_id) AS parent_author_ap_id,
                 m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
                 coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority
@@ -145,7 +150,8 @@ pub async fn post_ap(
         "SELECT p.ap_id, 'Page' AS kind, p.title, p.url, p.body AS source, p.body_html AS html,
                 p.published, p.updated, p.deleted, p.locked, p.featured,
                 u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
-                p.ap_id AS post_ap_id, NULL::text AS in_reply_to, NULL::text AS parent_author_ap_id,
+                p.ap_id AS post_ap_id, p.local, p.local AS post_local,
+                NULL::text AS in_reply_to, NULL::text AS parent_author_ap_id,
                 m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
                 coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority
          FROM post p

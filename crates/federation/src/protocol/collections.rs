@@ -1,4 +1,5 @@
-//! `OrderedCollection`s: moderators, followers, outboxes and featured posts.
+//! `OrderedCollection`s: moderators, followers, outboxes, featured posts, and the paged thread
+//! collections (a post's `context`, the `replies` of a post or comment).
 
 use super::Kind;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,54 @@ impl ObjectCollection {
             kind: Kind::OrderedCollection,
             total_items: i64::try_from(items.len()).unwrap_or(i64::MAX),
             ordered_items: items,
+        }
+    }
+}
+
+/// A paged collection of ids (a thread's `context`, an object's `replies`): the count and a
+/// link to the first page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PagedCollection {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub total_items: i64,
+    pub first: String,
+}
+
+impl PagedCollection {
+    pub fn new(id: String, total_items: i64, first: String) -> Self {
+        Self {
+            id,
+            kind: Kind::OrderedCollection,
+            total_items,
+            first,
+        }
+    }
+}
+
+/// One page of a paged collection; `next` is absent on the last page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionPage {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub part_of: String,
+    pub ordered_items: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next: Option<String>,
+}
+
+impl CollectionPage {
+    pub fn new(id: String, part_of: String, items: Vec<String>, next: Option<String>) -> Self {
+        Self {
+            id,
+            kind: Kind::OrderedCollectionPage,
+            part_of,
+            ordered_items: items,
+            next,
         }
     }
 }

@@ -66,6 +66,7 @@ pub enum Kind {
     Note,
     Tombstone,
     OrderedCollection,
+    OrderedCollectionPage,
     Link,
 }
 

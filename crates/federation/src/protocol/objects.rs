@@ -42,6 +42,13 @@ pub struct Page {
     pub comments_enabled: bool,
     /// Featured in its community (Lemmy's name).
     pub stickied: bool,
+    /// The thread (FEP-7888): the collection of the post and all its comments. Absent on a
+    /// remote post, whose thread its own server serves.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub context: Option<String>,
+    /// The collection of the post's top-level comments (local posts only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub replies: Option<String>,
 }
 
 impl Page {
@@ -75,6 +82,8 @@ impl Page {
             sensitive: false,
             comments_enabled: !c.locked,
             stickied: c.featured,
+            context: c.post_local.then(|| context_url(&c.post_ap_id)),
+            replies: c.local.then(|| replies_url(&c.ap_id)),
         }
     }
 }
@@ -96,8 +105,12 @@ pub struct Note {
     pub source: Source,
     /// The parent comment, or the post for a top-level comment.
     pub in_reply_to: String,
-    /// The post the thread belongs to (FEP-7888).
+    /// The thread (FEP-7888): the `context` collection of a local post, or the id of a remote
+    /// post (whose thread collection, if any, this node does not know).
     pub context: String,
+    /// The collection of the comment's direct replies (local comments only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub replies: Option<String>,
     pub published: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated: Option<DateTime<Utc>>,
@@ -122,11 +135,26 @@ impl Note {
                 .in_reply_to
                 .clone()
                 .unwrap_or_else(|| c.post_ap_id.clone()),
-            context: c.post_ap_id.clone(),
+            context: if c.post_local {
+                context_url(&c.post_ap_id)
+            } else {
+                c.post_ap_id.clone()
+            },
+            replies: c.local.then(|| replies_url(&c.ap_id)),
             published: c.published,
             updated: c.updated,
         }
     }
+}
+
+/// The `context` collection of a local post: the post's id with `/context`.
+pub fn context_url(post_ap_id: &str) -> String {
+    format!("{}/context", post_ap_id.trim_end_matches('/'))
+}
+
+/// The `replies` collection of a local post or comment: its id with `/replies`.
+pub fn replies_url(ap_id: &str) -> String {
+    format!("{}/replies", ap_id.trim_end_matches('/'))
 }
 
 /// The object of a post (`Page`) or comment (`Note`): the one shape a peer gets, whether it

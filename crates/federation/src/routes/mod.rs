@@ -11,6 +11,7 @@ pub mod instance_actor;
 pub mod negotiate;
 pub mod nodeinfo;
 pub mod objects;
+pub mod threads;
 pub mod webfinger;
 
 pub use error::RouteError;
@@ -37,4 +38,7 @@ pub fn router() -> Router<FedContext> {
         .route("/c/{name}/featured", get(actors::group_featured))
         .route("/post/{id}", get(objects::page))
         .route("/comment/{id}", get(objects::note))
+        .route("/post/{id}/context", get(threads::post_context))
+        .route("/post/{id}/replies", get(threads::post_replies))
+        .route("/comment/{id}/replies", get(threads::comment_replies))
 }
