@@ -113,12 +113,14 @@ async fn a_valid_reply_lands_once_and_a_replay_changes_nothing() {
     let (status, body) = s.standin.deliver(&inbox(&s), &again).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(comment_count(&s.app).await, 1, "the Note is stored once");
-    let (content,): (String,) = sqlx::query_as("SELECT content FROM comment WHERE ap_id = $1")
-        .bind(&id)
-        .fetch_one(&s.app.db)
-        .await
-        .unwrap();
-    assert!(content.starts_with("<p>hi"), "{content}");
+    let (content, html): (String, String) =
+        sqlx::query_as("SELECT content, content_html FROM comment WHERE ap_id = $1")
+            .bind(&id)
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap();
+    assert!(content.starts_with("hi"), "{content}");
+    assert!(html.starts_with("<p>hi"), "{html}");
 
     // Once the post is deleted, new replies are refused, but content already stored under it
     // that arrives again is acknowledged as known rather than refused.
