@@ -63,7 +63,12 @@ pub fn listed_create(base: &PublicBase, c: &ContentAp, local_id: i64) -> Value {
 
 /// A local community's `Announce` of `create` (from [`listed_create`]) as its outbox lists it:
 /// the shape a follower receives.
-pub fn listed_announce(base: &PublicBase, community_ap_id: &str, create: Value, post_id: i64) -> Value {
+pub fn listed_announce(
+    base: &PublicBase,
+    community_ap_id: &str,
+    create: Value,
+    post_id: i64,
+) -> Value {
     json!({
         "id": format!("{}/activities/announce/create/post/{post_id}", base.as_str()),
         "type": "Announce",

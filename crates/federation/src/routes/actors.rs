@@ -88,7 +88,10 @@ pub async fn group(
     ))
 }
 
-pub(super) async fn live_community(ctx: &FedContext, name: &str) -> Result<LocalCommunity, RouteError> {
+pub(super) async fn live_community(
+    ctx: &FedContext,
+    name: &str,
+) -> Result<LocalCommunity, RouteError> {
     let row = published::local_community(&ctx.db, name).await?;
     if row.deleted || row.removed {
         return Err(RouteError::gone("community"));

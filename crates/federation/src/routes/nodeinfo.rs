@@ -4,7 +4,7 @@ use super::error::RouteError;
 use super::negotiate::json_as;
 use crate::protocol::actors::instance_actor_id;
 use crate::protocol::nodeinfo::{
-    NodeInfo, APPLICATION_REL, NodeInfoLink, NodeInfoLinks, NODEINFO_JSON, SCHEMA_2_1,
+    NodeInfo, NodeInfoLink, NodeInfoLinks, APPLICATION_REL, NODEINFO_JSON, SCHEMA_2_1,
 };
 use crate::FedContext;
 use axum::extract::State;

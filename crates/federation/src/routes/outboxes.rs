@@ -45,8 +45,7 @@ pub async fn person_outbox(
     Name(name): Name,
 ) -> Result<Response, RouteError> {
     let row = live_person(&ctx, &name).await?;
-    let (listed, total) =
-        published::person_recent_content(&ctx.db, row.id, OUTBOX_ITEMS).await?;
+    let (listed, total) = published::person_recent_content(&ctx.db, row.id, OUTBOX_ITEMS).await?;
     let mut conn = ctx.db.acquire().await.map_err(DbError::from)?;
     let mut items = Vec::with_capacity(listed.len());
     for what in listed {
