@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 fn serve_nodeinfo(s: &StandIn, software: &str) {
     s.put(
         "/.well-known/nodeinfo",
-        json!({"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.1", "href": format!("{}/nodeinfo/2.1", s.base)}]}),
+        // The instance actor's link (FEP-2677) comes last, as Canopy and others serve it: the
+        // reader must still pick the NodeInfo document.
+        json!({"links": [
+            {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.1", "href": format!("{}/nodeinfo/2.1", s.base)},
+            {"rel": "https://www.w3.org/ns/activitystreams#Application", "href": format!("{}/actor", s.base)},
+        ]}),
     );
     s.put("/nodeinfo/2.1", json!({"version": "2.1", "software": {"name": software, "version": "4.3.0"}, "protocols": ["activitypub"]}));
 }

@@ -251,8 +251,9 @@ async fn nodeinfo_counts_local_users_posts_and_comments() {
     assert_eq!(info["openRegistrations"], true);
     assert_eq!(
         info["usage"],
-        json!({"users": {"total": 2, "activeMonth": 2, "activeHalfyear": 2},
-               "localPosts": 1, "localComments": 2})
+        json!({"users": {"total": 2, "activeMonth": 1, "activeHalfyear": 1},
+               "localPosts": 1, "localComments": 2}),
+        "alice posted and commented; bob did nothing"
     );
 }
 

@@ -12,6 +12,7 @@ mod content;
 mod delivery;
 mod delivery_signatures;
 mod dialects;
+mod discovery_serving;
 mod federation;
 mod federation_discovery;
 mod federation_snapshots;

@@ -117,22 +117,112 @@ pub async fn person_follower_count(pool: &PgPool, person: PersonId) -> Result<i6
 pub struct LocalCounts {
     /// Local accounts that are not deleted.
     pub users: i64,
+    /// Of those, the ones that posted, commented or voted in the last month.
+    pub active_month: i64,
+    /// Of those, the ones that posted, commented or voted in the last six months.
+    pub active_halfyear: i64,
     /// Local posts that are neither deleted nor removed.
     pub posts: i64,
     /// Local comments that are neither deleted nor removed.
     pub comments: i64,
 }
 
+/// NodeInfo's figures. A person's last activity is the latest of their posts', comments' and
+/// votes' `published` times, each one lookup on a (person, time) index; content deleted since
+/// still counts as activity.
 pub async fn local_counts(pool: &PgPool) -> Result<LocalCounts, DbError> {
     Ok(sqlx::query_as(
-        "SELECT (SELECT count(*) FROM person p JOIN local_user u ON u.person_id = p.id
-                 WHERE p.local AND NOT p.deleted) AS users,
+        "WITH last AS (
+             SELECT greatest(
+                 (SELECT max(published) FROM post WHERE creator_id = p.id),
+                 (SELECT max(published) FROM comment WHERE creator_id = p.id),
+                 (SELECT max(published) FROM post_vote WHERE person_id = p.id),
+                 (SELECT max(published) FROM comment_vote WHERE person_id = p.id)) AS at
+             FROM person p JOIN local_user u ON u.person_id = p.id
+             WHERE p.local AND NOT p.deleted)
+         SELECT (SELECT count(*) FROM last) AS users,
+                (SELECT count(*) FROM last WHERE at > now() - interval '1 month') AS active_month,
+                (SELECT count(*) FROM last WHERE at > now() - interval '6 months')
+                    AS active_halfyear,
                 (SELECT count(*) FROM post WHERE local AND NOT deleted AND NOT removed) AS posts,
                 (SELECT count(*) FROM comment WHERE local AND NOT deleted AND NOT removed)
                     AS comments",
     )
     .fetch_one(pool)
     .await?)
+}
+
+/// The latest live posts of a local community, newest first, at most `limit`, with how many
+/// live posts it has.
+pub async fn community_recent_posts(
+    pool: &PgPool,
+    community: CommunityId,
+    limit: i64,
+) -> Result<(Vec<PostId>, i64), DbError> {
+    let ids: Vec<(PostId,)> = sqlx::query_as(
+        "SELECT id FROM post WHERE community_id = $1 AND NOT deleted AND NOT removed
+         ORDER BY published DESC, id DESC LIMIT $2",
+    )
+    .bind(community)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM post WHERE community_id = $1 AND NOT deleted AND NOT removed",
+    )
+    .bind(community)
+    .fetch_one(pool)
+    .await?;
+    Ok((ids.into_iter().map(|(id,)| id).collect(), total))
+}
+
+/// A post or a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authored {
+    Post(PostId),
+    Comment(CommentId),
+}
+
+/// The latest live posts and comments of a local person in live communities, newest first, at
+/// most `limit`, with how many there are in all.
+pub async fn person_recent_content(
+    pool: &PgPool,
+    person: PersonId,
+    limit: i64,
+) -> Result<(Vec<Authored>, i64), DbError> {
+    const LIVE: &str = "
+        SELECT p.id, false AS comment, p.published FROM post p
+          JOIN community m ON m.id = p.community_id
+         WHERE p.creator_id = $1 AND NOT p.deleted AND NOT p.removed
+           AND NOT m.deleted AND NOT m.removed
+        UNION ALL
+        SELECT c.id, true AS comment, c.published FROM comment c
+          JOIN post p ON p.id = c.post_id
+          JOIN community m ON m.id = p.community_id
+         WHERE c.creator_id = $1 AND NOT c.deleted AND NOT c.removed
+           AND NOT p.deleted AND NOT p.removed AND NOT m.deleted AND NOT m.removed";
+    let rows: Vec<(i64, bool)> = sqlx::query_as(&format!(
+        "SELECT id, comment FROM ({LIVE}) AS a ORDER BY published DESC, id DESC LIMIT $2"
+    ))
+    .bind(person)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM ({LIVE}) AS a"))
+        .bind(person)
+        .fetch_one(pool)
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|(id, comment)| {
+            if comment {
+                Authored::Comment(CommentId(id))
+            } else {
+                Authored::Post(PostId(id))
+            }
+        })
+        .collect();
+    Ok((items, total))
 }
 
 /// The key pair of the instance actor (the `Application` that signs this node's own fetches).

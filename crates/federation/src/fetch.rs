@@ -639,7 +639,19 @@ pub async fn detect_software(authority: &str, data: &FedData) {
     let href = index
         .get("links")
         .and_then(Value::as_array)
-        .and_then(|links| links.iter().rev().find_map(|l| str_field(l, "href")))
+        .and_then(|links| {
+            // The newest schema is listed last; other links (the instance actor's, FEP-2677)
+            // are not NodeInfo documents.
+            links
+                .iter()
+                .rev()
+                .filter(|l| {
+                    str_field(l, "rel").is_some_and(|r| {
+                        r.starts_with("http://nodeinfo.diaspora.software/ns/schema/")
+                    })
+                })
+                .find_map(|l| str_field(l, "href"))
+        })
         .map(String::from);
     let Some(href) = href else { return };
     // NodeInfo must be on the instance itself.

@@ -45,6 +45,40 @@ pub fn object_json(c: &ContentAp) -> Value {
     crate::protocol::objects::object_of(c)
 }
 
+/// The `Create` of a local post or comment as an outbox lists it: the shape [`created`] sends,
+/// with an id made from the content's own (`{base}/activities/create/{post|comment}/{id}`), so
+/// a peer reading the outbox twice sees the same activity.
+pub fn listed_create(base: &PublicBase, c: &ContentAp, local_id: i64) -> Value {
+    let what = if c.kind == "Page" { "post" } else { "comment" };
+    json!({
+        "id": format!("{}/activities/create/{what}/{local_id}", base.as_str()),
+        "type": "Create",
+        "actor": c.creator_ap_id,
+        "to": [PUBLIC],
+        "cc": [c.community_ap_id],
+        "audience": c.community_ap_id,
+        "object": object_json(c),
+    })
+}
+
+/// A local community's `Announce` of `create` (from [`listed_create`]) as its outbox lists it:
+/// the shape a follower receives.
+pub fn listed_announce(
+    base: &PublicBase,
+    community_ap_id: &str,
+    create: Value,
+    post_id: i64,
+) -> Value {
+    json!({
+        "id": format!("{}/activities/announce/create/post/{post_id}", base.as_str()),
+        "type": "Announce",
+        "actor": community_ap_id,
+        "to": [PUBLIC],
+        "cc": [format!("{community_ap_id}/followers")],
+        "object": create,
+    })
+}
+
 /// Store `activity` (its id and type are read from it) with a delivery to each target.
 async fn enqueue(
     conn: &mut PgConnection,

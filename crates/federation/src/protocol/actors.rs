@@ -147,6 +147,11 @@ pub struct Application {
 }
 
 impl Application {
+    /// The instance actor's `preferredUsername`: the node's host name.
+    pub fn preferred_username_of(base: &PublicBase) -> String {
+        host(base)
+    }
+
     pub fn new(keys: &InstanceActorKeys, base: &PublicBase) -> Self {
         let id = instance_actor_id(base);
         Self {

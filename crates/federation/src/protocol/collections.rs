@@ -58,6 +58,16 @@ impl ObjectCollection {
             ordered_items: items,
         }
     }
+
+    /// A collection that lists the first `items` of `total_items` (an outbox's latest).
+    pub fn first_of(id: String, items: Vec<serde_json::Value>, total_items: i64) -> Self {
+        Self {
+            id,
+            kind: Kind::OrderedCollection,
+            total_items,
+            ordered_items: items,
+        }
+    }
 }
 
 /// A paged collection of ids (a thread's `context`, an object's `replies`): the count and a

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_2_1: &str = "http://nodeinfo.diaspora.software/ns/schema/2.1";
 
+/// The link relation of the instance actor in `/.well-known/nodeinfo` (FEP-2677).
+pub const APPLICATION_REL: &str = "https://www.w3.org/ns/activitystreams#Application";
+
 /// Media type of the NodeInfo 2.1 document.
 pub const NODEINFO_JSON: &str =
     "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/2.1#\"";
@@ -62,8 +65,8 @@ pub struct Users {
 }
 
 impl NodeInfo {
-    /// The document for this build. Activity is not tracked yet, so the active-user counts
-    /// equal the total.
+    /// The document for this build with the node's figures (see
+    /// [`canopy_db::published::local_counts`] for what counts as active).
     pub fn new(counts: &LocalCounts) -> Self {
         Self {
             version: "2.1".to_string(),
@@ -77,8 +80,8 @@ impl NodeInfo {
             usage: Usage {
                 users: Users {
                     total: counts.users,
-                    active_month: counts.users,
-                    active_halfyear: counts.users,
+                    active_month: counts.active_month,
+                    active_halfyear: counts.active_halfyear,
                 },
                 local_posts: counts.posts,
                 local_comments: counts.comments,

@@ -46,25 +46,12 @@ pub async fn person(
     ))
 }
 
-async fn live_person(ctx: &FedContext, name: &str) -> Result<LocalPerson, RouteError> {
+pub(super) async fn live_person(ctx: &FedContext, name: &str) -> Result<LocalPerson, RouteError> {
     let row = published::local_person(&ctx.db, name).await?;
     if row.deleted {
         return Err(RouteError::gone("user"));
     }
     Ok(row)
-}
-
-/// Empty for now: activities are not listed yet.
-pub async fn person_outbox(
-    State(ctx): State<FedContext>,
-    Name(name): Name,
-) -> Result<Response, RouteError> {
-    let row = live_person(&ctx, &name).await?;
-    let id = format!("{}/outbox", row.ap_id);
-    Ok(activity_json(
-        StatusCode::OK,
-        OrderedCollection::with_items(id, vec![]),
-    ))
 }
 
 pub async fn person_followers(
@@ -101,7 +88,10 @@ pub async fn group(
     ))
 }
 
-async fn live_community(ctx: &FedContext, name: &str) -> Result<LocalCommunity, RouteError> {
+pub(super) async fn live_community(
+    ctx: &FedContext,
+    name: &str,
+) -> Result<LocalCommunity, RouteError> {
     let row = published::local_community(&ctx.db, name).await?;
     if row.deleted || row.removed {
         return Err(RouteError::gone("community"));
@@ -138,7 +128,6 @@ pub async fn group_followers(
     ))
 }
 
-/// Empty for now: activities are not listed yet.
 /// The community's featured posts as embedded Pages (Lemmy's shape).
 pub async fn group_featured(
     State(ctx): State<FedContext>,
@@ -156,17 +145,5 @@ pub async fn group_featured(
     Ok(activity_json(
         StatusCode::OK,
         crate::protocol::collections::ObjectCollection::new(id, items),
-    ))
-}
-
-pub async fn group_outbox(
-    State(ctx): State<FedContext>,
-    Name(name): Name,
-) -> Result<Response, RouteError> {
-    let row = live_community(&ctx, &name).await?;
-    let id = format!("{}/outbox", row.ap_id);
-    Ok(activity_json(
-        StatusCode::OK,
-        OrderedCollection::with_items(id, vec![]),
     ))
 }

@@ -73,6 +73,33 @@ pub async fn actor(
     Ok(activity_json(StatusCode::OK, app))
 }
 
+/// The site's root URL. Asked for ActivityStreams (`application/activity+json` or
+/// `application/ld+json`; plain `application/json` is not enough), it answers the instance
+/// actor, where Lemmy looks for a site actor; anything else gets the 404 every unknown path gets.
+pub async fn root(
+    State(ctx): State<FedContext>,
+    headers: HeaderMap,
+) -> Result<Response, RouteError> {
+    let names_activity_streams = headers.get_all(axum::http::header::ACCEPT).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("application/activity+json") || v.contains("application/ld+json")
+        })
+    });
+    if !(names_activity_streams && wants_activity_json(&headers)) {
+        return Err(RouteError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint",
+        ));
+    }
+    let keys = instance_actor_keys(&ctx.db, ctx.instance_id).await?;
+    Ok(activity_json(
+        StatusCode::OK,
+        Application::new(&keys, &ctx.base),
+    ))
+}
+
 /// Empty for now: the instance actor publishes no activities.
 pub async fn outbox(State(ctx): State<FedContext>) -> Response {
     let id = format!("{}/outbox", instance_actor_id(&ctx.base));

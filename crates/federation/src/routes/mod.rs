@@ -11,6 +11,7 @@ pub mod instance_actor;
 pub mod negotiate;
 pub mod nodeinfo;
 pub mod objects;
+pub mod outboxes;
 pub mod threads;
 pub mod webfinger;
 
@@ -26,13 +27,14 @@ pub fn router() -> Router<FedContext> {
         .route("/.well-known/webfinger", get(webfinger::webfinger))
         .route("/.well-known/nodeinfo", get(nodeinfo::links))
         .route("/nodeinfo/2.1", get(nodeinfo::nodeinfo))
+        .route("/", get(instance_actor::root))
         .route("/actor", get(instance_actor::actor))
         .route("/actor/outbox", get(instance_actor::outbox))
         .route("/u/{name}", get(actors::person))
-        .route("/u/{name}/outbox", get(actors::person_outbox))
+        .route("/u/{name}/outbox", get(outboxes::person_outbox))
         .route("/u/{name}/followers", get(actors::person_followers))
         .route("/c/{name}", get(actors::group))
-        .route("/c/{name}/outbox", get(actors::group_outbox))
+        .route("/c/{name}/outbox", get(outboxes::group_outbox))
         .route("/c/{name}/followers", get(actors::group_followers))
         .route("/c/{name}/moderators", get(actors::group_moderators))
         .route("/c/{name}/featured", get(actors::group_featured))

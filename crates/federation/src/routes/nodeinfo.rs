@@ -2,7 +2,10 @@
 
 use super::error::RouteError;
 use super::negotiate::json_as;
-use crate::protocol::nodeinfo::{NodeInfo, NodeInfoLink, NodeInfoLinks, NODEINFO_JSON, SCHEMA_2_1};
+use crate::protocol::actors::instance_actor_id;
+use crate::protocol::nodeinfo::{
+    NodeInfo, NodeInfoLink, NodeInfoLinks, APPLICATION_REL, NODEINFO_JSON, SCHEMA_2_1,
+};
 use crate::FedContext;
 use axum::extract::State;
 use axum::response::Response;
@@ -11,10 +14,17 @@ pub async fn links(State(ctx): State<FedContext>) -> Response {
     json_as(
         "application/json",
         &NodeInfoLinks {
-            links: vec![NodeInfoLink {
-                rel: SCHEMA_2_1.to_string(),
-                href: format!("{}/nodeinfo/2.1", ctx.base.as_str()),
-            }],
+            links: vec![
+                NodeInfoLink {
+                    rel: SCHEMA_2_1.to_string(),
+                    href: format!("{}/nodeinfo/2.1", ctx.base.as_str()),
+                },
+                // FEP-2677: where the instance actor is.
+                NodeInfoLink {
+                    rel: APPLICATION_REL.to_string(),
+                    href: instance_actor_id(&ctx.base),
+                },
+            ],
         },
     )
 }

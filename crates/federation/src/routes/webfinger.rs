@@ -7,6 +7,7 @@
 
 use super::error::{optional, RouteError};
 use super::negotiate::json_as;
+use crate::protocol::actors::{instance_actor_id, Application};
 use crate::protocol::webfinger::{Webfinger, WebfingerActor, JRD_JSON};
 use crate::protocol::Kind;
 use crate::urls::PublicBase;
@@ -31,6 +32,8 @@ enum Wanted {
     Person(String),
     /// `{base}/c/{name}`.
     Community(String),
+    /// The site's own URL (`{base}/`): the instance actor (FEP-d556).
+    Site,
 }
 
 pub async fn webfinger(
@@ -46,6 +49,7 @@ pub async fn webfinger(
         Wanted::Any(n) => (n, true, true),
         Wanted::Person(n) => (n, true, false),
         Wanted::Community(n) => (n, false, true),
+        Wanted::Site => return Ok(site(resource.trim().to_string(), &ctx.base)),
     };
 
     let mut found: Vec<(String, WebfingerActor)> = Vec::new();
@@ -76,11 +80,27 @@ pub async fn webfinger(
         }
     }
     let Some((stored_name, _)) = found.first() else {
+        // `acct:host@host` names the instance actor (FEP-d556), unless a person or community
+        // of that name exists.
+        let actor = Application::preferred_username_of(&ctx.base);
+        if name.eq_ignore_ascii_case(&actor) {
+            let subject = format!("acct:{actor}@{}", ctx.base.authority());
+            return Ok(site(subject, &ctx.base));
+        }
         return Err(RouteError::not_found("account"));
     };
     let subject = format!("acct:{stored_name}@{}", ctx.base.authority());
     let actors: Vec<WebfingerActor> = found.into_iter().map(|(_, a)| a).collect();
     Ok(json_as(JRD_JSON, &Webfinger::new(subject, &actors)))
+}
+
+/// The instance actor's document under `subject`.
+fn site(subject: String, base: &PublicBase) -> Response {
+    let actor = WebfingerActor {
+        ap_id: instance_actor_id(base),
+        kind: Kind::Application,
+    };
+    json_as(JRD_JSON, &Webfinger::new(subject, &[actor]))
 }
 
 /// Read a resource: `acct:name@authority` (the `acct:` may be left out) or an actor URL.
@@ -120,6 +140,7 @@ fn parse_actor_url(resource: &str, base: &PublicBase) -> Result<Wanted, RouteErr
     }
     let segments: Vec<&str> = url.path().trim_matches('/').split('/').collect();
     match segments.as_slice() {
+        [""] => Ok(Wanted::Site),
         ["u", name] if !name.is_empty() => Ok(Wanted::Person((*name).to_string())),
         ["c", name] if !name.is_empty() => Ok(Wanted::Community((*name).to_string())),
         _ => Err(RouteError::not_found("account")),
@@ -153,6 +174,14 @@ mod tests {
         assert_eq!(
             parse_resource("http://localhost:8001/c/news", &b).unwrap(),
             Wanted::Community("news".into())
+        );
+        assert_eq!(
+            parse_resource("http://localhost:8001/", &b).unwrap(),
+            Wanted::Site
+        );
+        assert_eq!(
+            parse_resource("http://localhost:8001", &b).unwrap(),
+            Wanted::Site
         );
     }
 
