@@ -284,6 +284,16 @@ async fn community_updates_are_taken_from_moderators_and_read_from_the_home() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{f}");
+    eventually("beta's follow is accepted", || async {
+        (count(
+            &beta,
+            "SELECT count(*) FROM community_follow WHERE NOT pending",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
     // An admin of beta may moderate there, but a remote community's settings are its home's.
     sqlx::query(
         "UPDATE local_user SET is_admin = true
