@@ -48,6 +48,29 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     n
 }
 
+/// `token`'s user on `app` follows the remote community `handle`; returns once the follow is
+/// accepted (activities a community announces reach accepted followers only).
+async fn follow_and_wait(app: &TestApp, token: &str, handle: &str) {
+    let (s, f) = app
+        .post(
+            "/api/v1/communities/follow",
+            Some(token),
+            json!({"community": handle}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    eventually("the follow is accepted", || async {
+        (count(
+            app,
+            "SELECT count(*) FROM community_follow WHERE NOT pending",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+}
+
 /// alpha hosts "forest", bob on beta follows it. alice edits her post and the community's
 /// settings; beta converges on both and logs the received change. With posting restricted to
 /// moderators, bob may no longer start a post there (refused on beta already), may still comment,
@@ -67,24 +90,7 @@ async fn post_edits_and_community_settings_federate_and_the_posting_restriction_
         .await;
     assert_eq!(s, StatusCode::CREATED, "{forest}");
     let handle = format!("forest@{}", authority(&alpha));
-    let (s, f) = beta
-        .post(
-            "/api/v1/communities/follow",
-            Some(&bob),
-            json!({"community": handle}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{f}");
-    eventually("beta's follow is accepted", || async {
-        (count(
-            &beta,
-            "SELECT count(*) FROM community_follow WHERE NOT pending",
-        )
-        .await
-            == 1)
-            .then_some(())
-    })
-    .await;
+    follow_and_wait(&beta, &bob, &handle).await;
 
     let (_, post) = alpha
         .post(
@@ -276,24 +282,7 @@ async fn community_updates_are_taken_from_moderators_and_read_from_the_home() {
     assert_eq!(c["title"], "Forest");
 
     // beta knows the community; mallory, not a moderator, is refused there too.
-    let (s, f) = beta
-        .post(
-            "/api/v1/communities/follow",
-            Some(&bob),
-            json!({"community": handle}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{f}");
-    eventually("beta's follow is accepted", || async {
-        (count(
-            &beta,
-            "SELECT count(*) FROM community_follow WHERE NOT pending",
-        )
-        .await
-            == 1)
-            .then_some(())
-    })
-    .await;
+    follow_and_wait(&beta, &bob, &handle).await;
     // An admin of beta may moderate there, but a remote community's settings are its home's.
     sqlx::query(
         "UPDATE local_user SET is_admin = true
