@@ -3,6 +3,7 @@
 
 mod accounts;
 mod actor_fields;
+mod backfill_bounds;
 mod bad_input;
 mod bans;
 mod cleanup;

@@ -7,6 +7,7 @@
     reason = "a benchmark's output is its figures, on stdout"
 )]
 
+mod backfill;
 mod delivery;
 mod inbox;
 mod node;
@@ -32,6 +33,8 @@ enum Command {
     Tree(tree::Args),
     /// Signed Create(Note) replies from remote actors posted to the shared inbox.
     Inbox(inbox::Args),
+    /// One node copying a 5,000-comment thread from another (resync of its URL).
+    Backfill(backfill::Args),
     /// The delivery worker: fan-out, a far instance, signing, and a backlog.
     Delivery(delivery::Args),
     /// The loopback inboxes of `delivery`, in their own process (started by `delivery`).
@@ -45,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Tree(args) => tree::run(args).await,
         Command::Inbox(args) => inbox::run(args).await,
         Command::Delivery(args) => delivery::run(args).await,
+        Command::Backfill(args) => backfill::run(args).await,
         Command::DeliveryReceiver(args) => receiver::run(args).await,
     }
 }

@@ -16,6 +16,8 @@ pub struct Node {
     pub public_url: String,
     /// Prefix of the ActivityPub ids of local comments.
     pub comment_prefix: String,
+    /// The node's federation side (for benchmarks that drive it directly).
+    pub federation: canopy_federation::Federation,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -38,11 +40,13 @@ impl Node {
         let options =
             canopy::Options::default().with_limits(canopy_api::limits::Limits::unlimited());
         let node = canopy::Node::build(pool, base, options).await?;
+        let federation = node.federation().clone();
         let server = tokio::spawn(node.serve(listener, std::future::pending()));
         Ok(Self {
             base_url: format!("http://127.0.0.1:{port}"),
             public_url,
             comment_prefix,
+            federation,
             server,
         })
     }

@@ -209,7 +209,7 @@ async fn bench(args: &Args, pool: &PgPool) -> Result<()> {
 
 /// Register `count` voter accounts, two at a time (registration hashes a password and makes
 /// a key pair).
-async fn voters(api: &Api, count: u32) -> Result<Vec<PersonId>> {
+pub(crate) async fn voters(api: &Api, count: u32) -> Result<Vec<PersonId>> {
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..2 {
         let api = api.clone();
@@ -230,7 +230,7 @@ async fn voters(api: &Api, count: u32) -> Result<Vec<PersonId>> {
 }
 
 /// Insert the planned comments in order, `INSERT_BATCH` to a transaction; returns their ids.
-async fn insert_comments(
+pub(crate) async fn insert_comments(
     pool: &PgPool,
     node: &Node,
     post: PostId,

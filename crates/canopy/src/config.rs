@@ -125,6 +125,8 @@ pub struct Config {
     pub backfill_active_within: HumanDuration,
     /// ...whose thread was last synced longer ago than this.
     pub backfill_resync_every: HumanDuration,
+    /// Whether backfills start by themselves; `false`: only `canopy admin resync` syncs threads.
+    pub backfill_automatic: bool,
 }
 
 /// A duration written with units, such as `"90s"`, `"10m"`, `"3d"` or `"1h 30m"`
@@ -228,6 +230,7 @@ impl Default for Config {
             backfill_background_every: HumanDuration(b.background_every),
             backfill_active_within: HumanDuration(b.active_within),
             backfill_resync_every: HumanDuration(b.resync_every),
+            backfill_automatic: b.automatic,
         }
     }
 }
@@ -276,6 +279,7 @@ impl Config {
             background_every: self.backfill_background_every.0,
             active_within: self.backfill_active_within.0,
             resync_every: self.backfill_resync_every.0,
+            automatic: self.backfill_automatic,
             ..Default::default()
         }
     }
@@ -539,7 +543,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 44] {
+    fn all_keys() -> [&'static str; 45] {
         let Config {
             public_url: _,
             bind: _,
@@ -585,6 +589,7 @@ mod tests {
             backfill_background_every: _,
             backfill_active_within: _,
             backfill_resync_every: _,
+            backfill_automatic: _,
         } = Config::default();
         [
             "public_url",
@@ -631,6 +636,7 @@ mod tests {
             "backfill_background_every",
             "backfill_active_within",
             "backfill_resync_every",
+            "backfill_automatic",
         ]
     }
 

@@ -101,6 +101,8 @@ pub struct ContentAp {
     pub local: bool,
     /// The post of the thread is local, so this node serves the thread's `context`.
     pub post_local: bool,
+    /// A remote post's thread collection, when its home named one (`remote_thread`).
+    pub remote_context: Option<String>,
     pub in_reply_to: Option<String>,
     pub parent_author_ap_id: Option<String>,
     pub community_id: CommunityId,
@@ -121,6 +123,7 @@ pub async fn comment_ap(
                 false AS featured,
                 u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
                 p.ap_id AS post_ap_id, c.local, p.local AS post_local,
+                (SELECT context_url FROM remote_thread WHERE post_id = p.id) AS remote_context,
                 coalesce(pc.ap_id, p.ap_id) AS in_reply_to,
                 coalesce(pcu.ap_id, pu.ap_id) AS parent_author_ap_id,
                 m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
@@ -151,6 +154,7 @@ pub async fn post_ap(
                 p.published, p.updated, p.deleted, p.locked, p.featured,
                 u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
                 p.ap_id AS post_ap_id, p.local, p.local AS post_local,
+                (SELECT context_url FROM remote_thread WHERE post_id = p.id) AS remote_context,
                 NULL::text AS in_reply_to, NULL::text AS parent_author_ap_id,
                 m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
                 coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority

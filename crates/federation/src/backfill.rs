@@ -56,6 +56,9 @@ pub struct Settings {
     pub resync_every: Duration,
     /// ...at most this many per pass.
     pub background_batch: usize,
+    /// Whether backfills start by themselves (the triggers and the background pass); when off,
+    /// threads are synced only when an administrator asks (`canopy admin resync`).
+    pub automatic: bool,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             active_within: Duration::from_secs(3 * 24 * 3600),
             resync_every: Duration::from_secs(3600),
             background_batch: 20,
+            automatic: true,
         }
     }
 }
@@ -130,12 +134,21 @@ pub struct Report {
     /// Requests this run made (pages and items).
     pub requests: u32,
     pub elapsed: Duration,
+    /// The bound that ended the run early: the first one met, or `Time` when time ran out.
     pub stopped: Option<Stop>,
     /// How many comments the home counts (its context collection's `totalItems`, less the post).
     pub remote_comments: Option<i64>,
 }
 
 impl Report {
+    /// Record why the run stopped early: the first bound met, unless time ran out later (the
+    /// run ended there).
+    fn stop(&mut self, s: Stop) {
+        if s == Stop::Time || self.stopped.is_none() {
+            self.stopped = Some(s);
+        }
+    }
+
     pub fn added(&self) -> usize {
         self.posts_added + self.comments_added
     }
@@ -531,9 +544,7 @@ async fn store_listed(
                 }
             }
             Ok(_) => {}
-            Err(RunError::Stop(s)) => {
-                report.stopped.get_or_insert(s);
-            }
+            Err(RunError::Stop(s)) => report.stop(s),
             Err(RunError::Fed(e)) => {
                 tracing::debug!(item = %id, error = %e, "backfilled item not fetched");
                 report.failed += 1;
@@ -565,9 +576,7 @@ async fn store_listed(
                     delete_known(id.as_str(), data, report).await?
                 }
                 Ok(Fetched::Object(json)) => refresh(&json, id.as_str(), data, report).await,
-                Err(RunError::Stop(s)) => {
-                    report.stopped.get_or_insert(s);
-                }
+                Err(RunError::Stop(s)) => report.stop(s),
                 Err(RunError::Fed(e)) => {
                     tracing::debug!(item = %id, error = %e, "known item not read again");
                     report.failed += 1;
@@ -658,6 +667,9 @@ impl Backfills {
         let (Some(sender), Some(settings)) = (self.sender.get(), self.settings.get()) else {
             return;
         };
+        if !settings.automatic {
+            return;
+        }
         let window = match reason {
             Reason::Read => settings.stale_after.max(REQUEST_DEBOUNCE),
             _ => REQUEST_DEBOUNCE,
@@ -706,7 +718,7 @@ async fn run_queue(mut rx: mpsc::Receiver<Request>, settings: Settings, make_dat
     let settings = Arc::new(settings);
     let hosts = Arc::new(HostLimits::new(settings.per_host));
     let runs = Arc::new(Semaphore::new(settings.concurrent_runs.max(1)));
-    let background = !settings.background_every.is_zero();
+    let background = settings.automatic && !settings.background_every.is_zero();
     let mut tick = tokio::time::interval(if background {
         settings.background_every
     } else {

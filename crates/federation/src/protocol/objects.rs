@@ -82,7 +82,11 @@ impl Page {
             sensitive: false,
             comments_enabled: !c.locked,
             stickied: c.featured,
-            context: c.post_local.then(|| context_url(&c.post_ap_id)),
+            context: if c.post_local {
+                Some(context_url(&c.post_ap_id))
+            } else {
+                c.remote_context.clone()
+            },
             replies: c.local.then(|| replies_url(&c.ap_id)),
         }
     }
@@ -105,8 +109,8 @@ pub struct Note {
     pub source: Source,
     /// The parent comment, or the post for a top-level comment.
     pub in_reply_to: String,
-    /// The thread (FEP-7888): the `context` collection of a local post, or the id of a remote
-    /// post (whose thread collection, if any, this node does not know).
+    /// The thread (FEP-7888): the `context` collection of a local post; for a remote post, the
+    /// collection its home named (stored when the post was), else the post's own id.
     pub context: String,
     /// The collection of the comment's direct replies (local comments only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -135,10 +139,13 @@ impl Note {
                 .in_reply_to
                 .clone()
                 .unwrap_or_else(|| c.post_ap_id.clone()),
+            // A remote thread: the collection its home named, else the post's own id.
             context: if c.post_local {
                 context_url(&c.post_ap_id)
             } else {
-                c.post_ap_id.clone()
+                c.remote_context
+                    .clone()
+                    .unwrap_or_else(|| c.post_ap_id.clone())
             },
             replies: c.local.then(|| replies_url(&c.ap_id)),
             published: c.published,
