@@ -21,6 +21,7 @@ mod governance;
 mod inbox_security;
 mod inbox_semantics;
 mod interop;
+mod lemmy_fallback;
 mod meta;
 mod moderation;
 mod origin_rules;

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub public_url: String,
     /// What federation code and delivery workers need to act as this node.
     pub fed: canopy_federation::FedContext,
+    /// The node's federation handle (for [`TestApp::request_data`]).
+    pub federation: canopy_federation::Federation,
     server: tokio::task::JoinHandle<()>,
     /// The node's own delivery worker, if it runs one.
     worker: Option<canopy::node::Tasks>,
@@ -83,7 +85,8 @@ impl TestApp {
         let node = canopy::Node::build(db.clone(), public, options)
             .await
             .unwrap();
-        let fed = node.federation().context().clone();
+        let federation = node.federation().clone();
+        let fed = federation.context().clone();
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker = worker.map(|config| canopy::node::Tasks::spawn(&fed, config, None, stopped));
         let server = tokio::spawn(async move {
@@ -95,10 +98,17 @@ impl TestApp {
             client: reqwest::Client::new(),
             public_url,
             fed,
+            federation,
             server,
             worker,
             _stop_worker: stop_worker,
         }
+    }
+
+    /// Federation data with a fresh fetch budget, as the API hands it to federation code: for
+    /// calling federation functions directly as this node.
+    pub fn request_data(&self) -> canopy_federation::fetch::FedData {
+        self.federation.request_data()
     }
 
     /// Send a request with an optional JSON body and bearer token; returns status and JSON body
