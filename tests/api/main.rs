@@ -26,6 +26,7 @@ mod meta;
 mod moderation;
 mod origin_rules;
 mod outbound;
+mod outbox_fill;
 mod posts;
 mod queue_admin;
 mod rate_limits;
