@@ -234,3 +234,86 @@ async fn an_outbox_of_a_thousand_items_fills_at_most_the_maximum() {
         .count();
     assert_eq!(post_fetches, 7, "one fetch per post taken, none beyond");
 }
+
+/// Outboxes that list nothing themselves (Mastodon's): the items of the `first` page are read
+/// when it is on the community's host, embedded or linked; a `first` page on another host is not
+/// fetched, and nothing is filled from it.
+#[tokio::test]
+async fn the_first_page_of_an_outbox_is_read_only_on_the_communitys_host() {
+    let app = TestApp::spawn().await;
+    let home = StandIn::start().await;
+    let other = StandIn::start().await;
+    let sam = home.person("sam");
+    let data = app.request_data();
+
+    let linked = community_with_outbox(&home, "linked");
+    let post = format!("{}/post/linked", home.base);
+    home.put("/post/linked", page(&post, &sam, &linked, "linked"));
+    // (The stand-in serves by path, so the page has a path of its own, not `?page=true`.)
+    home.put(
+        "/c/linked/outbox",
+        json!({"id": format!("{linked}/outbox"), "type": "OrderedCollection", "totalItems": 1,
+               "first": format!("{linked}/outbox/page1")}),
+    );
+    home.put(
+        "/c/linked/outbox/page1",
+        json!({"id": format!("{linked}/outbox/page1"), "type": "OrderedCollectionPage",
+               "orderedItems": [{"type": "Create", "object": post}]}),
+    );
+    let community = fetch::community(&Url::parse(&linked).unwrap(), &data)
+        .await
+        .unwrap();
+    assert_eq!(fill_recent_posts(&community, &data, 20).await.unwrap(), 1);
+
+    let embedded = community_with_outbox(&home, "embedded");
+    let post2 = format!("{}/post/embedded", home.base);
+    home.put("/post/embedded", page(&post2, &sam, &embedded, "embedded"));
+    home.put(
+        "/c/embedded/outbox",
+        json!({"id": format!("{embedded}/outbox"), "type": "OrderedCollection",
+               "first": {"type": "OrderedCollectionPage", "orderedItems": [post2]}}),
+    );
+    let community = fetch::community(&Url::parse(&embedded).unwrap(), &app.request_data())
+        .await
+        .unwrap();
+    assert_eq!(
+        fill_recent_posts(&community, &app.request_data(), 20)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let elsewhere = community_with_outbox(&home, "elsewhere");
+    let post3 = format!("{}/post/elsewhere", home.base);
+    home.put(
+        "/post/elsewhere",
+        page(&post3, &sam, &elsewhere, "elsewhere"),
+    );
+    other.put(
+        "/page1",
+        json!({"id": format!("{}/page1", other.base), "type": "OrderedCollectionPage",
+               "orderedItems": [post3]}),
+    );
+    home.put(
+        "/c/elsewhere/outbox",
+        json!({"id": format!("{elsewhere}/outbox"), "type": "OrderedCollection",
+               "first": format!("{}/page1", other.base)}),
+    );
+    let community = fetch::community(&Url::parse(&elsewhere).unwrap(), &app.request_data())
+        .await
+        .unwrap();
+    assert!(fill_recent_posts(&community, &app.request_data(), 20)
+        .await
+        .is_err());
+    assert!(
+        other.seen.lock().unwrap().is_empty(),
+        "the other host is not asked"
+    );
+
+    let titles: Vec<String> = remote_posts(&app)
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(titles, ["embedded", "linked"]);
+}
