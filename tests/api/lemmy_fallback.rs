@@ -4,7 +4,7 @@
 
 use canopy_federation::error::FedError;
 use canopy_federation::lemmy_api::{comment_ids, ListBounds};
-use canopy_testkit::standin::{LemmyAnswer, LemmyStandIn, StandIn};
+use canopy_testkit::standin::{LemmyAnswer, StandIn};
 use canopy_testkit::TestApp;
 use serde_json::json;
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ fn url(s: &str) -> Url {
 
 /// 120 comments of post 7 (three pages of at most 50), with one from another host, and among
 /// them a duplicate, a `javascript:` id and a relative one, which are not returned.
-fn thread(lemmy: &LemmyStandIn) -> (Vec<String>, Vec<String>) {
+fn thread(lemmy: &StandIn) -> (Vec<String>, Vec<String>) {
     let mut listed: Vec<String> = (0..117)
         .map(|i| format!("{}/comment/{i}", lemmy.base))
         .collect();
@@ -34,9 +34,9 @@ fn thread(lemmy: &LemmyStandIn) -> (Vec<String>, Vec<String>) {
 }
 
 /// How many times each page (the query after `post_id`) was asked for.
-fn pages_asked(lemmy: &LemmyStandIn) -> HashMap<String, usize> {
+fn pages_asked(lemmy: &StandIn) -> HashMap<String, usize> {
     let mut asked = HashMap::new();
-    for r in lemmy.requests() {
+    for r in lemmy.lemmy_requests() {
         *asked.entry(r).or_default() += 1;
     }
     asked
@@ -45,7 +45,7 @@ fn pages_asked(lemmy: &LemmyStandIn) -> HashMap<String, usize> {
 #[tokio::test]
 async fn a_lemmy_0_19_thread_lists_its_comment_ids_through_api_v3_every_page_once() {
     let app = TestApp::spawn().await;
-    let lemmy = LemmyStandIn::start("0.19.9").await;
+    let lemmy = StandIn::lemmy("0.19.9").await;
     let (listed, expected) = thread(&lemmy);
     lemmy.set_comments(7, listed);
     let post = url(&lemmy.post_ap_id(7));
@@ -70,7 +70,7 @@ async fn a_lemmy_0_19_thread_lists_its_comment_ids_through_api_v3_every_page_onc
 #[tokio::test]
 async fn a_lemmy_1_0_thread_lists_its_comment_ids_through_api_v4_following_its_cursors() {
     let app = TestApp::spawn().await;
-    let lemmy = LemmyStandIn::start("1.0.0").await;
+    let lemmy = StandIn::lemmy("1.0.0").await;
     let (listed, expected) = thread(&lemmy);
     lemmy.set_comments(7, listed);
     // Another post's comments are not listed.
@@ -101,7 +101,7 @@ async fn a_lemmy_1_0_thread_lists_its_comment_ids_through_api_v4_following_its_c
 async fn a_thread_of_exactly_one_page_and_an_empty_thread_end_cleanly() {
     let app = TestApp::spawn().await;
     for version in ["0.19.3", "1.0.1"] {
-        let lemmy = LemmyStandIn::start(version).await;
+        let lemmy = StandIn::lemmy(version).await;
         let full: Vec<String> = (0..50)
             .map(|i| format!("{}/comment/{i}", lemmy.base))
             .collect();
@@ -117,7 +117,7 @@ async fn a_thread_of_exactly_one_page_and_an_empty_thread_end_cleanly() {
         assert_eq!(ids.len(), 50, "{version}");
         // v3 asks for page 2 (a full page may not be the last) and gets none; v4 is told.
         let expected_requests = if version.starts_with("0.") { 2 } else { 1 };
-        assert_eq!(lemmy.requests().len(), expected_requests, "{version}");
+        assert_eq!(lemmy.lemmy_requests().len(), expected_requests, "{version}");
 
         let empty = comment_ids(
             &url(&lemmy.post_ap_id(2)),
@@ -137,7 +137,7 @@ async fn a_thread_of_exactly_one_page_and_an_empty_thread_end_cleanly() {
 async fn an_endless_comment_list_stops_at_each_bound() {
     let app = TestApp::spawn().await;
     for version in ["0.19.9", "1.0.0"] {
-        let lemmy = LemmyStandIn::start(version).await;
+        let lemmy = StandIn::lemmy(version).await;
         lemmy.answer(LemmyAnswer::Endless);
         let post = url(&lemmy.post_ap_id(3));
 
@@ -150,7 +150,7 @@ async fn an_endless_comment_list_stops_at_each_bound() {
             .unwrap()
             .unwrap();
         assert_eq!(ids.len(), 200, "{version}: four pages of 50");
-        assert_eq!(lemmy.requests().len(), 4, "{version}");
+        assert_eq!(lemmy.lemmy_requests().len(), 4, "{version}");
 
         let few = ListBounds {
             max_ids: 120,
@@ -161,7 +161,11 @@ async fn an_endless_comment_list_stops_at_each_bound() {
             .unwrap()
             .unwrap();
         assert_eq!(ids.len(), 120, "{version}");
-        assert_eq!(lemmy.requests().len(), 4 + 3, "{version}: three more pages");
+        assert_eq!(
+            lemmy.lemmy_requests().len(),
+            4 + 3,
+            "{version}: three more pages"
+        );
 
         let no_time = ListBounds {
             max_time: Duration::ZERO,
@@ -183,7 +187,7 @@ async fn garbage_and_oversized_comment_lists_are_errors_and_bad_items_are_droppe
         "x".repeat(2 * 1024 * 1024)
     );
     for version in ["0.19.9", "1.0.0"] {
-        let lemmy = LemmyStandIn::start(version).await;
+        let lemmy = StandIn::lemmy(version).await;
         let post = url(&lemmy.post_ap_id(4));
         let bounds = ListBounds::default();
         for garbage in [
@@ -258,7 +262,7 @@ async fn a_home_that_is_not_a_lemmy_or_a_post_it_does_not_host_gives_none() {
     }
 
     // A Lemmy, but not a post of its own (a remote post's copy has another id), or our own.
-    let lemmy = LemmyStandIn::start("0.19.9").await;
+    let lemmy = StandIn::lemmy("0.19.9").await;
     for not_its_post in [
         format!("{}/comment/5", lemmy.base),
         format!("{}/post/abc", lemmy.base),
@@ -273,5 +277,80 @@ async fn a_home_that_is_not_a_lemmy_or_a_post_it_does_not_host_gives_none() {
             "{not_its_post}"
         );
     }
-    assert!(lemmy.requests().is_empty());
+    assert!(lemmy.lemmy_requests().is_empty());
+}
+
+/// The fallback end to end: a Lemmy home serves its thread's comments as ActivityPub objects but
+/// no collection; the ids its API lists are each fetched from their own id (one of them on
+/// another server) and land in the right places of the node's copy of the thread.
+#[tokio::test]
+async fn the_listed_ids_of_a_lemmy_thread_fetch_as_activitypub_objects_into_their_places() {
+    let app = TestApp::spawn().await;
+    let lemmy = StandIn::lemmy("0.19.9").await;
+    let other = StandIn::start().await;
+    let group = lemmy.group("lemmings");
+    let lou = lemmy.person("lou");
+    let oz = other.person("oz");
+    let post = lemmy.post_ap_id(7);
+    lemmy.put(
+        "/post/7",
+        json!({"id": post, "type": "Page", "attributedTo": lou, "name": "A thread",
+               "content": "<p>start</p>", "audience": group,
+               "to": [group, "https://www.w3.org/ns/activitystreams#Public"],
+               "published": "2026-11-30T10:00:00Z"}),
+    );
+    let note = |id: &str, author: &str, parent: &str, text: &str, at: &str| {
+        json!({"id": id, "type": "Note", "attributedTo": author, "inReplyTo": parent,
+               "content": format!("<p>{text}</p>"), "audience": group,
+               "to": ["https://www.w3.org/ns/activitystreams#Public"], "published": at})
+    };
+    let c1 = format!("{}/comment/1", lemmy.base);
+    let c2 = format!("{}/comment/2", lemmy.base);
+    let c3 = format!("{}/note/3", other.base);
+    lemmy.put(
+        "/comment/1",
+        note(&c1, &lou, &post, "one", "2026-11-30T10:01:00Z"),
+    );
+    lemmy.put(
+        "/comment/2",
+        note(&c2, &lou, &c1, "two", "2026-11-30T10:02:00Z"),
+    );
+    other.put(
+        "/note/3",
+        note(&c3, &oz, &post, "three", "2026-11-30T10:03:00Z"),
+    );
+    lemmy.set_comments(7, vec![c1.clone(), c2.clone(), c3.clone()]);
+
+    let data = app.request_data();
+    // The node knows the community (a thread's community is known before its backfill).
+    canopy_federation::fetch::community(&url(&group), &data)
+        .await
+        .unwrap();
+    let ids = comment_ids(&url(&post), &data, &ListBounds::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    for id in &ids {
+        canopy_federation::objects::resolve(id, &data.reset_request_count(), &mut Vec::new())
+            .await
+            .unwrap();
+    }
+    let mut stored: Vec<(String, Option<String>, String)> = sqlx::query_as(
+        "SELECT c.ap_id, parent.ap_id, c.content FROM comment c
+         LEFT JOIN comment parent ON parent.id = c.parent_id
+         JOIN post p ON p.id = c.post_id WHERE p.ap_id = $1",
+    )
+    .bind(&post)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    stored.sort();
+    let mut expected = vec![
+        (c1.clone(), None, "one".to_string()),
+        (c2.clone(), Some(c1.clone()), "two".to_string()),
+        (c3.clone(), None, "three".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(stored, expected);
 }

@@ -1,6 +1,8 @@
 //! A stand-in for another ActivityPub server: serves actors (with real keys) and any JSON object
 //! registered with it, on a free loopback port under `http://localhost:PORT`, and signs
 //! activities as its actors. Tests use it to play a remote server through the real inbox.
+//! Started with [`StandIn::lemmy`], it also plays a Lemmy: NodeInfo and the public comment list
+//! of Lemmy's client API.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -33,6 +35,8 @@ pub struct StandIn {
     /// What the stand-in saw of each fetch.
     pub seen: SeenSignatures,
     keys: ActorKeys,
+    /// The Lemmy client API, when the stand-in plays a Lemmy ([`StandIn::lemmy`]).
+    lemmy: Option<LemmyShared>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -77,11 +81,24 @@ async fn serve_object(
 
 impl StandIn {
     pub async fn start() -> Self {
+        Self::start_as(None).await
+    }
+
+    /// A stand-in Lemmy reporting `version` (e.g. "0.19.9" or "1.0.0") in its NodeInfo, with the
+    /// public comment list of its client API under `/api/v3` (versions before 1.0: page
+    /// numbers) or `/api/v4` (1.0 on: cursors), never both; see [`StandIn::set_comments`]. It
+    /// serves actors and objects like any stand-in.
+    pub async fn lemmy(version: &str) -> Self {
+        Self::start_as(Some(version)).await
+    }
+
+    async fn start_as(lemmy_version: Option<&str>) -> Self {
         let objects: Objects = Arc::default();
         let seen: SeenSignatures = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let router = Router::new()
+        let base = format!("http://localhost:{port}");
+        let mut router = Router::new()
             .route(
                 "/{*path}",
                 get(serve_object).post(|| async { StatusCode::ACCEPTED }),
@@ -90,6 +107,18 @@ impl StandIn {
                 objects: objects.clone(),
                 seen: seen.clone(),
             });
+        let lemmy = lemmy_version.map(|version| LemmyShared {
+            base: base.clone(),
+            state: Arc::new(Mutex::new(LemmyState {
+                version: version.to_string(),
+                comments: HashMap::new(),
+                answer: LemmyAnswer::Honest,
+            })),
+            requests: Arc::default(),
+        });
+        if let Some(lemmy) = &lemmy {
+            router = router.merge(lemmy_routes(lemmy.clone()));
+        }
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
@@ -99,10 +128,11 @@ impl StandIn {
             .unwrap()
             .unwrap();
         Self {
-            base: format!("http://localhost:{port}"),
+            base,
             objects,
             seen,
             keys,
+            lemmy,
             server,
         }
     }
@@ -259,10 +289,10 @@ impl StandIn {
     }
 }
 
-/// How a [`LemmyStandIn`]'s comment list answers.
+/// How the comment list of a stand-in Lemmy ([`StandIn::lemmy`]) answers.
 #[derive(Debug, Clone)]
 pub enum LemmyAnswer {
-    /// The comments given with [`LemmyStandIn::set_comments`], paged as Lemmy pages them.
+    /// The comments given with [`StandIn::set_comments`], paged as Lemmy pages them.
     Honest,
     /// A full page of comments never seen before on every page, and always a next page.
     Endless,
@@ -281,22 +311,6 @@ struct LemmyShared {
     base: String,
     state: Arc<Mutex<LemmyState>>,
     requests: Arc<Mutex<Vec<String>>>,
-}
-
-/// A stand-in Lemmy: NodeInfo naming `lemmy` and a version, and the public comment list of its
-/// client API under `/api/v3` (versions before 1.0: page numbers) or `/api/v4` (1.0 on:
-/// cursors), never both. It serves no ActivityPub objects.
-pub struct LemmyStandIn {
-    /// `http://localhost:PORT`
-    pub base: String,
-    shared: LemmyShared,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for LemmyStandIn {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
 }
 
 /// Lemmy's most comments per page; it refuses a larger `limit`.
@@ -398,63 +412,45 @@ async fn lemmy_comment_list(
     lemmy_json(body.to_string())
 }
 
-impl LemmyStandIn {
-    /// A Lemmy reporting `version` (e.g. "0.19.9" or "1.0.0") in its NodeInfo.
-    pub async fn start(version: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let base = format!("http://localhost:{port}");
-        let shared = LemmyShared {
-            base: base.clone(),
-            state: Arc::new(Mutex::new(LemmyState {
-                version: version.to_string(),
-                comments: HashMap::new(),
-                answer: LemmyAnswer::Honest,
-            })),
-            requests: Arc::default(),
-        };
-        let nodeinfo_base = base.clone();
-        let nodeinfo_state = shared.state.clone();
-        let router = Router::new()
-            .route(
-                "/.well-known/nodeinfo",
-                get(move || async move {
-                    lemmy_json(
-                        json!({"links": [{
-                            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
-                            "href": format!("{nodeinfo_base}/nodeinfo/2.1"),
-                        }]})
-                        .to_string(),
-                    )
-                }),
-            )
-            .route(
-                "/nodeinfo/2.1",
-                get(move || async move {
-                    let version = nodeinfo_state.lock().unwrap().version.clone();
-                    lemmy_json(
-                        json!({"version": "2.1", "software": {"name": "lemmy", "version": version},
-                               "protocols": ["activitypub"], "openRegistrations": true})
-                        .to_string(),
-                    )
-                }),
-            )
-            .route("/api/v3/comment/list", get(lemmy_comment_list))
-            .route("/api/v4/comment/list", get(lemmy_comment_list))
-            .with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
-        Self {
-            base,
-            shared,
-            server,
-        }
-    }
+/// NodeInfo naming `lemmy` and the stand-in's version, and the comment list of both APIs.
+fn lemmy_routes(shared: LemmyShared) -> Router {
+    let nodeinfo_base = shared.base.clone();
+    let nodeinfo_state = shared.state.clone();
+    Router::new()
+        .route(
+            "/.well-known/nodeinfo",
+            get(move || async move {
+                lemmy_json(
+                    json!({"links": [{
+                        "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
+                        "href": format!("{nodeinfo_base}/nodeinfo/2.1"),
+                    }]})
+                    .to_string(),
+                )
+            }),
+        )
+        .route(
+            "/nodeinfo/2.1",
+            get(move || async move {
+                let version = nodeinfo_state.lock().unwrap().version.clone();
+                lemmy_json(
+                    json!({"version": "2.1", "software": {"name": "lemmy", "version": version},
+                           "protocols": ["activitypub"], "openRegistrations": true})
+                    .to_string(),
+                )
+            }),
+        )
+        .route("/api/v3/comment/list", get(lemmy_comment_list))
+        .route("/api/v4/comment/list", get(lemmy_comment_list))
+        .with_state(shared)
+}
 
-    /// `host:port` of the stand-in.
-    pub fn authority(&self) -> String {
-        self.base.trim_start_matches("http://").to_string()
+/// The Lemmy side of a stand-in started with [`StandIn::lemmy`] (these panic on any other).
+impl StandIn {
+    fn lemmy_part(&self) -> &LemmyShared {
+        self.lemmy
+            .as_ref()
+            .expect("a stand-in started with StandIn::lemmy")
     }
 
     /// The ActivityPub id of the Lemmy's post `id` (`…/post/{id}`).
@@ -462,9 +458,9 @@ impl LemmyStandIn {
         format!("{}/post/{id}", self.base)
     }
 
-    /// List `ap_ids` as the comments of post `post_id`, oldest first.
+    /// List `ap_ids` as the comments of post `post_id` in the client API, oldest first.
     pub fn set_comments(&self, post_id: u64, ap_ids: Vec<String>) {
-        self.shared
+        self.lemmy_part()
             .state
             .lock()
             .unwrap()
@@ -474,11 +470,11 @@ impl LemmyStandIn {
 
     /// Answer the comment list this way from now on.
     pub fn answer(&self, answer: LemmyAnswer) {
-        self.shared.state.lock().unwrap().answer = answer;
+        self.lemmy_part().state.lock().unwrap().answer = answer;
     }
 
     /// Path and query of every comment-list request so far, in order.
-    pub fn requests(&self) -> Vec<String> {
-        self.shared.requests.lock().unwrap().clone()
+    pub fn lemmy_requests(&self) -> Vec<String> {
+        self.lemmy_part().requests.lock().unwrap().clone()
     }
 }
