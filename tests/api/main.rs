@@ -9,6 +9,7 @@ mod cleanup;
 mod community_settings;
 mod concurrency;
 mod content;
+mod convergence;
 mod delivery;
 mod delivery_signatures;
 mod dialects;

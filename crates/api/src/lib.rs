@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/{id}/resolve", post(reports::resolve))
         .route("/reports/{id}/reopen", post(reports::reopen))
         .route("/admin/queue", get(admin::queue))
+        .route("/admin/resync", post(admin::resync))
         .route("/admin/instances", get(admin::instances))
         .route(
             "/admin/instances/{host}/block",

@@ -25,7 +25,7 @@ use utoipa::{Modify, OpenApi};
         reports::report_post, reports::report_comment, reports::list, reports::resolve,
         reports::reopen,
         admin::queue, admin::instances, admin::block, admin::unblock, admin::allow,
-        admin::disallow,
+        admin::disallow, admin::resync,
         bans::community_bans, bans::ban_from_community, bans::unban_from_community,
         bans::site_bans, bans::site_ban, bans::site_unban,
         blocks::list, blocks::block_person, blocks::unblock_person, blocks::block_community,
@@ -40,7 +40,7 @@ use utoipa::{Modify, OpenApi};
         (name = "blocks", description = "Personal blocks: people and communities a user hides from their own listings and trees"),
         (name = "reports", description = "Reports of posts and comments to their community's moderators, and their handling"),
         (name = "meta", description = "Health"),
-        (name = "admin", description = "For instance administrators: the delivery queue, known instances, blocks and the allow-list"),
+        (name = "admin", description = "For instance administrators: the delivery queue, known instances, blocks and the allow-list, thread resync"),
     )
 )]
 struct ApiDoc;

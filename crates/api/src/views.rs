@@ -118,7 +118,12 @@ pub struct PostCounts {
     pub score: i32,
     pub upvotes: i32,
     pub downvotes: i32,
+    /// Comments stored on this node (deleted and removed ones included).
     pub comments: i32,
+    /// A remote post only: how many comments its home counted at the last sync (its thread
+    /// collection's `totalItems`), when it said; `null` for local posts and when unknown. A
+    /// client can compare it with `comments` to say how complete this copy of the thread is.
+    pub remote_comments: Option<i32>,
 }
 
 /// A post. A deleted post keeps its id and counts; its title, body and link are blanked.
@@ -145,6 +150,9 @@ pub struct PostJson {
     pub counts: PostCounts,
     /// The caller's vote (1 or -1), when logged in and voted.
     pub my_vote: Option<i16>,
+    /// A remote post only: when its thread was last synced with its home (backfill or resync);
+    /// `null` when never.
+    pub thread_synced_at: Option<DateTime<Utc>>,
 }
 
 impl From<PostView> for PostJson {
@@ -182,8 +190,10 @@ impl From<PostView> for PostJson {
                 upvotes: p.upvotes,
                 downvotes: p.downvotes,
                 comments: p.comment_count,
+                remote_comments: p.remote_comment_count,
             },
             my_vote: p.my_vote,
+            thread_synced_at: p.thread_synced_at,
         }
     }
 }

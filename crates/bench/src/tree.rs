@@ -263,6 +263,7 @@ async fn insert_comments(
                     ap_id: None,
                     ap_id_prefix: &node.comment_prefix,
                     published: Some(start + TimeDelta::milliseconds(step_ms * i as i64)),
+                    updated: None,
                 },
             )
             .await?;

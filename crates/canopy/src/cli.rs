@@ -103,6 +103,17 @@ pub enum AdminCommand {
     Ban(BanArgs),
     /// Lift a person's ban from this node.
     Unban(UnbanArgs),
+    /// Sync a remote thread with its home now and print what was added: URL names a post, a
+    /// comment (its thread) or a community (its latest threads); an unknown URL is fetched
+    /// first. Bounded by the `backfill_*` settings.
+    Resync(ResyncArgs),
+}
+
+/// Arguments of `canopy admin resync`.
+#[derive(Debug, Args)]
+pub struct ResyncArgs {
+    /// The ActivityPub URL of a post, a comment or a community.
+    pub url: String,
 }
 
 /// Arguments of `canopy admin ban`.

@@ -105,6 +105,26 @@ pub struct Config {
     pub rate_limit_inbox: Limit,
     /// How long incoming activity ids are remembered to refuse replays (at least a day).
     pub worker_keep_received: HumanDuration,
+
+    // --- Thread backfill (docs/FEDERATION.md) ---
+    /// Most posts and comments one backfill lists from a thread's collections.
+    pub backfill_max_items: usize,
+    /// Most requests one backfill makes (collection pages and items).
+    pub backfill_max_requests: u32,
+    /// Longest one backfill may take; it stops there and keeps what it stored.
+    pub backfill_max_time: HumanDuration,
+    /// Most known items a resync reads again for edits and deletions (newest first).
+    pub backfill_max_refresh: usize,
+    /// Most backfill requests in flight to one host.
+    pub backfill_per_host: usize,
+    /// A read of a remote thread synced longer ago than this resyncs it in the background.
+    pub backfill_stale_after: HumanDuration,
+    /// How often the background pass resyncs recently active remote threads ("0s": never).
+    pub backfill_background_every: HumanDuration,
+    /// The background pass visits remote posts published within this window...
+    pub backfill_active_within: HumanDuration,
+    /// ...whose thread was last synced longer ago than this.
+    pub backfill_resync_every: HumanDuration,
 }
 
 /// A duration written with units, such as `"90s"`, `"10m"`, `"3d"` or `"1h 30m"`
@@ -162,6 +182,7 @@ impl Default for Config {
         let worker = WorkerConfig::default();
         let cleanup = CleanupConfig::default();
         let limits = Limits::default();
+        let b = canopy_federation::backfill::Settings::default();
         Self {
             public_url: "http://localhost:8536".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8536)),
@@ -198,6 +219,15 @@ impl Default for Config {
             rate_limit_writes: limits.writes,
             rate_limit_inbox: limits.inbox,
             worker_keep_received: HumanDuration(cleanup.keep_received),
+            backfill_max_items: b.max_items,
+            backfill_max_requests: b.max_requests,
+            backfill_max_time: HumanDuration(b.max_time),
+            backfill_max_refresh: b.max_refresh,
+            backfill_per_host: b.per_host,
+            backfill_stale_after: HumanDuration(b.stale_after),
+            backfill_background_every: HumanDuration(b.background_every),
+            backfill_active_within: HumanDuration(b.active_within),
+            backfill_resync_every: HumanDuration(b.resync_every),
         }
     }
 }
@@ -230,6 +260,23 @@ impl Config {
             },
             limits: self.limits(),
             federation_mode: Some(self.federation_mode),
+            backfill: Some(self.backfill()),
+        }
+    }
+
+    /// The thread backfills' settings.
+    pub fn backfill(&self) -> canopy_federation::backfill::Settings {
+        canopy_federation::backfill::Settings {
+            max_items: self.backfill_max_items,
+            max_requests: self.backfill_max_requests,
+            max_time: self.backfill_max_time.0,
+            max_refresh: self.backfill_max_refresh,
+            per_host: self.backfill_per_host,
+            stale_after: self.backfill_stale_after.0,
+            background_every: self.backfill_background_every.0,
+            active_within: self.backfill_active_within.0,
+            resync_every: self.backfill_resync_every.0,
+            ..Default::default()
         }
     }
 
@@ -351,9 +398,26 @@ fn check_worker(figment: &Figment, config: &Config) -> anyhow::Result<()> {
         ("worker_poll_interval", config.worker_poll_interval),
         ("worker_cleanup_every", config.worker_cleanup_every),
         ("worker_give_up_after", config.worker_give_up_after),
+        ("backfill_max_time", config.backfill_max_time),
+        ("backfill_stale_after", config.backfill_stale_after),
+        ("backfill_active_within", config.backfill_active_within),
+        ("backfill_resync_every", config.backfill_resync_every),
     ] {
         if value.0.is_zero() {
             return Err(invalid(key, "must be longer than zero"));
+        }
+    }
+    for (key, value) in [
+        ("backfill_max_items", config.backfill_max_items),
+        ("backfill_max_refresh", config.backfill_max_refresh.max(1)),
+        ("backfill_per_host", config.backfill_per_host),
+        (
+            "backfill_max_requests",
+            config.backfill_max_requests as usize,
+        ),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be at least 1"));
         }
     }
     if config.worker_lease.0 < MIN_LEASE {
@@ -475,7 +539,7 @@ mod tests {
     }
 
     /// Every key of `Config`; the destructuring fails to compile when a field is added.
-    fn all_keys() -> [&'static str; 35] {
+    fn all_keys() -> [&'static str; 44] {
         let Config {
             public_url: _,
             bind: _,
@@ -512,6 +576,15 @@ mod tests {
             rate_limit_writes: _,
             rate_limit_inbox: _,
             worker_keep_received: _,
+            backfill_max_items: _,
+            backfill_max_requests: _,
+            backfill_max_time: _,
+            backfill_max_refresh: _,
+            backfill_per_host: _,
+            backfill_stale_after: _,
+            backfill_background_every: _,
+            backfill_active_within: _,
+            backfill_resync_every: _,
         } = Config::default();
         [
             "public_url",
@@ -549,6 +622,15 @@ mod tests {
             "rate_limit_writes",
             "rate_limit_inbox",
             "worker_keep_received",
+            "backfill_max_items",
+            "backfill_max_requests",
+            "backfill_max_time",
+            "backfill_max_refresh",
+            "backfill_per_host",
+            "backfill_stale_after",
+            "backfill_background_every",
+            "backfill_active_within",
+            "backfill_resync_every",
         ]
     }
 

@@ -34,6 +34,9 @@ pub struct Options {
     /// written to the database at start-up. `None` leaves the database's mode as it is (what
     /// `canopy admin` commands do, so that they never switch a running node's mode).
     pub federation_mode: Option<canopy_federation::governance::FederationMode>,
+    /// Thread backfills run in this process with these settings (`serve`); `None`: none run
+    /// (`canopy admin` commands, and test nodes unless a test asks for them).
+    pub backfill: Option<canopy_federation::backfill::Settings>,
 }
 
 impl Options {
@@ -87,6 +90,9 @@ impl Node {
     /// Migrate `db` and build the node at `base` with `options`.
     pub async fn build(db: PgPool, base: PublicBase, options: Options) -> Result<Self, NodeError> {
         let federation = federation(&db, &base, &options).await?;
+        if let Some(settings) = options.backfill.clone() {
+            federation.start_backfills(settings);
+        }
         let api = AppState::new(federation.clone(), &options.limits);
         Ok(Self { federation, api })
     }

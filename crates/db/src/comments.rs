@@ -75,6 +75,8 @@ pub struct NewComment<'a> {
     pub ap_id: Option<&'a str>,
     pub ap_id_prefix: &'a str,
     pub published: Option<DateTime<Utc>>,
+    /// When a remote comment was last edited at its home (`None`: never, or local).
+    pub updated: Option<DateTime<Utc>>,
 }
 
 /// Insert a comment inside the caller's transaction. The parent, when given, must exist and belong
@@ -84,9 +86,9 @@ pub async fn create(conn: &mut PgConnection, new: &NewComment<'_>) -> Result<Com
         "WITH n AS (SELECT nextval(pg_get_serial_sequence('comment', 'id')) AS id),
               parent AS (SELECT path FROM comment WHERE id = $2 AND post_id = $1)
          INSERT INTO comment (id, post_id, parent_id, path, creator_id, content, content_html,
-                              local, ap_id, published)
+                              local, ap_id, published, updated)
          SELECT n.id, $1, $2, coalesce((SELECT path FROM parent), '{}') || n.id, $3, $4, $5, $6,
-                coalesce($7, $8 || n.id), coalesce($9, now())
+                coalesce($7, $8 || n.id), coalesce($9, now()), $10
          FROM n
          WHERE $2::bigint IS NULL OR EXISTS (SELECT 1 FROM parent)
          RETURNING id",
@@ -100,6 +102,7 @@ pub async fn create(conn: &mut PgConnection, new: &NewComment<'_>) -> Result<Com
     .bind(new.ap_id)
     .bind(new.ap_id_prefix)
     .bind(new.published)
+    .bind(new.updated)
     .fetch_optional(&mut *conn)
     .await
     .map_err(|e| DbError::conflict_on(e, "comment"))?;

@@ -24,6 +24,7 @@ pub mod posts;
 pub mod published;
 pub mod queue;
 pub mod received;
+pub mod remote_threads;
 pub mod reports;
 pub mod sessions;
 pub mod threads;

@@ -49,6 +49,10 @@ pub struct PostView {
     pub creator_local: bool,
     pub creator_authority: String,
     pub my_vote: Option<i16>,
+    /// A remote post's comment count at its home, as last synced (see `remote_threads`).
+    pub remote_comment_count: Option<i32>,
+    /// When a remote post's thread was last synced with its home.
+    pub thread_synced_at: Option<DateTime<Utc>>,
 }
 
 const VIEW: &str = "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.body_html, p.deleted,
@@ -58,14 +62,15 @@ const VIEW: &str = "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.bod
         ci.authority AS community_authority,
         u.id AS creator_id, u.name AS creator_name, u.display_name AS creator_display_name,
         u.local AS creator_local, ui.authority AS creator_authority,
-        v.score AS my_vote
+        v.score AS my_vote, rt.remote_comment_count, rt.synced_at AS thread_synced_at
     FROM post p
     JOIN post_aggregates a ON a.post_id = p.id
     JOIN community c ON c.id = p.community_id
     JOIN instance ci ON ci.id = c.instance_id
     JOIN person u ON u.id = p.creator_id
     JOIN instance ui ON ui.id = u.instance_id
-    LEFT JOIN post_vote v ON v.post_id = p.id AND v.person_id = $1";
+    LEFT JOIN post_vote v ON v.post_id = p.id AND v.person_id = $1
+    LEFT JOIN remote_thread rt ON rt.post_id = p.id";
 
 /// A new post. `ap_id` is `None` for local posts: the id is then `ap_id_prefix` + row id.
 #[derive(Debug)]
@@ -80,6 +85,8 @@ pub struct NewPost<'a> {
     pub ap_id: Option<&'a str>,
     pub ap_id_prefix: &'a str,
     pub published: Option<DateTime<Utc>>,
+    /// When a remote post was last edited at its home (`None`: never, or local).
+    pub updated: Option<DateTime<Utc>>,
 }
 
 /// Insert a post inside the caller's transaction and return its id.
@@ -87,8 +94,9 @@ pub async fn create(conn: &mut PgConnection, new: &NewPost<'_>) -> Result<PostId
     let (id,): (i64,) = sqlx::query_as(
         "WITH n AS (SELECT nextval(pg_get_serial_sequence('post', 'id')) AS id)
          INSERT INTO post (id, community_id, creator_id, title, url, body, body_html, local, ap_id,
-                           published)
-         SELECT n.id, $1, $2, $3, $4, $5, $6, $7, coalesce($8, $9 || n.id), coalesce($10, now())
+                           published, updated)
+         SELECT n.id, $1, $2, $3, $4, $5, $6, $7, coalesce($8, $9 || n.id), coalesce($10, now()),
+                $11
          FROM n
          RETURNING id",
     )
@@ -102,6 +110,7 @@ pub async fn create(conn: &mut PgConnection, new: &NewPost<'_>) -> Result<PostId
     .bind(new.ap_id)
     .bind(new.ap_id_prefix)
     .bind(new.published)
+    .bind(new.updated)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| DbError::conflict_on(e, "post"))?;

@@ -31,6 +31,9 @@ pub struct FedContext {
     pub inbox_limiter: Arc<InboxLimiter>,
     /// Blocked instances and the allow-list, kept current (see [`Governance`]).
     pub governance: Arc<Governance>,
+    /// Thread backfills in the background (see [`crate::backfill`]); requests are ignored in a
+    /// process that does not run them.
+    pub backfill: Arc<crate::backfill::Backfills>,
 }
 
 impl FedContext {
@@ -73,6 +76,7 @@ impl FedContext {
             guard: Default::default(),
             inbox_limiter: Arc::new(InboxLimiter::new(inbox_limit)),
             governance,
+            backfill: Default::default(),
         })
     }
 }

@@ -57,6 +57,25 @@ pub fn is_local(url: &Url, data: &FedData) -> bool {
 /// Fetch a remote object as JSON. A host whose fetches keep failing is not asked again for a
 /// while (see [`crate::guard`]).
 pub async fn fetch_json(url: &Url, data: &FedData) -> Result<Value, FedError> {
+    match fetch_object(url, data).await? {
+        Fetched::Object(v) => Ok(v),
+        Fetched::Gone => Err(FedError::Unresolvable(format!(
+            "could not fetch {url}: it was deleted (410 Gone)"
+        ))),
+    }
+}
+
+/// What a fetch of a remote object found.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The document served at the URL, whose `id` is the URL (or names the same host).
+    Object(Value),
+    /// The server answered 410 Gone: the object was deleted.
+    Gone,
+}
+
+/// [`fetch_json`], telling a deleted object (410 Gone) apart from a failure.
+pub async fn fetch_object(url: &Url, data: &FedData) -> Result<Fetched, FedError> {
     if is_local(url, data) {
         return Err(FedError::NotFound(format!("{url} is local and not stored")));
     }
@@ -75,12 +94,16 @@ pub async fn fetch_json(url: &Url, data: &FedData) -> Result<Value, FedError> {
         &host,
         !matches!(&fetched, Err(e) if host_failed(url, e, data)),
     );
-    fetched.map_err(
-        |e| match OutboundError::from_library(url, &e, data.http.timeout()) {
-            Some(outbound) => FedError::outbound(context(), outbound),
-            None => FedError::Unresolvable(format!("{}: {e}", context())),
-        },
-    )
+    match fetched {
+        Ok(v) => Ok(Fetched::Object(v)),
+        Err(activitypub_federation::error::Error::ObjectDeleted(_)) => Ok(Fetched::Gone),
+        Err(e) => Err(
+            match OutboundError::from_library(url, &e, data.http.timeout()) {
+                Some(outbound) => FedError::outbound(context(), outbound),
+                None => FedError::Unresolvable(format!("{}: {e}", context())),
+            },
+        ),
+    }
 }
 
 /// Whether a fetch error means the host failed (no answer, a timeout, a server error page),

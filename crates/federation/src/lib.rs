@@ -4,6 +4,7 @@
 //! This crate is the only one that knows ActivityStreams JSON.
 
 pub mod actor_cache;
+pub mod backfill;
 pub mod context;
 pub mod error;
 pub mod fetch;

@@ -65,6 +65,19 @@ impl Federation {
         self.config.to_request_data()
     }
 
+    /// Run thread backfills in this process with `settings`: the triggers' requests and the
+    /// background resync pass (see [`crate::backfill`]). Once per process; `None` when started
+    /// already.
+    pub fn start_backfills(
+        &self,
+        settings: crate::backfill::Settings,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let config = self.config.clone();
+        self.context
+            .backfill
+            .start(settings, move || config.to_request_data())
+    }
+
     /// The ActivityPub surface: WebFinger, NodeInfo, actor and object documents, and the inboxes.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         crate::routes::router()

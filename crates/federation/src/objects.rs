@@ -228,9 +228,13 @@ async fn reply_parent(
         Some(t) => t,
         None => {
             fetch_and_store(ap_id, data, chain).await?;
-            canopy_db::content::reply_target(&data.db, ap_id.as_str(), author_id)
+            let target = canopy_db::content::reply_target(&data.db, ap_id.as_str(), author_id)
                 .await?
-                .ok_or_else(|| FedError::Internal(format!("{ap_id} vanished after storing")))?
+                .ok_or_else(|| FedError::Internal(format!("{ap_id} vanished after storing")))?;
+            // The reply's ancestors were missing here: the thread may lack more.
+            data.backfill
+                .request(target.post_id, crate::backfill::Reason::MissingAncestors);
+            target
         }
     };
     check_open(&target)?;
@@ -354,6 +358,7 @@ async fn insert_comment(
         ap_id: Some(id.as_str()),
         ap_id_prefix: "",
         published: time_field(object, "published"),
+        updated: time_field(object, "updated"),
     };
     let comment = match (announcer, relay) {
         (Some(row), Some(relay)) => {
@@ -429,6 +434,7 @@ async fn insert_post(
             ap_id: Some(id.as_str()),
             ap_id_prefix: "",
             published: time_field(object, "published"),
+            updated: time_field(object, "updated"),
         },
     )
     .await;
@@ -442,6 +448,9 @@ async fn insert_post(
             if object.get("stickied") == Some(&Value::Bool(true)) {
                 canopy_db::moderation::set_featured(&mut tx, p, true).await?;
             }
+            let (context, replies) = crate::backfill::thread_urls(object, id);
+            canopy_db::remote_threads::record(&mut tx, p, context.as_deref(), replies.as_deref())
+                .await?;
             if let Some(relay) = relay {
                 if let Some(row) = actors::announcing_community(&data.db, community).await? {
                     outgoing::announce(&mut tx, &row, relay.activity, data, Some(relay.origin))
@@ -450,6 +459,8 @@ async fn insert_post(
             }
             tx.commit().await?;
             tracing::debug!(post_id = %p, ap_id = %id, "remote post stored");
+            // A thread first learned of: read what its home has of it, in the background.
+            data.backfill.request(p, crate::backfill::Reason::NewThread);
             Ok(Stored::Post { id: p, community })
         }
         Err(canopy_db::DbError::Conflict(_)) => lookup(id, data)

@@ -19,9 +19,14 @@ pub struct TestApp {
     /// The node's federation handle (for [`TestApp::request_data`]).
     pub federation: canopy_federation::Federation,
     server: tokio::task::JoinHandle<()>,
+    /// Ends the server gracefully (its open connections close too): see [`TestApp::stop`].
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// The node's own delivery worker, if it runs one.
     worker: Option<canopy::node::Tasks>,
     _stop_worker: tokio::sync::watch::Sender<bool>,
+    /// What the node was started with, to start it again ([`TestApp::restart`]).
+    worker_config: Option<canopy_worker::WorkerConfig>,
+    options: canopy::Options,
 }
 
 impl Drop for TestApp {
@@ -78,19 +83,36 @@ impl TestApp {
             .try_init();
         let db = fresh_database().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start(db, listener, worker, options).await
+    }
+
+    /// The node on `db`, serving on `listener`.
+    async fn start(
+        db: PgPool,
+        listener: tokio::net::TcpListener,
+        worker: Option<canopy_worker::WorkerConfig>,
+        options: canopy::Options,
+    ) -> Self {
         let port = listener.local_addr().unwrap().port();
         let base_url = format!("http://127.0.0.1:{port}");
         let public_url = format!("http://localhost:{port}");
         let public = canopy_federation_base(&public_url);
-        let node = canopy::Node::build(db.clone(), public, options)
+        let node = canopy::Node::build(db.clone(), public, options.clone())
             .await
             .unwrap();
         let federation = node.federation().clone();
         let fed = federation.context().clone();
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-        let worker = worker.map(|config| canopy::node::Tasks::spawn(&fed, config, None, stopped));
+        let tasks = worker
+            .clone()
+            .map(|config| canopy::node::Tasks::spawn(&fed, config, None, stopped));
+        let (shutdown, down) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            node.serve(listener, std::future::pending()).await.unwrap();
+            node.serve(listener, async move {
+                let _ = down.await;
+            })
+            .await
+            .unwrap();
         });
         Self {
             base_url,
@@ -100,8 +122,11 @@ impl TestApp {
             fed,
             federation,
             server,
-            worker,
+            shutdown: Some(shutdown),
+            worker: tasks,
             _stop_worker: stop_worker,
+            worker_config: worker,
+            options,
         }
     }
 
@@ -109,6 +134,45 @@ impl TestApp {
     /// calling federation functions directly as this node.
     pub fn request_data(&self) -> canopy_federation::fetch::FedData {
         self.federation.request_data()
+    }
+
+    /// Stop the node as if its process ended: the server closes its listener and connections,
+    /// the worker stops. Its database stays; [`TestApp::restart`] starts it again.
+    pub async fn stop(&mut self) {
+        if let Some(w) = &self.worker {
+            w.abort();
+        }
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        // Graceful: in-flight requests finish, idle connections close; bounded all the same.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), server)
+            .await
+            .is_err()
+        {
+            panic!("the test node did not stop within 10 s");
+        }
+    }
+
+    /// Start a stopped node again on its port (its identity is its URL), with its database and
+    /// the options it first ran with.
+    pub async fn restart(&mut self) {
+        let port: u16 = self.base_url.rsplit(':').next().unwrap().parse().unwrap();
+        let listener = crate::wait::eventually("the port is free again", || async {
+            tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .ok()
+        })
+        .await;
+        let fresh = Self::start(
+            self.db.clone(),
+            listener,
+            self.worker_config.clone(),
+            self.options.clone(),
+        )
+        .await;
+        *self = fresh;
     }
 
     /// Send a request with an optional JSON body and bearer token; returns status and JSON body

@@ -345,3 +345,122 @@ pub async fn disallow(
     let change = set_allowed(&state.db, &host, false).await?;
     applied(&state, change).await
 }
+
+/// What to resync: a post's, a comment's or a community's URL.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResyncRequest {
+    pub url: String,
+}
+
+/// What one thread's sync did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThreadSync {
+    pub post_id: i64,
+    /// Where the thread was read from: `local` (nothing to do), `context` (its FEP-7888
+    /// collection), `replies` (walked from the post down), `lemmy_api` (a Lemmy's public read
+    /// API listed its comments), `none` (its home serves nothing readable).
+    pub source: String,
+    /// Items the thread's collections listed (the post included).
+    pub listed: usize,
+    pub posts_added: usize,
+    pub comments_added: usize,
+    /// Known items whose newer text was taken.
+    pub updated: usize,
+    /// Known items their home says are deleted.
+    pub deleted: usize,
+    /// Listed items already stored here.
+    pub known: usize,
+    /// Items that could not be fetched or stored.
+    pub failed: usize,
+    /// Requests made (collection pages and items).
+    pub requests: u32,
+    pub elapsed_ms: u64,
+    /// Why the sync stopped early (`items`, `requests`, `time`, `bad_collection`), if it did.
+    pub stopped: Option<String>,
+    /// How many comments the thread's home counts, when it said.
+    pub remote_comments: Option<i64>,
+}
+
+/// The threads a resync visited.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResyncReport {
+    /// Posts and comments added over every thread.
+    pub added: usize,
+    pub threads: Vec<ThreadSync>,
+}
+
+impl From<canopy_federation::backfill::Resync> for ResyncReport {
+    fn from(r: canopy_federation::backfill::Resync) -> Self {
+        use canopy_federation::backfill::{Source, Stop};
+        Self {
+            added: r.added(),
+            threads: r
+                .threads
+                .into_iter()
+                .map(|(post, t)| ThreadSync {
+                    post_id: post.0,
+                    source: match t.source {
+                        Source::Local => "local",
+                        Source::Context => "context",
+                        Source::Replies => "replies",
+                        Source::LemmyApi => "lemmy_api",
+                        Source::None => "none",
+                    }
+                    .into(),
+                    listed: t.listed,
+                    posts_added: t.posts_added,
+                    comments_added: t.comments_added,
+                    updated: t.updated,
+                    deleted: t.deleted,
+                    known: t.known,
+                    failed: t.failed,
+                    requests: t.requests,
+                    elapsed_ms: u64::try_from(t.elapsed.as_millis()).unwrap_or(u64::MAX),
+                    stopped: t.stopped.map(|s| {
+                        match s {
+                            Stop::Items => "items",
+                            Stop::Requests => "requests",
+                            Stop::Time => "time",
+                            Stop::BadCollection => "bad_collection",
+                        }
+                        .into()
+                    }),
+                    remote_comments: t.remote_comments,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Resync at once what a URL names with its home: a remote post's thread, a remote comment's
+/// thread, or a remote community's latest threads (an unknown URL is fetched first). Every
+/// missing item is fetched from its own id; known ones are read again for edits and deletions.
+/// Bounded like every backfill (`backfill_*` settings). For administrators.
+#[utoipa::path(post, path = "/api/v1/admin/resync", tag = "admin",
+    security(("bearer" = [])),
+    request_body = ResyncRequest,
+    responses((status = 200, body = ResyncReport), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn resync(
+    State(state): State<AppState>,
+    _admin: Admin,
+    crate::extract::Json(request): crate::extract::Json<ResyncRequest>,
+) -> ApiResult<Json<ResyncReport>> {
+    let url = url::Url::parse(request.url.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| ApiError::invalid("`url` is not an http(s) URL"))?;
+    let settings = state
+        .federation
+        .context()
+        .backfill
+        .settings()
+        .cloned()
+        .unwrap_or_default();
+    let hosts = canopy_federation::backfill::HostLimits::new(settings.per_host);
+    let data = state.fed_data();
+    let done = canopy_federation::backfill::resync_url(&url, &data, &settings, &hosts).await?;
+    tracing::info!(%url, added = done.added(), "resync");
+    Ok(Json(done.into()))
+}

@@ -131,6 +131,7 @@ pub async fn create(
             ap_id: None,
             ap_id_prefix: &state.base.comment_prefix(),
             published: None,
+            updated: None,
         },
     )
     .await?;
@@ -339,7 +340,27 @@ pub async fn tree(
 ) -> ApiResult<Json<TreeResponse>> {
     let post = canopy_db::posts::view(&state.db, PostId(id), None).await?;
     let req = tree_request(post.id, None, params, &viewer)?;
+    resync_if_stale(&state, &post);
     read_tree(&state, req).await
+}
+
+/// A read of a remote thread not synced for longer than the staleness setting asks for a resync
+/// in the background; the read itself answers with what is stored.
+fn resync_if_stale(state: &AppState, post: &canopy_db::posts::PostView) {
+    let backfill = &state.federation.context().backfill;
+    let Some(settings) = backfill.settings() else {
+        return;
+    };
+    let stale = post.thread_synced_at.is_none_or(|at| {
+        chrono::Utc::now()
+            .signed_duration_since(at)
+            .to_std()
+            .unwrap_or_default()
+            > settings.stale_after
+    });
+    if !post.local && stale {
+        backfill.request(post.id, canopy_federation::backfill::Reason::Read);
+    }
 }
 
 /// The replies of one comment as a tree page (same parameters as the post tree).

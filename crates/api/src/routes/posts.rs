@@ -112,6 +112,7 @@ pub async fn create(
             ap_id: None,
             ap_id_prefix: &state.base.post_prefix(),
             published: None,
+            updated: None,
         },
     )
     .await?;

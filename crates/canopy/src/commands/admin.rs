@@ -1,6 +1,6 @@
 //! `canopy admin …`.
 
-use crate::cli::{BanArgs, CreateUser, InstanceCommand, QueueArgs, UnbanArgs};
+use crate::cli::{BanArgs, CreateUser, InstanceCommand, QueueArgs, ResyncArgs, UnbanArgs};
 use crate::config::Settings;
 use crate::database::Database;
 use anyhow::{anyhow, bail, Context};
@@ -25,6 +25,7 @@ pub async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result
         // An admin command leaves the federation mode to the serve and worker processes.
         let options = canopy::Options {
             federation_mode: None,
+            backfill: None,
             ..settings.config.options()
         };
         let node = Node::build(db.pool.clone(), settings.public_base.clone(), options).await?;
@@ -411,6 +412,75 @@ fn columns(header: &[String], rows: &[Vec<String>], numeric: &[bool]) -> String 
         out.push_str(text.trim_end());
         out.push('\n');
     }
+    out
+}
+
+/// `canopy admin resync URL`: sync what URL names with its home now, and print what was added.
+pub async fn resync(settings: Settings, args: ResyncArgs) -> anyhow::Result<()> {
+    let url = url::Url::parse(args.url.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| anyhow!("{:?} is not an http(s) URL", args.url))?;
+    let db = Database::open(&settings.config).await?;
+    let result = async {
+        let options = canopy::Options {
+            federation_mode: None,
+            backfill: None,
+            ..settings.config.options()
+        };
+        let node = Node::build(db.pool.clone(), settings.public_base.clone(), options).await?;
+        let backfill = settings.config.backfill();
+        let hosts = canopy_federation::backfill::HostLimits::new(backfill.per_host);
+        let data = node.federation().request_data();
+        let done = canopy_federation::backfill::resync_url(&url, &data, &backfill, &hosts)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        anyhow::Ok(resync_text(&url, &done.into()))
+    }
+    .await;
+    db.close().await?;
+    let text = result?;
+    #[allow(clippy::print_stdout)] // the command's output
+    {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// The lines `canopy admin resync` prints: one per thread, then the total.
+fn resync_text(url: &url::Url, report: &canopy_api::routes::admin::ResyncReport) -> String {
+    let mut out = String::new();
+    for t in &report.threads {
+        let _ = writeln!(
+            out,
+            "post {}: source={} listed={} added_posts={} added_comments={} updated={} deleted={} \
+             known={} failed={} requests={} elapsed_ms={}{}{}",
+            t.post_id,
+            t.source,
+            t.listed,
+            t.posts_added,
+            t.comments_added,
+            t.updated,
+            t.deleted,
+            t.known,
+            t.failed,
+            t.requests,
+            t.elapsed_ms,
+            t.remote_comments
+                .map(|c| format!(" remote_comments={c}"))
+                .unwrap_or_default(),
+            t.stopped
+                .as_deref()
+                .map(|s| format!(" stopped_by={s}"))
+                .unwrap_or_default(),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "resync {url}: {} thread(s), added {}",
+        report.threads.len(),
+        report.added
+    );
     out
 }
 

@@ -19,5 +19,6 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Instance(command)) => admin::instance(settings, command).await,
         Command::Admin(AdminCommand::Ban(args)) => admin::ban(settings, args).await,
         Command::Admin(AdminCommand::Unban(args)) => admin::unban(settings, args).await,
+        Command::Admin(AdminCommand::Resync(args)) => admin::resync(settings, args).await,
     }
 }
