@@ -317,3 +317,51 @@ async fn the_first_page_of_an_outbox_is_read_only_on_the_communitys_host() {
         .collect();
     assert_eq!(titles, ["embedded", "linked"]);
 }
+
+/// (comment ap_id, parent comment ap_id) of every comment under the post `post_ap` on `app`.
+async fn comment_places(app: &TestApp, post_ap: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT c.ap_id, parent.ap_id FROM comment c
+         LEFT JOIN comment parent ON parent.id = c.parent_id
+         JOIN post p ON p.id = c.post_id WHERE p.ap_id = $1 ORDER BY c.ap_id",
+    )
+    .bind(post_ap)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+/// A follow that starts after the thread did: the outbox fill brings the post, and the post,
+/// new to beta, is backfilled, so beta holds the thread's comments in their places too.
+#[tokio::test]
+async fn a_follow_started_after_the_thread_did_gets_its_posts_and_then_their_comments() {
+    let alpha = TestApp::spawn().await;
+    let options = canopy::Options {
+        backfill: Some(canopy_federation::backfill::Settings::default()),
+        ..canopy_testkit::unlimited()
+    };
+    let beta = TestApp::spawn_configured(Some(canopy_testkit::fast_worker_config()), options).await;
+    let alice = alpha.user("alice").await;
+    let bob = beta.user("bob").await;
+    let post = alpha.community_with_post(&alice, "meadow").await;
+    let first = alpha.comment(&alice, post, None, "first").await;
+    alpha.comment(&alice, post, Some(first), "reply").await;
+    alpha.comment(&alice, post, None, "second").await;
+    let (_, p) = alpha.get(&format!("/api/v1/posts/{post}"), None).await;
+    let post_ap = p["ap_id"].as_str().unwrap().to_string();
+    let on_alpha = comment_places(&alpha, &post_ap).await;
+    assert_eq!(on_alpha.len(), 3);
+
+    let (s, f) = beta
+        .post(
+            "/api/v1/communities/follow",
+            Some(&bob),
+            json!({"community": format!("meadow@{}", authority(&alpha))}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    eventually("beta has the thread as alpha has it", || async {
+        (comment_places(&beta, &post_ap).await == on_alpha).then_some(())
+    })
+    .await;
+}
