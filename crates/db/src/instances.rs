@@ -54,6 +54,19 @@ pub async fn software(pool: &PgPool, authority: &str) -> Result<Option<String>, 
     Ok(row.and_then(|(s,)| s))
 }
 
+/// The software an instance runs and its version, if known (from its NodeInfo).
+pub async fn software_version(
+    pool: &PgPool,
+    authority: &str,
+) -> Result<Option<(String, Option<String>)>, DbError> {
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT software, version FROM instance WHERE authority = lower($1)")
+            .bind(authority)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(s, v)| s.map(|s| (s, v))))
+}
+
 /// Record the software and version an instance reports.
 pub async fn set_software(
     pool: &PgPool,

@@ -641,6 +641,45 @@ pub async fn detect_software(authority: &str, data: &FedData) {
         Ok(Some(_)) | Err(_) => return,
         Ok(None) => {}
     }
+    if let Some(found) = read_nodeinfo(authority, data).await {
+        record_software(authority, &found, data).await;
+    }
+}
+
+/// What an instance's NodeInfo says it runs: the software's name (lower case) and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Software {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// The software `authority` runs: as recorded, or read from its NodeInfo now (and recorded, if
+/// the instance is known). `None` when neither says.
+pub async fn software(authority: &str, data: &FedData) -> Result<Option<Software>, FedError> {
+    if let Some((name, version)) =
+        canopy_db::instances::software_version(&data.db, authority).await?
+    {
+        return Ok(Some(Software { name, version }));
+    }
+    let found = read_nodeinfo(authority, data).await;
+    if let Some(found) = &found {
+        record_software(authority, found, data).await;
+    }
+    Ok(found)
+}
+
+async fn record_software(authority: &str, found: &Software, data: &FedData) {
+    let version = found.version.as_deref();
+    if let Err(e) =
+        canopy_db::instances::set_software(&data.db, authority, &found.name, version).await
+    {
+        tracing::debug!(error = %e, authority, "could not record instance software");
+    }
+}
+
+/// Read `authority`'s NodeInfo (the index, then the newest schema it links to on the same
+/// authority). Failures are logged at debug level and give `None`.
+async fn read_nodeinfo(authority: &str, data: &FedData) -> Option<Software> {
     let scheme = if data.base.as_str().starts_with("http://") {
         "http"
     } else {
@@ -656,9 +695,7 @@ pub async fn detect_software(authority: &str, data: &FedData) {
             }
         }
     };
-    let Some(index) = get(format!("{scheme}://{authority}/.well-known/nodeinfo")).await else {
-        return;
-    };
+    let index = get(format!("{scheme}://{authority}/.well-known/nodeinfo")).await?;
     let href = index
         .get("links")
         .and_then(Value::as_array)
@@ -675,21 +712,24 @@ pub async fn detect_software(authority: &str, data: &FedData) {
                 })
                 .find_map(|l| str_field(l, "href"))
         })
-        .map(String::from);
-    let Some(href) = href else { return };
+        .map(String::from)?;
     // NodeInfo must be on the instance itself.
     if Url::parse(&href)
         .map(|u| canopy_core::authority(&u) != authority)
         .unwrap_or(true)
     {
-        return;
+        return None;
     }
-    let Some(info) = get(href).await else { return };
-    if let Some(name) = info.get("software").and_then(|s| str_field(s, "name")) {
-        let version = info.get("software").and_then(|s| str_field(s, "version"));
-        if let Err(e) = canopy_db::instances::set_software(&data.db, authority, name, version).await
-        {
-            tracing::debug!(error = %e, authority, "could not record instance software");
-        }
+    let info = get(href).await?;
+    let software = info.get("software")?;
+    let name = str_field(software, "name")?;
+    if name.len() > 100 {
+        return None;
     }
+    Some(Software {
+        name: name.to_lowercase(),
+        version: str_field(software, "version")
+            .filter(|v| v.len() <= 100)
+            .map(String::from),
+    })
 }

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub public_url: String,
     /// What federation code and delivery workers need to act as this node.
     pub fed: canopy_federation::FedContext,
+    /// The node's federation handle (for [`TestApp::request_data`]).
+    pub federation: canopy_federation::Federation,
     server: tokio::task::JoinHandle<()>,
     /// Ends the server gracefully (its open connections close too): see [`TestApp::stop`].
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -98,7 +100,8 @@ impl TestApp {
         let node = canopy::Node::build(db.clone(), public, options.clone())
             .await
             .unwrap();
-        let fed = node.federation().context().clone();
+        let federation = node.federation().clone();
+        let fed = federation.context().clone();
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let tasks = worker
             .clone()
@@ -117,6 +120,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             public_url,
             fed,
+            federation,
             server,
             shutdown: Some(shutdown),
             worker: tasks,
@@ -124,6 +128,12 @@ impl TestApp {
             worker_config: worker,
             options,
         }
+    }
+
+    /// Federation data with a fresh fetch budget, as the API hands it to federation code: for
+    /// calling federation functions directly as this node.
+    pub fn request_data(&self) -> canopy_federation::fetch::FedData {
+        self.federation.request_data()
     }
 
     /// Stop the node as if its process ended: the server closes its listener and connections,

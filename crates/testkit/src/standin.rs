@@ -1,6 +1,8 @@
 //! A stand-in for another ActivityPub server: serves actors (with real keys) and any JSON object
 //! registered with it, on a free loopback port under `http://localhost:PORT`, and signs
 //! activities as its actors. Tests use it to play a remote server through the real inbox.
+//! Started with [`StandIn::lemmy`], it also plays a Lemmy: NodeInfo and the public comment list
+//! of Lemmy's client API.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -33,6 +35,8 @@ pub struct StandIn {
     /// What the stand-in saw of each fetch.
     pub seen: SeenSignatures,
     keys: ActorKeys,
+    /// The Lemmy client API, when the stand-in plays a Lemmy ([`StandIn::lemmy`]).
+    lemmy: Option<LemmyShared>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -77,11 +81,24 @@ async fn serve_object(
 
 impl StandIn {
     pub async fn start() -> Self {
+        Self::start_as(None).await
+    }
+
+    /// A stand-in Lemmy reporting `version` (e.g. "0.19.9" or "1.0.0") in its NodeInfo, with the
+    /// public comment list of its client API under `/api/v3` (versions before 1.0: page
+    /// numbers) or `/api/v4` (1.0 on: cursors), never both; see [`StandIn::set_comments`]. It
+    /// serves actors and objects like any stand-in.
+    pub async fn lemmy(version: &str) -> Self {
+        Self::start_as(Some(version)).await
+    }
+
+    async fn start_as(lemmy_version: Option<&str>) -> Self {
         let objects: Objects = Arc::default();
         let seen: SeenSignatures = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let router = Router::new()
+        let base = format!("http://localhost:{port}");
+        let mut router = Router::new()
             .route(
                 "/{*path}",
                 get(serve_object).post(|| async { StatusCode::ACCEPTED }),
@@ -90,6 +107,18 @@ impl StandIn {
                 objects: objects.clone(),
                 seen: seen.clone(),
             });
+        let lemmy = lemmy_version.map(|version| LemmyShared {
+            base: base.clone(),
+            state: Arc::new(Mutex::new(LemmyState {
+                version: version.to_string(),
+                comments: HashMap::new(),
+                answer: LemmyAnswer::Honest,
+            })),
+            requests: Arc::default(),
+        });
+        if let Some(lemmy) = &lemmy {
+            router = router.merge(lemmy_routes(lemmy.clone()));
+        }
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
@@ -99,10 +128,11 @@ impl StandIn {
             .unwrap()
             .unwrap();
         Self {
-            base: format!("http://localhost:{port}"),
+            base,
             objects,
             seen,
             keys,
+            lemmy,
             server,
         }
     }
@@ -256,5 +286,195 @@ impl StandIn {
         let bytes = serde_json::to_vec(body).unwrap();
         let headers = self.sign(&format!("{signer}#main-key"), inbox_url, &bytes);
         send(inbox_url, headers, bytes).await
+    }
+}
+
+/// How the comment list of a stand-in Lemmy ([`StandIn::lemmy`]) answers.
+#[derive(Debug, Clone)]
+pub enum LemmyAnswer {
+    /// The comments given with [`StandIn::set_comments`], paged as Lemmy pages them.
+    Honest,
+    /// A full page of comments never seen before on every page, and always a next page.
+    Endless,
+    /// This body, with status 200 and a JSON content type, whatever is asked.
+    Raw(String),
+}
+
+struct LemmyState {
+    version: String,
+    comments: HashMap<u64, Vec<String>>,
+    answer: LemmyAnswer,
+}
+
+#[derive(Clone)]
+struct LemmyShared {
+    base: String,
+    state: Arc<Mutex<LemmyState>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+/// Lemmy's most comments per page; it refuses a larger `limit`.
+pub const LEMMY_PAGE_LIMIT: usize = 50;
+
+fn lemmy_json(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn lemmy_view(post_id: u64, index: usize, ap_id: &str) -> Value {
+    json!({
+        "comment": {"id": index + 1, "ap_id": ap_id, "content": format!("comment {index}"),
+                    "post_id": post_id, "path": format!("0.{}", index + 1), "local": true},
+        "creator": {"id": 1, "name": "someone"},
+        "post": {"id": post_id},
+        "counts": {"score": 1, "child_count": 0},
+    })
+}
+
+async fn lemmy_comment_list(
+    State(shared): State<LemmyShared>,
+    uri: axum::http::Uri,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    shared.requests.lock().unwrap().push(uri.to_string());
+    let v4 = uri.path().starts_with("/api/v4/");
+    let (version, answer, comments) = {
+        let state = shared.state.lock().unwrap();
+        let post = q.get("post_id").and_then(|p| p.parse::<u64>().ok());
+        (
+            state.version.clone(),
+            state.answer.clone(),
+            post.map(|p| (p, state.comments.get(&p).cloned().unwrap_or_default())),
+        )
+    };
+    // Lemmy serves v4 from 1.0 on; this stand-in serves exactly one of the two.
+    let serves_v4 = !version.starts_with("0.");
+    if v4 != serves_v4 {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Some((post_id, comments)) = comments else {
+        return (StatusCode::BAD_REQUEST, r#"{"error":"not_found"}"#).into_response();
+    };
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(10);
+    if limit > LEMMY_PAGE_LIMIT {
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"couldnt_parse_pagination_token"}"#,
+        )
+            .into_response();
+    }
+    // Where the page starts: a page number (v3, from 1) or an opaque cursor (v4).
+    let offset = if v4 {
+        match q.get("page_cursor") {
+            None => 0,
+            Some(c) => match c.strip_prefix("after-").and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => return (StatusCode::BAD_REQUEST, "bad cursor").into_response(),
+            },
+        }
+    } else {
+        let page = q
+            .get("page")
+            .and_then(|p| p.parse::<usize>().ok())
+            .unwrap_or(1);
+        page.saturating_sub(1) * limit
+    };
+    let (views, more): (Vec<Value>, bool) = match answer {
+        LemmyAnswer::Raw(body) => return lemmy_json(body),
+        LemmyAnswer::Honest => (
+            comments
+                .iter()
+                .enumerate()
+                .skip(offset)
+                .take(limit)
+                .map(|(i, ap_id)| lemmy_view(post_id, i, ap_id))
+                .collect(),
+            offset + limit < comments.len(),
+        ),
+        LemmyAnswer::Endless => (
+            (offset..offset + limit)
+                .map(|i| lemmy_view(post_id, i, &format!("{}/comment/{i}", shared.base)))
+                .collect(),
+            true,
+        ),
+    };
+    let body = if v4 {
+        let mut page = json!({"items": views, "prev_page": format!("before-{offset}")});
+        if more {
+            page["next_page"] = json!(format!("after-{}", offset + limit));
+        }
+        page
+    } else {
+        json!({"comments": views})
+    };
+    lemmy_json(body.to_string())
+}
+
+/// NodeInfo naming `lemmy` and the stand-in's version, and the comment list of both APIs.
+fn lemmy_routes(shared: LemmyShared) -> Router {
+    let nodeinfo_base = shared.base.clone();
+    let nodeinfo_state = shared.state.clone();
+    Router::new()
+        .route(
+            "/.well-known/nodeinfo",
+            get(move || async move {
+                lemmy_json(
+                    json!({"links": [{
+                        "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
+                        "href": format!("{nodeinfo_base}/nodeinfo/2.1"),
+                    }]})
+                    .to_string(),
+                )
+            }),
+        )
+        .route(
+            "/nodeinfo/2.1",
+            get(move || async move {
+                let version = nodeinfo_state.lock().unwrap().version.clone();
+                lemmy_json(
+                    json!({"version": "2.1", "software": {"name": "lemmy", "version": version},
+                           "protocols": ["activitypub"], "openRegistrations": true})
+                    .to_string(),
+                )
+            }),
+        )
+        .route("/api/v3/comment/list", get(lemmy_comment_list))
+        .route("/api/v4/comment/list", get(lemmy_comment_list))
+        .with_state(shared)
+}
+
+/// The Lemmy side of a stand-in started with [`StandIn::lemmy`] (these panic on any other).
+impl StandIn {
+    fn lemmy_part(&self) -> &LemmyShared {
+        self.lemmy
+            .as_ref()
+            .expect("a stand-in started with StandIn::lemmy")
+    }
+
+    /// The ActivityPub id of the Lemmy's post `id` (`…/post/{id}`).
+    pub fn post_ap_id(&self, id: u64) -> String {
+        format!("{}/post/{id}", self.base)
+    }
+
+    /// List `ap_ids` as the comments of post `post_id` in the client API, oldest first.
+    pub fn set_comments(&self, post_id: u64, ap_ids: Vec<String>) {
+        self.lemmy_part()
+            .state
+            .lock()
+            .unwrap()
+            .comments
+            .insert(post_id, ap_ids);
+    }
+
+    /// Answer the comment list this way from now on.
+    pub fn answer(&self, answer: LemmyAnswer) {
+        self.lemmy_part().state.lock().unwrap().answer = answer;
+    }
+
+    /// Path and query of every comment-list request so far, in order.
+    pub fn lemmy_requests(&self) -> Vec<String> {
+        self.lemmy_part().requests.lock().unwrap().clone()
     }
 }

@@ -86,8 +86,22 @@ pub(super) async fn accept(a: &Answer, signer: &Actor, data: &FedData) -> Result
     let person = actors::person_by_ap_id(&data.db, follower.as_str())
         .await?
         .ok_or_else(|| FedError::NotFound("follower not found".into()))?;
-    db_follows::accept_community_follow(&data.db, c.id, person.id).await?;
+    if db_follows::accept_community_follow(&data.db, c.id, person.id).await? {
+        fill_in_background(c.clone(), data);
+    }
     Ok(())
+}
+
+/// Fill a newly followed community's recent posts from its outbox, without holding up the
+/// Accept: in its own task, on a fresh fetch budget.
+fn fill_in_background(community: CommunityActor, data: &FedData) {
+    let data = data.reset_request_count();
+    tokio::spawn(async move {
+        let max = crate::outbox_fill::DEFAULT_MAX;
+        if let Err(e) = crate::outbox_fill::fill_recent_posts(&community, &data, max).await {
+            tracing::info!(community = %community.ap_id, error = %e, "could not fill recent posts from the outbox");
+        }
+    });
 }
 
 pub(super) async fn reject(a: &Answer, signer: &Actor, data: &FedData) -> Result<(), FedError> {
