@@ -354,3 +354,55 @@ async fn the_listed_ids_of_a_lemmy_thread_fetch_as_activitypub_objects_into_thei
     expected.sort();
     assert_eq!(stored, expected);
 }
+
+#[tokio::test]
+async fn a_resync_of_a_lemmy_thread_reads_its_comments_through_the_api_fallback() {
+    let app = TestApp::spawn().await;
+    let token = app.user("root").await;
+    sqlx::query("UPDATE local_user SET is_admin = true")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let lemmy = StandIn::lemmy("0.19.9").await;
+    let group = lemmy.group("lemmings");
+    let lou = lemmy.person("lou");
+    let post = lemmy.post_ap_id(7);
+    // A Lemmy Page names neither `context` nor `replies`.
+    lemmy.put(
+        "/post/7",
+        json!({"id": post, "type": "Page", "attributedTo": lou, "name": "A thread",
+               "content": "<p>start</p>", "audience": group,
+               "to": [group, "https://www.w3.org/ns/activitystreams#Public"],
+               "published": "2026-11-30T10:00:00Z"}),
+    );
+    let c1 = format!("{}/comment/1", lemmy.base);
+    let c2 = format!("{}/comment/2", lemmy.base);
+    for (path, id, parent, text) in [
+        ("/comment/1", &c1, &post, "one"),
+        ("/comment/2", &c2, &c1, "two"),
+    ] {
+        lemmy.put(
+            path,
+            json!({"id": id, "type": "Note", "attributedTo": lou, "inReplyTo": parent,
+                   "content": format!("<p>{text}</p>"), "audience": group,
+                   "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                   "published": "2026-11-30T10:01:00Z"}),
+        );
+    }
+    lemmy.set_comments(7, vec![c1.clone(), c2.clone()]);
+    let (s, _) = app.get(&format!("/api/v1/resolve?q={group}"), None).await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+
+    let (s, r) = app
+        .post("/api/v1/admin/resync", Some(&token), json!({"url": post}))
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{r}");
+    assert_eq!(r["threads"][0]["source"], "lemmy_api", "{r}");
+    assert_eq!(r["threads"][0]["comments_added"], 2, "{r}");
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM comment WHERE ap_id = ANY($1)")
+        .bind(vec![c1, c2])
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}

@@ -1,6 +1,7 @@
 //! Backfill: making a remote thread here converge with its home. A thread is read from the
 //! collection its home serves — the FEP-7888 `context` collection of the post (FEP-f228), else
-//! the `replies` collections walked from the post down — and every item not stored here is
+//! the `replies` collections walked from the post down, else (a Lemmy serving neither) the ids
+//! its public read API lists ([`crate::lemmy_api`]) — and every item not stored here is
 //! fetched from its own id and stored through the normal object path ([`objects::store`]), so
 //! the origin rules apply to it exactly as to a delivered object. A resync also reads known items
 //! again (newest first, bounded), which brings edits and deletions.
@@ -430,8 +431,32 @@ pub async fn thread(
             report.source = Source::Replies;
             walk_replies(&run, r, &origin, &mut listed, &mut seen).await
         } else {
-            report.source = Source::None;
-            Ok(Walk::Done)
+            // A Lemmy serves neither collection: its public read API lists the comment ids.
+            let left = run.deadline.saturating_duration_since(Instant::now());
+            let bounds = crate::lemmy_api::ListBounds {
+                max_pages: settings.max_items / 50 + 1,
+                max_ids: settings.max_items,
+                max_time: left,
+            };
+            match crate::lemmy_api::comment_ids(&post_url, data, &bounds).await {
+                Ok(Some(ids)) => {
+                    report.source = Source::LemmyApi;
+                    for id in ids {
+                        if seen.insert(id.to_string()) {
+                            listed.push(Listed { id, object: None });
+                        }
+                    }
+                    Ok(Walk::Done)
+                }
+                Ok(None) => {
+                    report.source = Source::None;
+                    Ok(Walk::Done)
+                }
+                Err(e) => {
+                    report.source = Source::LemmyApi;
+                    Err(RunError::Fed(e))
+                }
+            }
         };
         match walked {
             Ok(Walk::Done) => {}
