@@ -414,3 +414,100 @@ async fn one_read_of_a_stale_thread_resyncs_it_in_the_background() {
     }
     assert_eq!(count(&tree["comments"], &live), 30, "{tree}");
 }
+
+/// A 5,000-comment thread backfills within a bounded number of requests (its context pages plus
+/// one request per comment and the post), and a second resync adds nothing.
+#[tokio::test]
+async fn a_thread_of_5000_comments_backfills_within_its_request_bound_and_once() {
+    const COMMENTS: usize = 5_000;
+    let quiet = BackfillSettings {
+        automatic: false,
+        ..BackfillSettings::default()
+    };
+    let alpha = spawn(quiet.clone()).await;
+    let beta = spawn(quiet).await;
+    let alice = alpha.user("alice").await;
+    let post = alpha.community_with_post(&alice, "big").await;
+    let (_, p) = alpha.get(&format!("/api/v1/posts/{post}"), None).await;
+    let post_ap = p["ap_id"].as_str().unwrap().to_string();
+    // Written straight to alpha's tables (the API would take minutes): chains and siblings.
+    let (creator, prefix): (i64, String) = sqlx::query_as(
+        "SELECT creator_id, regexp_replace(ap_id, '/post/[0-9]+$', '/comment/') FROM post WHERE id = $1",
+    )
+    .bind(post)
+    .fetch_one(&alpha.db)
+    .await
+    .unwrap();
+    let mut tx = alpha.db.begin().await.unwrap();
+    let mut ids: Vec<canopy_core::CommentId> = Vec::with_capacity(COMMENTS);
+    for i in 0..COMMENTS {
+        let parent = match i % 3 {
+            0 => None,
+            1 => ids.last().copied(),
+            _ => Some(ids[i / 2]),
+        };
+        let text = format!("comment {i}");
+        let id = canopy_db::comments::create(
+            &mut tx,
+            &canopy_db::comments::NewComment {
+                post_id: canopy_core::PostId(post),
+                parent_id: parent,
+                creator_id: canopy_core::PersonId(creator),
+                content: &text,
+                content_html: &format!("<p>{text}</p>"),
+                local: true,
+                ap_id: None,
+                ap_id_prefix: &prefix,
+                published: None,
+                updated: None,
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+
+    let admin = admin_token(&beta, "root").await;
+    // Beta knows the community, as a follower would.
+    let (s, c) = beta
+        .get(
+            &format!("/api/v1/resolve?q={}/c/big", alpha.public_url),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (s, r) = beta
+        .post(
+            "/api/v1/admin/resync",
+            Some(&admin),
+            json!({"url": post_ap}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let t = &r["threads"][0];
+    assert_eq!(t["source"], "context", "{r}");
+    assert_eq!(t["comments_added"], COMMENTS as u64, "{r}");
+    assert!(t["stopped"].is_null(), "{r}");
+    // The post, the collection, 101 pages of at most 50 ids (5,001 items), and each comment.
+    let bound = 1 + 1 + (COMMENTS + 1).div_ceil(50) + COMMENTS;
+    assert!(
+        t["requests"].as_u64().unwrap() as usize <= bound,
+        "{r} > {bound}"
+    );
+    let home = thread(&alpha, &post_ap).await;
+    let copy = thread(&beta, &post_ap).await;
+    assert_eq!(copy.len(), COMMENTS);
+    assert!(converged(&home, &copy));
+
+    let (s, again) = beta
+        .post(
+            "/api/v1/admin/resync",
+            Some(&admin),
+            json!({"url": post_ap}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["added"], 0, "{again}");
+    assert_eq!(thread(&beta, &post_ap).await, copy);
+}

@@ -204,6 +204,15 @@ async fn copy(
         let node = Node::start(db.pool.clone()).await?;
         let hosts = HostLimits::new(settings.per_host);
         let data = node.federation.request_data();
+        // B learns of the community first, as a follower would have.
+        let community = url::Url::parse(&format!(
+            "{}://{}/c/bench",
+            post_url.scheme(),
+            canopy_core::authority(post_url)
+        ))?;
+        canopy_federation::resolve::resolve(&community, &data)
+            .await
+            .map_err(|e| anyhow!("resolving the community: {e}"))?;
         let started = Instant::now();
         let first = backfill::resync_url(post_url, &data, &settings, &hosts)
             .await
