@@ -461,6 +461,18 @@ impl Node {
         .unwrap()
     }
 
+    /// Where the stored remote post `ap_id` said its thread is served: (`context`, `replies`).
+    async fn thread_urls(&self, ap_id: &str) -> (Option<String>, Option<String>) {
+        sqlx::query_as(
+            "SELECT r.context_url, r.replies_url FROM post p
+             LEFT JOIN remote_thread r ON r.post_id = p.id WHERE p.ap_id = $1",
+        )
+        .bind(ap_id)
+        .fetch_one(&self.app.db)
+        .await
+        .unwrap()
+    }
+
     async fn comment_row(&self, ap_id: &str) -> Option<CommentRow> {
         sqlx::query_as::<_, CommentRow>(
             "SELECT p.ap_id AS post, par.ap_id AS parent, pe.ap_id AS creator, c.content,
@@ -1165,6 +1177,18 @@ async fn lemmy_objects_resolve_to_rows() {
     );
     let image = rw.url("https://enterprise.lemmy.ml/pictrs/image/eOtYb9iEiB.png");
     assert_eq!(p.url.as_deref(), Some(image.as_str()));
+    // Its markdown `source` is the stored body, and its `context` is where its thread is read.
+    assert_eq!(
+        p.body.as_deref(),
+        Some("This is a post in the /c/tenforward community")
+    );
+    assert_eq!(
+        n.thread_urls(&page).await,
+        (
+            Some(rw.url("https://enterprise.lemmy.ml/post/55143/context")),
+            None
+        )
+    );
 
     let both = id_of(&rw, &format!("{dir}/page_image_and_link.json"));
     n.resolve("page_image_and_link.json", &both)
@@ -1549,6 +1573,16 @@ async fn peertube_channel_announces_a_video() {
         "{}",
         p.title
     );
+    // PeerTube names a video's replies `comments`: that is where its thread is walked.
+    assert_eq!(
+        n.thread_urls(&video).await,
+        (
+            None,
+            Some(rw.url(
+                "https://tilvids.com/videos/watch/e7946124-7b72-4ad7-9d22-844a84bb2de1/comments"
+            ))
+        )
+    );
 
     n.resolve("group.json", &channel)
         .await
@@ -1604,6 +1638,14 @@ async fn wordpress_announce_and_objects() {
             blog.as_str(),
             db0.as_str(),
             "An Epic 3D-Printed Fan Expansion for Last Light"
+        )
+    );
+    // The Article names both its thread's `context` and its `replies`.
+    assert_eq!(
+        n.thread_urls(&page).await,
+        (
+            Some(rw.url("https://dbzer0.com/wp-json/activitypub/1.0/posts/27948/context")),
+            Some(rw.url("https://dbzer0.com/wp-json/activitypub/1.0/posts/27948/replies"))
         )
     );
     // The comment replies to a SocialHub object nobody serves.

@@ -1092,3 +1092,71 @@ async fn admin_ban_and_unban_change_the_site_ban_as_the_oldest_admin() {
     assert_eq!(left, 0);
     pool.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_resync_copies_a_remote_thread_and_prints_what_it_added() {
+    // The thread's home: a node in this process, on loopback.
+    let home = canopy_testkit::TestApp::spawn_without_worker().await;
+    let alice = home.user("alice").await;
+    let post = home.community_with_post(&alice, "forest").await;
+    let first = home.comment(&alice, post, None, "first").await;
+    home.comment(&alice, post, Some(first), "under first").await;
+    home.comment(&alice, post, None, "second").await;
+    let post_url = format!("{}/post/{post}", home.public_url);
+
+    // A node that never heard of it: its own database, development mode (http public URL).
+    let dir = TempDir::new();
+    let database = canopy_testkit::empty_database_url().await;
+    let run = || {
+        canopy(&dir.0)
+            .env("CANOPY_DATABASE_URL", &database)
+            .env("CANOPY_PUBLIC_URL", "http://localhost:1")
+            .args(["admin", "resync", &post_url])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "resync: {}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.contains("source=context"), "{text}");
+    assert!(text.contains("added_comments=3"), "{text}");
+    assert!(
+        text.ends_with(&format!("resync {post_url}: 1 thread(s), added 3\n")),
+        "{text}"
+    );
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    let mut stored: Vec<(String,)> = sqlx::query_as("SELECT content FROM comment")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("first".into(),),
+            ("second".into(),),
+            ("under first".into(),)
+        ]
+    );
+
+    // Once more: nothing to add.
+    let out = run();
+    assert!(out.status.success(), "resync: {}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).ends_with(&format!("resync {post_url}: 1 thread(s), added 0\n")),
+        "{}",
+        stdout_of(&out)
+    );
+    // Not a URL at all.
+    let out = canopy(&dir.0)
+        .env("CANOPY_DATABASE_URL", &database)
+        .args(["admin", "resync", "not a url"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("not an http(s) URL"),
+        "{}",
+        stderr_of(&out)
+    );
+}

@@ -220,7 +220,7 @@ impl Run<'_> {
         let limit = self.hosts.of(&authority(url));
         let fetched = tokio::time::timeout(left, async {
             let _permit = limit.acquire().await;
-            fetch::fetch_object(url, &self.data.reset_request_count()).await
+            fetch::fetch_object_signed(url, self.data).await
         })
         .await
         .map_err(|_| RunError::Stop(Stop::Time))?;
@@ -346,7 +346,7 @@ fn listed(item: &Value, origin: &str) -> Option<Listed> {
 }
 
 /// The thread URLs an object names: its `context` (when a URL on the object's own authority)
-/// and its `replies` collection's id (likewise).
+/// and its `replies` collection's id (likewise; PeerTube calls a video's replies `comments`).
 pub fn thread_urls(object: &Value, id: &Url) -> (Option<String>, Option<String>) {
     let own = |field: &str| {
         object
@@ -355,7 +355,7 @@ pub fn thread_urls(object: &Value, id: &Url) -> (Option<String>, Option<String>)
             .filter(|u| http_url(u) && authority(u) == authority(id) && u != id)
             .map(String::from)
     };
-    (own("context"), own("replies"))
+    (own("context"), own("replies").or_else(|| own("comments")))
 }
 
 /// Sync the thread of the post `post` with its home (see the module's documentation).
@@ -859,6 +859,20 @@ pub async fn resync_url(
     hosts: &HostLimits,
 ) -> Result<Resync, FedError> {
     use crate::resolve::Found;
+    // A post of a community this node does not know yet: learn the community first (the post
+    // names it in `audience`), as a follower would have.
+    if canopy_db::content::by_ap_id(&data.db, url.as_str())
+        .await?
+        .is_none()
+    {
+        if let Ok(json) = fetch::fetch_json(url, data).await {
+            for group in crate::json::ids_of(json.get("audience")) {
+                if let Err(e) = crate::resolve::resolve(&group, data).await {
+                    tracing::debug!(%group, error = %e, "the object's community is not known");
+                }
+            }
+        }
+    }
     let posts = match crate::resolve::resolve(url, data).await? {
         Found::Post(p) => vec![p],
         Found::Comment(c) => vec![canopy_db::comments::head(&data.db, c).await?.post_id],

@@ -34,6 +34,8 @@ pub struct FedContext {
     /// Thread backfills in the background (see [`crate::backfill`]); requests are ignored in a
     /// process that does not run them.
     pub backfill: Arc<crate::backfill::Backfills>,
+    /// The instance actor's key for the fetches this node signs itself, loaded on first use.
+    pub fetch_signer: Arc<tokio::sync::OnceCell<crate::fetch::FetchSigner>>,
 }
 
 impl FedContext {
@@ -77,6 +79,7 @@ impl FedContext {
             inbox_limiter: Arc::new(InboxLimiter::new(inbox_limit)),
             governance,
             backfill: Default::default(),
+            fetch_signer: Default::default(),
         })
     }
 }
