@@ -29,6 +29,7 @@ mod posts;
 mod queue_admin;
 mod rate_limits;
 mod reports;
+mod scores;
 mod thread_collections;
 mod tree;
 
