@@ -89,6 +89,17 @@ async fn parallel_votes_and_replies_leave_every_count_exact() {
     .await
     .unwrap();
     assert!(wrong.is_empty(), "comments with wrong counts: {wrong:?}");
+    let wrong: Vec<(i64,)> = sqlx::query_as(
+        "SELECT p.id FROM post p
+         WHERE p.upvotes <> (SELECT count(*) FROM post_vote v WHERE v.post_id = p.id AND v.score = 1)
+            OR p.downvotes <> (SELECT count(*) FROM post_vote v WHERE v.post_id = p.id AND v.score = -1)
+            OR p.score <> p.upvotes - p.downvotes
+            OR p.hot <> canopy_hot(p.score, p.published)",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(wrong.is_empty(), "posts with wrong counts: {wrong:?}");
     let (kept, counted): (i32, i64) = sqlx::query_as(
         "SELECT a.comment_count, (SELECT count(*) FROM comment c WHERE c.post_id = a.post_id)
          FROM post_aggregates a WHERE a.post_id = $1",
@@ -104,13 +115,13 @@ async fn parallel_votes_and_replies_leave_every_count_exact() {
     );
 
     let (_, c) = app.get(&format!("/api/v1/comments/{child}"), None).await;
-    // 16 voters: 4 end on -1, 12 on +1.
-    assert_eq!(c["comment"]["counts"]["upvotes"], 12);
+    // The owner's own upvote, and 16 voters: 4 end on -1, 12 on +1.
+    assert_eq!(c["comment"]["counts"]["upvotes"], 13);
     assert_eq!(c["comment"]["counts"]["downvotes"], 4);
-    assert_eq!(c["comment"]["counts"]["score"], 8);
+    assert_eq!(c["comment"]["counts"]["score"], 9);
     let (_, p) = app.get(&format!("/api/v1/posts/{post}"), None).await;
-    assert_eq!(p["counts"]["score"], 8);
-    assert_eq!(p["counts"]["upvotes"], 12);
+    assert_eq!(p["counts"]["score"], 9);
+    assert_eq!(p["counts"]["upvotes"], 13);
     assert_eq!(p["counts"]["comments"], 2 + 80 + 60);
     let (_, r) = app.get(&format!("/api/v1/comments/{root}"), None).await;
     assert_eq!(r["comment"]["counts"]["descendants"], 1 + 80 + 60);

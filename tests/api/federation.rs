@@ -164,7 +164,8 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
     assert_eq!(tree_shape(&beta, beta_post).await, sorted);
     assert_eq!(tree_shape(&gamma, gamma_post).await, sorted);
 
-    // bob upvotes the post on beta; the count reaches alpha (where it is stored) and gamma.
+    // bob upvotes the post on beta; the count reaches alpha (where it is stored) and gamma, where
+    // it joins alice's own upvote.
     let (s, v) = beta
         .post(
             &format!("/api/v1/posts/{beta_post}/vote"),
@@ -177,14 +178,14 @@ async fn three_nodes_follow_post_reply_vote_edit_delete_and_unfollow() {
         let (_, p) = alpha
             .get(&format!("/api/v1/posts/{alpha_post}"), None)
             .await;
-        (p["counts"]["upvotes"] == 1).then_some(())
+        (p["counts"]["upvotes"] == 2).then_some(())
     })
     .await;
     eventually("gamma counts bob's vote", || async {
         let (_, p) = gamma
             .get(&format!("/api/v1/posts/{gamma_post}"), None)
             .await;
-        (p["counts"]["upvotes"] == 1).then_some(())
+        (p["counts"]["upvotes"] == 2).then_some(())
     })
     .await;
 

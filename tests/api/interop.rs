@@ -57,7 +57,7 @@ fn all_fixtures() -> Vec<String> {
 
 /// Maps the fixtures' URLs onto the stand-in, or onto the node's own objects.
 #[derive(Clone)]
-struct Rewriter {
+pub(crate) struct Rewriter {
     base: String,
     /// `host/path` as written in a fixture (no scheme, no fragment) → the URL to use instead.
     local: Vec<(String, String)>,
@@ -72,7 +72,7 @@ impl Rewriter {
     }
 
     /// Map the fixtures' `host/path` (either scheme) onto `to`, a URL of the node under test.
-    fn local(mut self, from: &str, to: &str) -> Self {
+    pub(crate) fn local(mut self, from: &str, to: &str) -> Self {
         self.local.push((from.to_string(), to.to_string()));
         self
     }
@@ -136,7 +136,7 @@ fn path_of(url: &str) -> String {
 }
 
 /// What the node answered to one delivery or resolve.
-struct Reply {
+pub(crate) struct Reply {
     what: String,
     status: StatusCode,
     body: String,
@@ -144,7 +144,7 @@ struct Reply {
 
 impl Reply {
     #[track_caller]
-    fn accepted(&self) {
+    pub(crate) fn accepted(&self) {
         assert_eq!(
             self.status,
             StatusCode::ACCEPTED,
@@ -179,8 +179,8 @@ impl Reply {
 }
 
 /// One node under test, its user alice, and one stand-in for every other server.
-struct Node {
-    app: TestApp,
+pub(crate) struct Node {
+    pub(crate) app: TestApp,
     standin: StandIn,
     /// Another instance, where the follower of local communities lives (a community never relays
     /// an activity back to the instance it came from, so the follower is not on the senders' one).
@@ -190,7 +190,7 @@ struct Node {
 }
 
 impl Node {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let app = TestApp::spawn().await;
         let token = app.user("alice").await;
         let alice = format!("{}/u/alice", app.public_url);
@@ -205,7 +205,7 @@ impl Node {
         }
     }
 
-    fn rewriter(&self) -> Rewriter {
+    pub(crate) fn rewriter(&self) -> Rewriter {
         Rewriter::new(&self.standin)
     }
 
@@ -214,7 +214,7 @@ impl Node {
     }
 
     /// Create a local community; returns its ActivityPub id.
-    async fn community(&self, name: &str) -> String {
+    pub(crate) async fn community(&self, name: &str) -> String {
         let (s, c) = self
             .app
             .post(
@@ -367,14 +367,14 @@ impl Node {
 
     /// Serve a minimal actor at what the fixture URL `url` becomes (for actors the fixtures name
     /// but do not include); returns its id.
-    fn actor(&self, rw: &Rewriter, url: &str, kind: &str, name: &str) -> String {
+    pub(crate) fn actor(&self, rw: &Rewriter, url: &str, kind: &str, name: &str) -> String {
         let id = rw.url(url);
         assert_eq!(self.standin.actor_at(&path_of(&id), kind, name), id);
         id
     }
 
     /// Deliver the activity fixture `rel`, rewritten and signed by its actor.
-    async fn deliver(&self, rw: &Rewriter, rel: &str) -> Reply {
+    pub(crate) async fn deliver(&self, rw: &Rewriter, rel: &str) -> Reply {
         let activity = rw.rewrite(&fixture(rel));
         let (status, body) = self.standin.deliver(&self.inbox(), &activity).await;
         Reply {
@@ -489,7 +489,7 @@ impl Node {
     }
 
     /// `voter`'s vote on the post or comment `target`.
-    async fn vote(&self, target: &str, voter: &str) -> Option<i16> {
+    pub(crate) async fn vote(&self, target: &str, voter: &str) -> Option<i16> {
         sqlx::query_as::<_, (i16,)>(
             "SELECT v.score FROM post_vote v JOIN post t ON t.id = v.post_id
                  JOIN person pe ON pe.id = v.person_id WHERE t.ap_id = $1 AND pe.ap_id = $2
@@ -569,7 +569,7 @@ struct CommentRow {
 }
 
 /// The `id` of a fixture's `object` after rewriting.
-fn object_id(rw: &Rewriter, rel: &str) -> String {
+pub(crate) fn object_id(rw: &Rewriter, rel: &str) -> String {
     let v = rw.rewrite(&fixture(rel));
     match &v["object"] {
         Value::String(s) => s.clone(),
@@ -734,6 +734,10 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
         "the Page's link is kept"
     );
 
+    // The comment starts with its author's upvote, as on Lemmy; lemmy_alpha's Like of their own
+    // comment is that same vote, not a second one, and their Undo takes it back.
+    assert_eq!(n.vote(&comment, &alpha).await, Some(1));
+    assert_eq!(n.comment_row(&comment).await.unwrap().upvotes, 1);
     n.deliver(&rw, &format!("{dir}/voting/like_note.json"))
         .await
         .accepted();
@@ -756,7 +760,11 @@ async fn lemmy_posts_comments_votes_follows_and_deletes_land_in_a_local_communit
         .accepted();
     assert_eq!(n.vote(&page, &beta).await, None);
     let p = n.post_row(&page).await.unwrap();
-    assert_eq!((p.upvotes, p.downvotes), (0, 0));
+    assert_eq!(
+        (p.upvotes, p.downvotes),
+        (1, 0),
+        "only the author's own upvote is left"
+    );
 
     let follow_id = id_of(&rw, &format!("{dir}/following/follow.json"));
     n.deliver(&rw, &format!("{dir}/following/follow.json"))
@@ -1297,7 +1305,11 @@ async fn mastodon_replies_likes_and_follows_land_on_local_content() {
         .await
         .accepted();
     assert_eq!(n.vote(&post, &felix).await, Some(1));
-    assert_eq!(n.post_row(&post).await.unwrap().upvotes, 1);
+    assert_eq!(
+        n.post_row(&post).await.unwrap().upvotes,
+        2,
+        "alice's own upvote and felix's"
+    );
     n.deliver(&rw, &format!("{dir}/undo_like_page.json"))
         .await
         .accepted();

@@ -33,6 +33,7 @@ mod posts;
 mod queue_admin;
 mod rate_limits;
 mod reports;
+mod scores;
 mod thread_collections;
 mod tree;
 

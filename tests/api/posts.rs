@@ -65,7 +65,8 @@ async fn posts_are_listed_by_hot_top_and_new_and_edited_and_deleted() {
         assert_eq!(s, StatusCode::CREATED, "{p}");
         ids.push(p["id"].as_i64().unwrap());
     }
-    // Post 2 gets two upvotes, post 4 one downvote.
+    // Every post starts with alice's own upvote. Post 2 gets bob's as well (alice's again changes
+    // nothing): two upvotes; post 4 a downvote from bob: score 0.
     for token in [&alice, &bob] {
         let (s, v) = app
             .post(
@@ -76,6 +77,8 @@ async fn posts_are_listed_by_hot_top_and_new_and_edited_and_deleted() {
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
+    let (_, p2) = app.get(&format!("/api/v1/posts/{}", ids[2]), None).await;
+    assert_eq!(p2["counts"]["score"], 2, "{p2}");
     app.post(
         &format!("/api/v1/posts/{}/vote", ids[4]),
         Some(&bob),

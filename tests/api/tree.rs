@@ -62,7 +62,8 @@ async fn a_reply_chain_five_deep_nests_and_every_sort_orders_siblings() {
     let (c1, c2, c3, c4) = (top[0], top[1], top[2], top[3]);
     let expected = [
         ("hot", vec![c2, c4, c3, c1]),
-        ("top", vec![c2, c4, c1, c3]),
+        // Every comment starts with alice's upvote: c1 1, c2 2, c3 and c4 0 (ties: newer first).
+        ("top", vec![c2, c1, c4, c3]),
         ("new", vec![c4, c3, c2, c1]),
         ("old", vec![c1, c2, c3, c4]),
         ("controversial", vec![c4, c3, c2, c1]),

@@ -112,10 +112,13 @@ pub struct CommunityRef {
     pub local: bool,
 }
 
-/// Maintained counters of a post.
+/// Maintained counters of a post. Every post starts with its author's upvote (as on Lemmy):
+/// a new post has score 1 and one upvote.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PostCounts {
+    /// Upvotes minus downvotes, the author's own vote included.
     pub score: i32,
+    /// Upvotes, the author's own (given at creation unless taken back) included.
     pub upvotes: i32,
     pub downvotes: i32,
     /// Comments stored on this node (deleted and removed ones included).
@@ -148,7 +151,8 @@ pub struct PostJson {
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub counts: PostCounts,
-    /// The caller's vote (1 or -1), when logged in and voted.
+    /// The caller's vote (1 or -1), when logged in and voted. For the author this is 1 from the
+    /// start (their implicit upvote) until they change or clear it.
     pub my_vote: Option<i16>,
     /// A remote post only: when its thread was last synced with its home (backfill or resync);
     /// `null` when never.
@@ -198,10 +202,13 @@ impl From<PostView> for PostJson {
     }
 }
 
-/// Maintained counters of a comment.
+/// Maintained counters of a comment. Every comment starts with its author's upvote (as on
+/// Lemmy): a new comment has score 1 and one upvote.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CommentCounts {
+    /// Upvotes minus downvotes, the author's own vote included.
     pub score: i32,
+    /// Upvotes, the author's own (given at creation unless taken back) included.
     pub upvotes: i32,
     pub downvotes: i32,
     /// Direct replies.
@@ -234,6 +241,8 @@ pub struct CommentJson {
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub counts: CommentCounts,
+    /// The caller's vote (1 or -1), when logged in and voted. For the author this is 1 from the
+    /// start (their implicit upvote) until they change or clear it.
     pub my_vote: Option<i16>,
 }
 

@@ -220,6 +220,9 @@ pub async fn delete(
 }
 
 /// Vote on a comment: 1 up, -1 down, 0 clears.
+///
+/// The author starts with an upvote of their own (score 1), which they can clear or turn into
+/// a downvote like any vote.
 #[utoipa::path(post, path = "/api/v1/comments/{id}/vote", tag = "comments", params(("id" = i64, Path)),
     request_body = Vote, security(("bearer" = [])),
     responses((status = 200, body = VoteResult), (status = 400, body = crate::error::ErrorBody),

@@ -246,6 +246,9 @@ pub async fn delete(
 }
 
 /// Vote on a post: 1 up, -1 down, 0 clears.
+///
+/// The author starts with an upvote of their own (score 1), which they can clear or turn into
+/// a downvote like any vote.
 #[utoipa::path(post, path = "/api/v1/posts/{id}/vote", tag = "posts", params(("id" = i64, Path)),
     request_body = Vote, security(("bearer" = [])),
     responses((status = 200, body = VoteResult), (status = 400, body = crate::error::ErrorBody),
