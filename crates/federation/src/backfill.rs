@@ -218,13 +218,23 @@ impl Run<'_> {
             return Err(RunError::Stop(Stop::Requests));
         }
         let limit = self.hosts.of(&authority(url));
-        let fetched = tokio::time::timeout(left, async {
-            let _permit = limit.acquire().await;
-            fetch::fetch_object_signed(url, self.data).await
-        })
-        .await
-        .map_err(|_| RunError::Stop(Stop::Time))?;
-        fetched.map_err(RunError::Fed)
+        // A task of its own: the fetch (signing included) goes on while the run stores what
+        // came before, and can use the other core.
+        let (data, at) = (self.data.clone(), url.clone());
+        let mut task = tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            fetch::fetch_object_signed(&at, &data).await
+        });
+        match tokio::time::timeout(left, &mut task).await {
+            Ok(Ok(fetched)) => fetched.map_err(RunError::Fed),
+            Ok(Err(e)) => Err(RunError::Fed(FedError::Internal(format!(
+                "fetch task: {e}"
+            )))),
+            Err(_) => {
+                task.abort();
+                Err(RunError::Stop(Stop::Time))
+            }
+        }
     }
 
     /// Walk the collection (or page) `start` — a URL, or an embedded collection from a document
@@ -544,7 +554,9 @@ async fn store_listed(
         .partition(|l| known.contains(l.id.as_str()));
     report.known += old.len();
 
-    let fetches = run.settings.per_host.max(1);
+    // Fetches started ahead of the item being stored (each host still gets at most `per_host`
+    // at once: see `Run::get`).
+    let fetches = run.settings.per_host.max(1) * 4;
     let mut fetched = stream::iter(new)
         .map(|l| async move {
             let got = match l.object {
