@@ -899,7 +899,12 @@ async fn the_metrics_listener_reports_traffic_by_name_and_stays_off_the_public_r
         assert!(response.status().is_success());
         response.text().await.unwrap()
     };
-    let before = scrape().await;
+    // The sampler sets the pool gauges, then queries the queue: wait for its first full pass.
+    let before = canopy_testkit::eventually("the first sample is complete", || async {
+        let text = scrape().await;
+        sample(&text, "canopy_delivery_queue_pending", &[]).map(|_| text)
+    })
+    .await;
     assert!(
         sample(&before, "canopy_db_pool_connections", &["state=\"size\""]).unwrap() >= 1.0,
         "{before}"

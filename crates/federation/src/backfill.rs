@@ -155,6 +155,9 @@ impl Report {
     }
 }
 
+/// Items one run stores at once (database round trips overlap; a reply waits for its parent).
+const STORE_CONCURRENCY: usize = 8;
+
 /// Requests in flight per host, shared by every run of a process.
 #[derive(Debug)]
 pub struct HostLimits {
@@ -554,10 +557,17 @@ async fn store_listed(
         .partition(|l| known.contains(l.id.as_str()));
     report.known += old.len();
 
-    // Fetches started ahead of the item being stored (each host still gets at most `per_host`
-    // at once: see `Run::get`).
+    // Fetches started ahead of the items being stored (each host still gets at most `per_host`
+    // at once: see `Run::get`), and up to STORE_CONCURRENCY items stored at once, each after its
+    // parent when the parent is among them (the list is oldest first, so a parent is always
+    // started before its replies).
     let fetches = run.settings.per_host.max(1) * 4;
-    let mut fetched = stream::iter(new)
+    let signals: HashMap<String, tokio::sync::watch::Sender<bool>> = new
+        .iter()
+        .map(|l| (l.id.to_string(), tokio::sync::watch::Sender::new(false)))
+        .collect();
+    let signals = &signals;
+    let mut outcomes = stream::iter(new)
         .map(|l| async move {
             let got = match l.object {
                 Some(o) => Ok(Fetched::Object(o)),
@@ -565,22 +575,40 @@ async fn store_listed(
             };
             (l.id, got)
         })
-        .buffered(fetches);
-    while let Some((id, got)) = fetched.next().await {
-        match got {
-            Ok(Fetched::Object(json)) if kind_of(&json) != "Tombstone" => {
-                match objects::store(&json, None, &data.reset_request_count(), &mut Vec::new())
-                    .await
-                {
-                    Ok(Stored::Post { .. }) => report.posts_added += 1,
-                    Ok(Stored::Comment { .. }) => report.comments_added += 1,
-                    Err(e) => {
-                        tracing::debug!(item = %id, error = %e, "backfilled item not stored");
-                        report.failed += 1;
+        .buffered(fetches)
+        .map(|(id, got)| async move {
+            let outcome = match got {
+                Ok(Fetched::Object(json)) if kind_of(&json) != "Tombstone" => {
+                    let parent = json.get("inReplyTo").and_then(id_of).map(String::from);
+                    if let Some(signal) = parent.and_then(|p| signals.get(&p)) {
+                        let mut done = signal.subscribe();
+                        // Set whether the parent was stored or not; a closed channel cannot
+                        // happen while `signals` lives.
+                        let _ = done.wait_for(|d| *d).await;
                     }
+                    let stored =
+                        objects::store(&json, None, &data.reset_request_count(), &mut Vec::new())
+                            .await;
+                    Ok(Some(stored))
                 }
+                Ok(_) => Ok(None),
+                Err(e) => Err(e),
+            };
+            if let Some(signal) = signals.get(id.as_str()) {
+                signal.send_replace(true);
             }
-            Ok(_) => {}
+            (id, outcome)
+        })
+        .buffer_unordered(STORE_CONCURRENCY);
+    while let Some((id, outcome)) = outcomes.next().await {
+        match outcome {
+            Ok(Some(Ok(Stored::Post { .. }))) => report.posts_added += 1,
+            Ok(Some(Ok(Stored::Comment { .. }))) => report.comments_added += 1,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(item = %id, error = %e, "backfilled item not stored");
+                report.failed += 1;
+            }
+            Ok(None) => {}
             Err(RunError::Stop(s)) => report.stop(s),
             Err(RunError::Fed(e)) => {
                 tracing::debug!(item = %id, error = %e, "backfilled item not fetched");
@@ -588,7 +616,7 @@ async fn store_listed(
             }
         }
     }
-    drop(fetched);
+    drop(outcomes);
 
     if mode == Mode::Resync && report.stopped.is_none() {
         // Newest first: edits and deletions are likeliest there.
