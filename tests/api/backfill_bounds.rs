@@ -25,11 +25,7 @@ async fn node(backfill: BackfillSettings) -> (TestApp, String) {
         ..unlimited()
     };
     let app = TestApp::spawn_configured(None, options).await;
-    let token = app.user("root").await;
-    sqlx::query("UPDATE local_user SET is_admin = true")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    let token = app.admin("root").await;
     (app, token)
 }
 

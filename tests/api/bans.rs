@@ -14,19 +14,6 @@ fn authority(app: &TestApp) -> String {
     app.public_url.trim_start_matches("http://").to_string()
 }
 
-async fn admin_token(app: &TestApp, name: &str) -> String {
-    let token = app.user(name).await;
-    sqlx::query(
-        "UPDATE local_user SET is_admin = true
-         WHERE person_id = (SELECT id FROM person WHERE local AND name = $1)",
-    )
-    .bind(name)
-    .execute(&app.db)
-    .await
-    .unwrap();
-    token
-}
-
 async fn ap_id_of(app: &TestApp, token: &str) -> String {
     let (_, me) = app.get("/api/v1/me", Some(token)).await;
     me["ap_id"].as_str().unwrap().to_string()
@@ -491,7 +478,7 @@ async fn a_ban_by_a_non_moderator_is_refused_directly_and_relayed() {
 #[tokio::test]
 async fn a_site_banned_local_user_cannot_post_comment_vote_or_create_communities() {
     let w = world().await;
-    let admin = admin_token(&w.app, "root").await;
+    let admin = w.app.admin("root").await;
     let (s, ban) = w
         .app
         .post(
@@ -778,7 +765,7 @@ async fn ban_endpoints_refuse_non_moderators_and_unknown_targets() {
             .await;
         assert_eq!(s, status, "{method} {path}: {b}");
     }
-    let admin = admin_token(&w.app, "root").await;
+    let admin = w.app.admin("root").await;
     // A community's moderator does not ban the node's admins.
     let (s, b) = w.ban(&w.alice, "root", json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
@@ -948,7 +935,7 @@ async fn personal_blocks_hide_exactly_what_was_blocked() {
 async fn a_site_ban_of_a_local_user_reaches_the_instances_following_its_communities() {
     let alpha = TestApp::spawn().await;
     let beta = TestApp::spawn().await;
-    let root = admin_token(&alpha, "root").await;
+    let root = alpha.admin("root").await;
     let alice = alpha.user("alice").await;
     let alice_ap = ap_id_of(&alpha, &alice).await;
     let bob = beta.user("bob").await;

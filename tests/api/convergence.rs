@@ -22,19 +22,6 @@ async fn spawn(backfill: BackfillSettings) -> TestApp {
     TestApp::spawn_configured(Some(fast_worker_config()), options).await
 }
 
-async fn admin_token(app: &TestApp, name: &str) -> String {
-    let token = app.user(name).await;
-    sqlx::query(
-        "UPDATE local_user SET is_admin = true
-         WHERE person_id = (SELECT id FROM person WHERE local AND name = $1)",
-    )
-    .bind(name)
-    .execute(&app.db)
-    .await
-    .unwrap();
-    token
-}
-
 async fn local_id(app: &TestApp, table: &str, ap_id: &str) -> Option<i64> {
     sqlx::query_as::<_, (i64,)>(&format!("SELECT id FROM {table} WHERE ap_id = $1"))
         .bind(ap_id)
@@ -291,7 +278,7 @@ async fn a_resync_brings_back_what_a_stopped_node_missed_and_a_second_adds_nothi
         ..BackfillSettings::default()
     })
     .await;
-    let admin = admin_token(&d.beta, "root").await;
+    let admin = d.beta.admin("root").await;
 
     // Only administrators may resync.
     let bob = d.beta.user("bobby").await;
@@ -468,7 +455,7 @@ async fn a_thread_of_5000_comments_backfills_within_its_request_bound_and_once()
     }
     tx.commit().await.unwrap();
 
-    let admin = admin_token(&beta, "root").await;
+    let admin = beta.admin("root").await;
     // Beta knows the community, as a follower would.
     let (s, c) = beta
         .get(

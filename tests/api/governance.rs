@@ -13,19 +13,6 @@ use std::sync::Arc;
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
 /// Register `name`, make it an instance administrator, and return its token.
-async fn admin_token(app: &TestApp, name: &str) -> String {
-    let token = app.user(name).await;
-    sqlx::query(
-        "UPDATE local_user SET is_admin = true
-         WHERE person_id = (SELECT id FROM person WHERE local AND name = $1)",
-    )
-    .bind(name)
-    .execute(&app.db)
-    .await
-    .unwrap();
-    token
-}
-
 /// A loopback listener that counts the connections made to it and answers none.
 async fn trap() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -157,7 +144,7 @@ async fn a_blocked_instance_is_refused_everywhere_and_unblocking_restores_its_co
     // No worker: deliveries stay pending, so the test sees what the block does to them.
     let app = TestApp::spawn_without_worker().await;
     let alice = app.user("alice").await;
-    let boss = admin_token(&app, "boss").await;
+    let boss = app.admin("boss").await;
     let post = app.community_with_post(&alice, "birds").await;
     let (_, p) = app.get(&format!("/api/v1/posts/{post}"), None).await;
     let post_ap = p["ap_id"].as_str().unwrap().to_string();
@@ -347,7 +334,7 @@ async fn a_blocked_instance_is_refused_everywhere_and_unblocking_restores_its_co
 #[tokio::test]
 async fn a_delivery_already_claimed_when_the_block_lands_is_dropped_by_the_worker() {
     let app = TestApp::spawn_without_worker().await;
-    let boss = admin_token(&app, "boss").await;
+    let boss = app.admin("boss").await;
     app.user("alice").await;
     let sender = canopy_db::people::local_by_name(&app.db, "alice")
         .await
@@ -415,7 +402,7 @@ async fn in_allowlist_mode_only_listed_instances_federate() {
     )
     .await;
     let alice = app.user("alice").await;
-    let boss = admin_token(&app, "boss").await;
+    let boss = app.admin("boss").await;
     let post = app.community_with_post(&alice, "birds").await;
     let (_, p) = app.get(&format!("/api/v1/posts/{post}"), None).await;
     let post_ap = p["ap_id"].as_str().unwrap().to_string();
@@ -494,7 +481,7 @@ async fn in_allowlist_mode_only_listed_instances_federate() {
 async fn only_administrators_govern_instances_and_bad_hosts_change_nothing() {
     let app = TestApp::spawn_without_worker().await;
     let alice = app.user("alice").await;
-    let boss = admin_token(&app, "boss").await;
+    let boss = app.admin("boss").await;
     let endpoints = [
         (Method::GET, "/api/v1/admin/instances".to_string(), None),
         (

@@ -358,11 +358,7 @@ async fn the_listed_ids_of_a_lemmy_thread_fetch_as_activitypub_objects_into_thei
 #[tokio::test]
 async fn a_resync_of_a_lemmy_thread_reads_its_comments_through_the_api_fallback() {
     let app = TestApp::spawn().await;
-    let token = app.user("root").await;
-    sqlx::query("UPDATE local_user SET is_admin = true")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    let token = app.admin("root").await;
     let lemmy = StandIn::lemmy("0.19.9").await;
     let group = lemmy.group("lemmings");
     let lou = lemmy.person("lou");

@@ -38,24 +38,11 @@ async fn node() -> (TestApp, canopy_core::PersonId, String, String) {
     let person = canopy_db::people::local_by_name(&app.db, "sender")
         .await
         .unwrap();
-    let admin = admin_token(&app, "boss").await;
+    let admin = app.admin("boss").await;
     (app, person.id, person.ap_id, admin)
 }
 
 /// Register `name`, make it an instance administrator, and return its token.
-async fn admin_token(app: &TestApp, name: &str) -> String {
-    let token = app.user(name).await;
-    sqlx::query(
-        "UPDATE local_user SET is_admin = true
-         WHERE person_id = (SELECT id FROM person WHERE local AND name = $1)",
-    )
-    .bind(name)
-    .execute(&app.db)
-    .await
-    .unwrap();
-    token
-}
-
 /// Queue one Create about a fresh object, delivered to `inbox`.
 async fn enqueue(
     app: &TestApp,

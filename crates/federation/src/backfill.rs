@@ -240,6 +240,15 @@ impl Run<'_> {
         }
     }
 
+    /// A listed item's document: the embedded one, or fetched from its id.
+    async fn take(&self, l: Listed) -> (Url, Result<Fetched, RunError>) {
+        let got = match l.object {
+            Some(o) => Ok(Fetched::Object(o)),
+            None => self.get(&l.id).await,
+        };
+        (l.id, got)
+    }
+
     /// Walk the collection (or page) `start` — a URL, or an embedded collection from a document
     /// of `origin` — appending its items to `out` (each id once) within the bounds. Returns the
     /// collection's `totalItems` when it says one.
@@ -568,13 +577,7 @@ async fn store_listed(
         .collect();
     let signals = &signals;
     let mut outcomes = stream::iter(new)
-        .map(|l| async move {
-            let got = match l.object {
-                Some(o) => Ok(Fetched::Object(o)),
-                None => run.get(&l.id).await,
-            };
-            (l.id, got)
-        })
+        .map(|l| run.take(l))
         .buffered(fetches)
         .map(|(id, got)| async move {
             let outcome = match got {
@@ -626,13 +629,7 @@ async fn store_listed(
             .take(run.settings.max_refresh)
             .collect();
         let mut again = stream::iter(again_items)
-            .map(|l| async move {
-                let got = match l.object {
-                    Some(o) => Ok(Fetched::Object(o)),
-                    None => run.get(&l.id).await,
-                };
-                (l.id, got)
-            })
+            .map(|l| run.take(l))
             .buffered(fetches);
         while let Some((id, got)) = again.next().await {
             match got {

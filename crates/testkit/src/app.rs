@@ -239,6 +239,20 @@ impl TestApp {
         b["token"].as_str().unwrap().to_string()
     }
 
+    /// Register and log in the local user `name` as an administrator; returns the token.
+    pub async fn admin(&self, name: &str) -> String {
+        let token = self.user(name).await;
+        sqlx::query(
+            "UPDATE local_user SET is_admin = true
+             WHERE person_id = (SELECT id FROM person WHERE local AND name = $1)",
+        )
+        .bind(name)
+        .execute(&self.db)
+        .await
+        .unwrap();
+        token
+    }
+
     /// Create a community and a post in it; returns the post id.
     pub async fn community_with_post(&self, token: &str, name: &str) -> i64 {
         let (s, c) = self
