@@ -37,9 +37,22 @@ async fn ap_get(app: &TestApp, url: &str) -> (StatusCode, Value) {
 }
 
 /// Every item of a paged collection, following `first` and each `next`; checks that each page
-/// is an `OrderedCollectionPage` of the collection, within the page size. Returns the items,
-/// `totalItems` and the number of pages.
+/// is an `OrderedCollectionPage` of the collection, within the page size. Returns the ids of the
+/// items, `totalItems` and the number of pages.
 async fn walk(app: &TestApp, collection: &str) -> (Vec<String>, i64, usize) {
+    let (items, total, pages) = walk_items(app, collection).await;
+    (items.iter().map(|i| item_id(i).to_string()).collect(), total, pages)
+}
+
+/// An item's id: the item itself (a URL) or the `id` of an embedded object.
+fn item_id(item: &Value) -> &str {
+    item.as_str()
+        .or_else(|| item["id"].as_str())
+        .unwrap_or_else(|| panic!("an item without an id: {item}"))
+}
+
+/// Every item of a paged collection as served (ids and embedded objects), as [`walk`].
+async fn walk_items(app: &TestApp, collection: &str) -> (Vec<Value>, i64, usize) {
     let (status, c) = ap_get(app, collection).await;
     assert_eq!(status, StatusCode::OK, "{c}");
     assert_eq!(c["type"], "OrderedCollection");
@@ -58,7 +71,7 @@ async fn walk(app: &TestApp, collection: &str) -> (Vec<String>, i64, usize) {
         assert_eq!(page["id"], url.as_str());
         let got = page["orderedItems"].as_array().unwrap();
         assert!(got.len() <= PAGE_SIZE, "{} items on one page", got.len());
-        items.extend(got.iter().map(|i| i.as_str().unwrap().to_string()));
+        items.extend(got.iter().cloned());
         next = page["next"].as_str().map(str::to_string);
     }
     (items, total, pages)
@@ -143,6 +156,18 @@ async fn context_lists_the_post_then_every_comment_once_oldest_first_across_page
     assert_eq!(total, 67);
     assert_eq!(usize::try_from(total).unwrap(), items.len());
     assert_eq!(pages, 2, "67 items are two pages of at most {PAGE_SIZE}");
+
+    // The post is listed by id; each comment made here is embedded as the very Note its id
+    // serves, so a peer reading the thread needs no request per comment.
+    let (served, _, _) = walk_items(&app, &context).await;
+    assert_eq!(served[0], Value::String(post.clone()));
+    for item in &served[1..] {
+        assert_eq!(item["type"], "Note", "{item}");
+        let (status, mut note) = ap_get(&app, item_id(item)).await;
+        assert_eq!(status, StatusCode::OK, "{note}");
+        note.as_object_mut().unwrap().remove("@context");
+        assert_eq!(*item, note, "the embedded Note is the one its id serves");
+    }
 
     // Comments published at the same instant (as a backfill can store them) are ordered by id,
     // and a page boundary inside the tie still lists each exactly once.
@@ -277,6 +302,13 @@ async fn thread_collections_negotiate_and_refuse_what_they_cannot_serve() {
     assert_eq!(total, 3);
     let (items, _, _) = walk(&app, &format!("{comment_url}/replies")).await;
     assert_eq!(items, [comment_ap(&app, reply)]);
+    // Embedded, the deleted comment is the Tombstone its id answers; its reply is still a Note.
+    let (served, _, _) = walk_items(&app, &format!("{post_url}/context")).await;
+    assert_eq!(served[1]["type"], "Tombstone", "{}", served[1]);
+    assert_eq!(served[1]["formerType"], "Note");
+    assert_eq!(served[1]["id"], comment_url.as_str());
+    assert_eq!(served[2]["type"], "Note");
+    assert_eq!(served[2]["content"], "<p>second</p>\n", "{}", served[2]);
 
     // A deleted post's collections are gone with it.
     let (status, body) = app
@@ -342,6 +374,12 @@ async fn comments_of_a_blocked_instance_leave_the_thread_collections() {
         "by publication time: eve's replies were published first"
     );
     assert_eq!(total, 4);
+    // Eve's comments are listed by id (a peer takes embedded objects only from their own
+    // host); alice's is embedded.
+    let (served, _, _) = walk_items(&app, &format!("{post_url}/context")).await;
+    assert!(served[1].is_string() && served[2].is_string(), "{served:?}");
+    assert_eq!(served[3]["type"], "Note", "{}", served[3]);
+    assert_eq!(served[3]["attributedTo"], format!("{}/u/alice", app.public_url));
     let (items, _, _) = walk(&app, &format!("{comment_url}/replies")).await;
     assert_eq!(items, [eves[1].clone()]);
 

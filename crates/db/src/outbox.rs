@@ -112,13 +112,8 @@ pub struct ContentAp {
     pub community_authority: String,
 }
 
-/// A comment as its activities describe it.
-pub async fn comment_ap(
-    conn: &mut PgConnection,
-    id: canopy_core::CommentId,
-) -> Result<ContentAp, DbError> {
-    sqlx::query_as(
-        "SELECT c.ap_id, 'Note' AS kind, NULL::text AS title, NULL::text AS url, c.content AS source,
+/// The columns of a comment as its activities describe it (followed by a `WHERE` on `c`).
+const COMMENT_AP: &str = "SELECT c.ap_id, 'Note' AS kind, NULL::text AS title, NULL::text AS url, c.content AS source,
                 c.content_html AS html, c.published, c.updated, c.deleted, p.locked,
                 false AS featured,
                 u.id AS creator_id, u.ap_id AS creator_ap_id, u.local AS creator_local,
@@ -135,13 +130,35 @@ pub async fn comment_ap(
          LEFT JOIN comment pc ON pc.id = c.parent_id
          LEFT JOIN person pcu ON pcu.id = pc.creator_id
          JOIN community m ON m.id = p.community_id
-         JOIN instance mi ON mi.id = m.instance_id
-         WHERE c.id = $1",
-    )
+         JOIN instance mi ON mi.id = m.instance_id";
+
+/// A comment as its activities describe it.
+pub async fn comment_ap(
+    conn: &mut PgConnection,
+    id: canopy_core::CommentId,
+) -> Result<ContentAp, DbError> {
+    sqlx::query_as(&format!("{COMMENT_AP} WHERE c.id = $1"))
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(DbError::NotFound("comment"))
+}
+
+/// Several comments as their activities describe them (any order; ids not found are left out).
+pub async fn comments_ap(
+    conn: &mut PgConnection,
+    ids: &[canopy_core::CommentId],
+) -> Result<Vec<ContentAp>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+    Ok(
+        sqlx::query_as(&format!("{COMMENT_AP} WHERE c.id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }
 
 /// A post as its activities describe it.

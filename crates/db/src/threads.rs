@@ -1,4 +1,4 @@
-//! Whole threads as collections of ids: a post's `context` (the post, then every comment of the
+//! Whole threads as collections: a post's `context` (the post, then every comment of the
 //! thread by publication time) and the direct `replies` of a post or a comment. Every page is a
 //! keyset scan over `(published, id)` on an index scoped to the post (or to the post and parent),
 //! so a page reads the rows it returns whatever the size of the thread.
@@ -43,12 +43,16 @@ pub struct ThreadComment {
     pub removed: bool,
 }
 
-/// One listed item: its id (the keyset tie-breaker), publication time and ActivityPub id.
+/// One listed item: its id (the keyset tie-breaker), publication time and ActivityPub id, and
+/// what a page needs to embed it (made here; deleted or removed, and since when).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ThreadItem {
     pub id: i64,
     pub published: DateTime<Utc>,
     pub ap_id: String,
+    pub local: bool,
+    pub gone: bool,
+    pub updated: Option<DateTime<Utc>>,
 }
 
 impl ThreadItem {
@@ -108,7 +112,8 @@ pub async fn thread_page(
     limit: i64,
 ) -> Result<Vec<ThreadItem>, DbError> {
     let sql = format!(
-        "SELECT x.id, x.published, x.ap_id FROM comment x
+        "SELECT x.id, x.published, x.ap_id, x.local, (x.deleted OR x.removed) AS gone, x.updated
+         FROM comment x
          WHERE x.post_id = $1
            AND {after}
            AND {visible}
@@ -154,7 +159,8 @@ pub async fn replies_page(
     limit: i64,
 ) -> Result<Vec<ThreadItem>, DbError> {
     let sql = format!(
-        "SELECT x.id, x.published, x.ap_id FROM comment x
+        "SELECT x.id, x.published, x.ap_id, x.local, (x.deleted OR x.removed) AS gone, x.updated
+         FROM comment x
          WHERE x.post_id = $1 AND x.parent_key = $2
            AND {after}
            AND {visible}

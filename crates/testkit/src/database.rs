@@ -45,11 +45,12 @@ impl Database {
         })
     }
 
-    /// Close the pool and drop the database.
+    /// Close the pool and drop the database (ending connections a node still holds outside the
+    /// pool, such as its notification listener).
     pub async fn drop_now(self) -> Result<()> {
         self.pool.close().await;
         let mut conn = self.admin.connect().await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {}", self.name))
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
             .execute(&mut conn)
             .await?;
         Ok(())

@@ -70,8 +70,8 @@ impl ObjectCollection {
     }
 }
 
-/// A paged collection of ids (a thread's `context`, an object's `replies`): the count and a
-/// link to the first page.
+/// A paged collection (a thread's `context`, an object's `replies`): the count and a link to
+/// the first page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PagedCollection {
@@ -93,7 +93,7 @@ impl PagedCollection {
     }
 }
 
-/// One page of a paged collection; `next` is absent on the last page.
+/// One page of a paged collection (ids or embedded objects); `next` is absent on the last page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionPage {
@@ -101,13 +101,18 @@ pub struct CollectionPage {
     #[serde(rename = "type")]
     pub kind: Kind,
     pub part_of: String,
-    pub ordered_items: Vec<String>,
+    pub ordered_items: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub next: Option<String>,
 }
 
 impl CollectionPage {
-    pub fn new(id: String, part_of: String, items: Vec<String>, next: Option<String>) -> Self {
+    pub fn new(
+        id: String,
+        part_of: String,
+        items: Vec<serde_json::Value>,
+        next: Option<String>,
+    ) -> Self {
         Self {
             id,
             kind: Kind::OrderedCollectionPage,

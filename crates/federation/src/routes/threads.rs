@@ -2,14 +2,15 @@
 //! every comment of the thread oldest first), `/post/{id}/replies` (top-level comments) and
 //! `/comment/{id}/replies` (direct replies). Each answers ActivityPub peers with an
 //! `OrderedCollection` (`totalItems`, `first`), whose pages (`?page=first`, then `?page={cursor}`
-//! from `next`) are keyset-paged; a browser is sent to the object's own page.
+//! from `next`) are keyset-paged; a browser is sent to the object's own page. Comments made here
+//! are embedded in the pages (see [`page_of`]); the post and comments from elsewhere are ids.
 
 use super::actors::gone;
 use super::error::RouteError;
 use super::extract::RowId;
 use super::negotiate::{activity_json, wants_activity_json};
 use crate::protocol::collections::{CollectionPage, PagedCollection};
-use crate::protocol::objects::{context_url, replies_url};
+use crate::protocol::objects::{context_url, replies_url, Note, Tombstone};
 use crate::protocol::Kind;
 use crate::FedContext;
 use axum::extract::{Query, State};
@@ -18,7 +19,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use canopy_core::{CommentId, PostId};
 use canopy_db::threads::{self, ThreadItem};
-use canopy_db::DbError;
+use canopy_db::{outbox, DbError};
+use serde_json::Value;
+use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -70,14 +73,19 @@ fn page_url(collection: &str, page: &str) -> String {
     format!("{collection}?page={page}")
 }
 
-/// A page of ids from `items` (fetched with one more than `limit` to know whether more follow).
-fn page_of(
+/// A page of `items` (fetched with one more than `limit` to know whether more follow), after
+/// `lead` when given. Comments made here are embedded (FEP-f228 allows it): a live one as the
+/// `Note` its id serves, a deleted or removed one as a `Tombstone`, so a peer reading the thread
+/// needs no request per item; a peer takes an embedded object only from its own host, so
+/// comments from elsewhere are listed by id.
+async fn page_of(
+    ctx: &FedContext,
     collection: &str,
     page: &str,
     lead: Option<&str>,
     mut items: Vec<ThreadItem>,
     limit: i64,
-) -> CollectionPage {
+) -> Result<CollectionPage, RouteError> {
     let limit = usize::try_from(limit).unwrap_or(0);
     let more = items.len() > limit;
     items.truncate(limit);
@@ -88,17 +96,41 @@ fn page_of(
     } else {
         None
     };
-    let ids = lead
-        .map(str::to_string)
-        .into_iter()
-        .chain(items.into_iter().map(|i| i.ap_id))
+    let live: Vec<CommentId> = items
+        .iter()
+        .filter(|i| i.local && !i.gone)
+        .map(|i| CommentId(i.id))
         .collect();
-    CollectionPage::new(
+    let mut notes: HashMap<String, Value> = HashMap::new();
+    if !live.is_empty() {
+        let mut conn = ctx.db.acquire().await.map_err(DbError::from)?;
+        for c in outbox::comments_ap(&mut conn, &live).await? {
+            let note = serde_json::to_value(Note::from_content(&c)).unwrap_or_default();
+            notes.insert(c.ap_id, note);
+        }
+    }
+    let embedded = items.into_iter().map(|i| {
+        if !i.local {
+            return Value::String(i.ap_id);
+        }
+        if i.gone {
+            return serde_json::to_value(Tombstone::new(&i.ap_id, Kind::Note, i.updated))
+                .unwrap_or_default();
+        }
+        // Deleted between the two reads: listed by id (which answers the Tombstone).
+        notes.remove(&i.ap_id).unwrap_or(Value::String(i.ap_id))
+    });
+    let items = lead
+        .map(|l| Value::String(l.to_string()))
+        .into_iter()
+        .chain(embedded)
+        .collect();
+    Ok(CollectionPage::new(
         page_url(collection, page),
         collection.to_string(),
-        ids,
+        items,
         next,
-    )
+    ))
 }
 
 fn raw_page(q: &PageQuery) -> &str {
@@ -134,13 +166,21 @@ pub async fn post_context(
         Wanted::First => {
             // The post takes the first place of the first page.
             let items = threads::thread_page(&ctx.db, post.id, None, PAGE_SIZE).await?;
-            let page = page_of(&collection, FIRST, Some(&post.ap_id), items, PAGE_SIZE - 1);
+            let page = page_of(
+                &ctx,
+                &collection,
+                FIRST,
+                Some(&post.ap_id),
+                items,
+                PAGE_SIZE - 1,
+            )
+            .await?;
             ok(serde_json::to_value(page).unwrap_or_default())
         }
         Wanted::After(t, after) => {
             let items =
                 threads::thread_page(&ctx.db, post.id, Some((t, after)), PAGE_SIZE + 1).await?;
-            let page = page_of(&collection, raw_page(&q), None, items, PAGE_SIZE);
+            let page = page_of(&ctx, &collection, raw_page(&q), None, items, PAGE_SIZE).await?;
             ok(serde_json::to_value(page).unwrap_or_default())
         }
     }
@@ -203,13 +243,15 @@ async fn replies(
         }
         Wanted::First => {
             let items = threads::replies_page(&ctx.db, post, parent, None, PAGE_SIZE + 1).await?;
-            serde_json::to_value(page_of(&collection, FIRST, None, items, PAGE_SIZE))
+            serde_json::to_value(page_of(ctx, &collection, FIRST, None, items, PAGE_SIZE).await?)
         }
         Wanted::After(t, after) => {
             let items =
                 threads::replies_page(&ctx.db, post, parent, Some((t, after)), PAGE_SIZE + 1)
                     .await?;
-            serde_json::to_value(page_of(&collection, raw_page(q), None, items, PAGE_SIZE))
+            serde_json::to_value(
+                page_of(ctx, &collection, raw_page(q), None, items, PAGE_SIZE).await?,
+            )
         }
     };
     Ok(activity_json(StatusCode::OK, body.unwrap_or_default()))
