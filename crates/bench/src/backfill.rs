@@ -4,10 +4,12 @@
 //! of [`crate::shape`] by 20 authors, inserted through `canopy_db::comments::create`. Then, each
 //! round, a fresh node B (its own database) resyncs the post's URL at once, as
 //! `canopy admin resync` does: B fetches the post, reads A's `context` collection (pages of 50
-//! ids) and fetches every comment from its own id through the verified object path (authors
-//! are fetched the first time they are met), with the default bounds. A second resync on the
-//! same B must add nothing. As a same-run baseline, one more fresh node copies the thread with
-//! one request at a time (`backfill_per_host = 1`), as a fetcher without concurrency would.
+//! items; A embeds its own comments, so no comment is fetched by itself) and stores every
+//! comment through the verified object path (authors are fetched the first time they are met),
+//! with the default bounds. A second resync on the same B must add nothing. As a same-run
+//! baseline, one more fresh node copies the thread with one request at a time
+//! (`backfill_per_host = 1`), as a fetcher without concurrency would; with embedded comments
+//! the pages are read one after another either way, so the two now run at about the same rate.
 //!
 //! Both nodes run in this process on loopback and share its two cores with PostgreSQL. The last
 //! line is the summary BENCHMARKS.md quotes.
