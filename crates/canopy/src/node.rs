@@ -112,12 +112,24 @@ impl Node {
     /// panics caught as 500s, and request tracing. Serve it with connection info (see
     /// [`Node::serve`]): the rate limits count requests by the client's address.
     pub fn router(&self) -> Router {
-        Router::new()
+        // Pages for people answer browsers at the objects' URLs and the friendly paths; peers and
+        // API clients never reach them (`canopy_web::for_browsers`).
+        let pages = canopy_web::router(self.api.clone())
+            .route_layer(axum::middleware::from_fn(crate::telemetry::track_http));
+        let machines = Router::new()
             .merge(canopy_api::router(self.api.clone()))
             .merge(self.federation.router())
             .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
             .fallback(canopy_api::not_found)
-            .method_not_allowed_fallback(canopy_api::method_not_allowed)
+            .method_not_allowed_fallback(canopy_api::method_not_allowed);
+        // The choice between the two is made before either routes the request (a layer on a
+        // router runs after its routing, with the matched path's parameters already taken).
+        Router::new()
+            .fallback_service(machines)
+            .layer(axum::middleware::from_fn_with_state(
+                pages,
+                canopy_web::for_browsers,
+            ))
             .layer(DefaultBodyLimit::max(
                 canopy_core::limits::MAX_REQUEST_BODY_BYTES,
             ))

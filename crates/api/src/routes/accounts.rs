@@ -121,26 +121,22 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// Log in with name and password; returns a bearer token.
-///
-/// Failed log-ins are limited per client address and per account name; past the limit every attempt is refused with 429,
-/// without looking at the password, until the limit allows one again.
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 429, body = crate::error::ErrorBody)))]
-pub async fn login(
-    state: axum::extract::State<AppState>,
+/// Check a name and password (counted by the login limits) and open a session: the new token,
+/// when it expires and whose it is. The API's login and the web login page both sign in here.
+pub async fn sign_in(
+    state: &AppState,
     client: ClientAddr,
-    Json(req): Json<LoginRequest>,
-) -> ApiResult<Json<LoginResponse>> {
+    name: &str,
+    password: String,
+) -> ApiResult<(String, chrono::DateTime<Utc>, canopy_core::PersonId)> {
     // Counted before the password is checked, so that guesses sent in parallel count too.
-    let attempt = state.limits.login_attempt(client, &req.name)?;
-    let stored = canopy_db::people::password_hash(&state.db, &req.name).await?;
+    let attempt = state.limits.login_attempt(client, name)?;
+    let stored = canopy_db::people::password_hash(&state.db, name).await?;
     let (person_id, hash) = match stored {
         Some((id, hash)) => (Some(id), Some(hash)),
         None => (None, None),
     };
-    let ok = auth::verify_password(req.password, hash).await?;
+    let ok = auth::verify_password(password, hash).await?;
     let person_id = match (ok, person_id) {
         (true, Some(id)) => {
             attempt.succeeded();
@@ -155,6 +151,22 @@ pub async fn login(
     let expires_at = Utc::now() + Duration::days(SESSION_DAYS);
     canopy_db::sessions::create(&state.db, &auth::token_hash(&token), person_id, expires_at)
         .await?;
+    Ok((token, expires_at, person_id))
+}
+
+/// Log in with name and password; returns a bearer token.
+///
+/// Failed log-ins are limited per client address and per account name; past the limit every attempt is refused with 429,
+/// without looking at the password, until the limit allows one again.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
+pub async fn login(
+    state: axum::extract::State<AppState>,
+    client: ClientAddr,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let (token, expires_at, person_id) = sign_in(&state, client, &req.name, req.password).await?;
     let user = canopy_db::people::by_id(&state.db, person_id).await?;
     Ok(Json(LoginResponse {
         token,

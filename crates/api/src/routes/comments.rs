@@ -349,7 +349,7 @@ pub async fn tree(
 
 /// A read of a remote thread not synced for longer than the staleness setting asks for a resync
 /// in the background; the read itself answers with what is stored.
-fn resync_if_stale(state: &AppState, post: &canopy_db::posts::PostView) {
+pub fn resync_if_stale(state: &AppState, post: &canopy_db::posts::PostView) {
     let backfill = &state.federation.context().backfill;
     let Some(settings) = backfill.settings() else {
         return;

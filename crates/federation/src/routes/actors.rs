@@ -37,9 +37,6 @@ pub async fn person(
     if row.deleted {
         return Ok(gone(&headers, &row.ap_id, Kind::Person, row.updated_at));
     }
-    if !wants_activity_json(&headers) {
-        return Ok(html(StatusCode::OK, super::html::person(&row, &ctx.base)));
-    }
     Ok(activity_json(
         StatusCode::OK,
         Person::from_row(&row, &ctx.base),
@@ -75,12 +72,6 @@ pub async fn group(
     let row = published::local_community(&ctx.db, &name).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Group, row.updated_at));
-    }
-    if !wants_activity_json(&headers) {
-        return Ok(html(
-            StatusCode::OK,
-            super::html::community(&row, &ctx.base),
-        ));
     }
     Ok(activity_json(
         StatusCode::OK,

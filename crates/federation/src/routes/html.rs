@@ -1,8 +1,6 @@
-//! The small HTML pages browsers get from actor and object URLs. Names and titles are escaped;
-//! bodies are the stored HTML, which was sanitised when it was rendered from markdown.
-
-use crate::urls::PublicBase;
-use canopy_db::published::{LocalComment, LocalCommunity, LocalPerson, LocalPost};
+//! The two small HTML pages the federation side still answers browsers with: the instance
+//! actor's and a deleted object's. Pages for people (posts, threads, communities, users) are
+//! `canopy-web`'s.
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -29,75 +27,6 @@ fn document(title: &str, ap_id: &str, body: &str) -> String {
          <link rel=\"alternate\" type=\"application/activity+json\" href=\"{ap_id}\"></head>\n\
          <body>\n{body}\n</body></html>\n"
     )
-}
-
-fn api_link(path: &str) -> String {
-    format!(
-        "<p><a href=\"{}\">JSON (API)</a></p>",
-        escape(&format!("/api/v1{path}"))
-    )
-}
-
-pub fn person(row: &LocalPerson, base: &PublicBase) -> String {
-    let shown = row.display_name.as_deref().unwrap_or(&row.name);
-    let body = format!(
-        "<h1>{}</h1>\n<p>@{}@{}</p>\n{}\n{}",
-        escape(shown),
-        escape(&row.name),
-        escape(base.authority()),
-        row.bio_html.as_deref().unwrap_or(""),
-        api_link(&format!("/users/{}", row.name)),
-    );
-    document(shown, &row.ap_id, &body)
-}
-
-pub fn community(row: &LocalCommunity, base: &PublicBase) -> String {
-    let body = format!(
-        "<h1>{}</h1>\n<p>!{}@{}</p>\n{}\n{}",
-        escape(&row.title),
-        escape(&row.name),
-        escape(base.authority()),
-        row.description_html.as_deref().unwrap_or(""),
-        api_link(&format!("/communities/{}", row.name)),
-    );
-    document(&row.title, &row.ap_id, &body)
-}
-
-pub fn post(row: &LocalPost) -> String {
-    let link = row
-        .url
-        .as_deref()
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-        .map(|u| {
-            format!(
-                "<p><a href=\"{0}\" rel=\"nofollow noopener noreferrer ugc\">{0}</a></p>\n",
-                escape(u)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>{}</h1>\n<p>by <a href=\"{}\">{}</a> in <a href=\"{}\">{}</a></p>\n{link}{}\n{}",
-        escape(&row.title),
-        escape(&row.creator_ap_id),
-        escape(&row.creator_ap_id),
-        escape(&row.community_ap_id),
-        escape(&row.community_ap_id),
-        row.body_html.as_deref().unwrap_or(""),
-        api_link(&format!("/posts/{}", row.id)),
-    );
-    document(&row.title, &row.ap_id, &body)
-}
-
-pub fn comment(row: &LocalComment) -> String {
-    let parent = row.parent_ap_id.as_deref().unwrap_or(&row.post_ap_id);
-    let body = format!(
-        "<p>by <a href=\"{0}\">{0}</a>, in reply to <a href=\"{1}\">{1}</a></p>\n{2}\n{3}",
-        escape(&row.creator_ap_id),
-        escape(parent),
-        row.content_html,
-        api_link(&format!("/comments/{}", row.id)),
-    );
-    document("Comment", &row.ap_id, &body)
 }
 
 pub fn instance_actor(name: &str, ap_id: &str) -> String {

@@ -1,10 +1,11 @@
 //! Posts (`/post/{id}`, a `Page`) and comments (`/comment/{id}`, a `Note`). Only local objects
-//! are served; a remote object's id is a URL on its own server.
+//! are served; a remote object's id is a URL on its own server. A browser asking for these URLs
+//! gets the pages of `canopy-web`, which the node puts in front of these routes.
 
 use super::actors::gone;
 use super::error::RouteError;
 use super::extract::RowId;
-use super::negotiate::{activity_json, html, wants_activity_json};
+use super::negotiate::activity_json;
 use crate::protocol::objects::{Note, Page};
 use crate::protocol::Kind;
 use crate::FedContext;
@@ -23,9 +24,6 @@ pub async fn page(
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Page, row.updated));
     }
-    if !wants_activity_json(&headers) {
-        return Ok(html(StatusCode::OK, super::html::post(&row)));
-    }
     let mut conn = ctx.db.acquire().await.map_err(canopy_db::DbError::from)?;
     let content = canopy_db::outbox::post_ap(&mut conn, PostId(id)).await?;
     Ok(activity_json(StatusCode::OK, Page::from_content(&content)))
@@ -39,9 +37,6 @@ pub async fn note(
     let row = published::local_comment(&ctx.db, CommentId(id)).await?;
     if row.deleted || row.removed {
         return Ok(gone(&headers, &row.ap_id, Kind::Note, row.updated));
-    }
-    if !wants_activity_json(&headers) {
-        return Ok(html(StatusCode::OK, super::html::comment(&row)));
     }
     let mut conn = ctx.db.acquire().await.map_err(canopy_db::DbError::from)?;
     let content = canopy_db::outbox::comment_ap(&mut conn, CommentId(id)).await?;
