@@ -154,6 +154,8 @@ pub struct PostJson {
     /// The caller's vote (1 or -1), when logged in and voted. For the author this is 1 from the
     /// start (their implicit upvote) until they change or clear it.
     pub my_vote: Option<i16>,
+    /// The caller saved the post (`PUT /api/v1/posts/{id}/save`); false when not logged in.
+    pub saved: bool,
     /// A remote post only: when its thread was last synced with its home (backfill or resync);
     /// `null` when never.
     pub thread_synced_at: Option<DateTime<Utc>>,
@@ -197,6 +199,7 @@ impl From<PostView> for PostJson {
                 remote_comments: p.remote_comment_count,
             },
             my_vote: p.my_vote,
+            saved: p.saved,
             thread_synced_at: p.thread_synced_at,
         }
     }
@@ -244,6 +247,8 @@ pub struct CommentJson {
     /// The caller's vote (1 or -1), when logged in and voted. For the author this is 1 from the
     /// start (their implicit upvote) until they change or clear it.
     pub my_vote: Option<i16>,
+    /// The caller saved the comment (`PUT /api/v1/comments/{id}/save`); false when not logged in.
+    pub saved: bool,
 }
 
 impl From<CommentView> for CommentJson {
@@ -283,6 +288,7 @@ impl From<CommentView> for CommentJson {
                 descendants: c.descendant_count,
             },
             my_vote: c.my_vote,
+            saved: c.saved,
         }
     }
 }

@@ -498,6 +498,41 @@ pub async fn community_updated(
     in_community(conn, base, &actor, by, &row.ap_id, activity).await
 }
 
+/// A local person changed their profile: `Update` of their Person, signed by them, to the
+/// servers that follow them and those of the communities they wrote in (the communities' homes
+/// and the remote followers of local ones), once per inbox.
+pub async fn person_updated(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    person: canopy_core::PersonId,
+) -> Result<(), FedError> {
+    let row = canopy_db::published::local_person_by_id(conn, person).await?;
+    let actor = crate::protocol::actors::Person::from_row(&row, base);
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, "update"),
+        "type": "Update",
+        "actor": row.ap_id,
+        "to": [PUBLIC],
+        "cc": [format!("{}/followers", row.ap_id)],
+        "object": actor,
+    });
+    let inboxes = canopy_db::profiles::profile_audience(conn, person).await?;
+    let targets: Vec<(String, String)> = inboxes.iter().filter_map(|i| inbox_target(i)).collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    enqueue(
+        conn,
+        &activity,
+        Some(&row.ap_id),
+        &row.ap_id,
+        Signer::Person(person),
+        &targets,
+    )
+    .await
+}
+
 /// The featured-posts collection of a community (Lemmy's layout, which Canopy serves too).
 pub fn featured_url(community_ap_id: &str) -> String {
     format!("{community_ap_id}/featured")
