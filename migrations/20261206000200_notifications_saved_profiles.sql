@@ -42,3 +42,8 @@ ALTER TABLE local_user ADD COLUMN default_sort text NOT NULL DEFAULT 'hot',
 -- When the last Follow of a pending community follow was sent: following again re-sends it only
 -- after a while (see docs/API.md), never for an accepted follow.
 ALTER TABLE community_follow ADD COLUMN requested_at timestamptz NOT NULL DEFAULT now();
+
+-- The people a local post or comment mentions, as its Mention tags name them: their ActivityPub
+-- ids and the `@name@host` text (pairwise; NULL when it mentions nobody).
+ALTER TABLE post ADD COLUMN mention_hrefs text[], ADD COLUMN mention_names text[];
+ALTER TABLE comment ADD COLUMN mention_hrefs text[], ADD COLUMN mention_names text[];

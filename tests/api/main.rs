@@ -26,14 +26,18 @@ mod interop;
 mod lemmy_fallback;
 mod meta;
 mod moderation;
+mod notifications;
 mod origin_rules;
 mod outbound;
 mod outbox_fill;
 mod posts;
+mod profiles;
 mod queue_admin;
 mod rate_limits;
 mod reports;
+mod saved;
 mod scores;
+mod subscriptions;
 mod thread_collections;
 mod tree;
 

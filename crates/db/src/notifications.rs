@@ -8,12 +8,18 @@
 use crate::DbError;
 use canopy_core::{CommentId, PersonId, PostId};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// Notify the author of the comment's parent (the parent comment's, or the post's for a
 /// top-level comment) of the reply `comment`, when that author is local, is not its author and
 /// does not block its author. Returns whether a notification was written.
 pub async fn reply(pool: &PgPool, comment: CommentId) -> Result<bool, DbError> {
+    let mut conn = pool.acquire().await?;
+    reply_in(&mut conn, comment).await
+}
+
+/// [`reply`] in the caller's transaction.
+pub async fn reply_in(conn: &mut PgConnection, comment: CommentId) -> Result<bool, DbError> {
     let done = sqlx::query(
         "INSERT INTO notification (person_id, kind, post_id, comment_id, actor_id)
          SELECT r.id, 'reply', c.post_id, c.id, c.creator_id
@@ -26,7 +32,7 @@ pub async fn reply(pool: &PgPool, comment: CommentId) -> Result<bool, DbError> {
          ON CONFLICT DO NOTHING",
     )
     .bind(comment)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -36,7 +42,7 @@ pub async fn reply(pool: &PgPool, comment: CommentId) -> Result<bool, DbError> {
 /// people who block the author are skipped, and so is anyone already notified of the item (a
 /// reply that mentions its parent's author notifies once). Returns how many were notified.
 pub async fn mentions(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     post: PostId,
     comment: Option<CommentId>,
     author: PersonId,
@@ -58,7 +64,7 @@ pub async fn mentions(
     .bind(comment)
     .bind(author)
     .bind(&ids)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(done.rows_affected())
 }
@@ -194,7 +200,10 @@ pub async fn mark_all_read(pool: &PgPool, person: PersonId) -> Result<u64, DbErr
 }
 
 /// The local people with these names (case-insensitive), for `@name` mentions.
-pub async fn local_people_by_name(pool: &PgPool, names: &[&str]) -> Result<Vec<PersonId>, DbError> {
+pub async fn local_people_by_name(
+    conn: &mut PgConnection,
+    names: &[&str],
+) -> Result<Vec<PersonId>, DbError> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -203,7 +212,61 @@ pub async fn local_people_by_name(pool: &PgPool, names: &[&str]) -> Result<Vec<P
         "SELECT id FROM person WHERE local AND NOT deleted AND lower(name) = ANY($1)",
     )
     .bind(&lower)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(id,)| PersonId(id)).collect())
+}
+
+/// Record who the local post `post` (or, with `comment`, that comment) mentions: ActivityPub
+/// ids and `@name@host` texts, pairwise. They become its `Mention` tags.
+pub async fn set_mentions(
+    conn: &mut PgConnection,
+    post: PostId,
+    comment: Option<CommentId>,
+    hrefs: &[String],
+    names: &[String],
+) -> Result<(), DbError> {
+    let (hrefs, names) = if hrefs.is_empty() {
+        (None, None)
+    } else {
+        (Some(hrefs), Some(names))
+    };
+    match comment {
+        Some(c) => {
+            sqlx::query("UPDATE comment SET mention_hrefs = $2, mention_names = $3 WHERE id = $1")
+                .bind(c)
+                .bind(hrefs)
+                .bind(names)
+                .execute(conn)
+                .await?
+        }
+        None => {
+            sqlx::query("UPDATE post SET mention_hrefs = $2, mention_names = $3 WHERE id = $1")
+                .bind(post)
+                .bind(hrefs)
+                .bind(names)
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// Where to deliver to the remote people among `ap_ids` (mentioned people): shared inboxes where
+/// known, once each, with their authorities' instances.
+pub async fn remote_inboxes(
+    conn: &mut PgConnection,
+    ap_ids: &[String],
+) -> Result<Vec<String>, DbError> {
+    if ap_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT coalesce(shared_inbox_url, inbox_url) FROM person
+         WHERE ap_id = ANY($1) AND NOT local AND NOT deleted",
+    )
+    .bind(ap_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(i,)| i).collect())
 }
