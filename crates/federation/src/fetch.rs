@@ -921,3 +921,35 @@ async fn signed_get(
         ))),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod picture_tests {
+    use super::picture;
+    use serde_json::json;
+
+    #[test]
+    fn pictures_are_http_urls_of_bounded_length_in_any_of_their_shapes() {
+        let ok = "https://media.example/a.png";
+        for v in [
+            json!({"icon": {"type": "Image", "url": ok}}),
+            json!({"icon": ok}),
+            json!({"icon": [{"type": "Image", "url": ok}, {"type": "Image", "url": "https://x.example/b"}]}),
+            json!({"icon": {"type": "Image", "url": {"type": "Link", "href": ok}}}),
+        ] {
+            assert_eq!(picture(&v, "icon"), Some(ok), "{v}");
+        }
+        let long = format!("https://media.example/{}", "a".repeat(2_000));
+        for bad in [
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "/relative.png",
+            "ftp://media.example/a.png",
+            long.as_str(),
+        ] {
+            assert_eq!(picture(&json!({"image": {"type": "Image", "url": bad}}), "image"), None, "{bad}");
+        }
+        assert_eq!(picture(&json!({"icon": 5}), "icon"), None);
+        assert_eq!(picture(&json!({}), "icon"), None);
+    }
+}
