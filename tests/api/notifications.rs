@@ -54,21 +54,25 @@ async fn local_replies_and_mentions_notify_with_count_read_marks_and_paging() {
     let post = app.community_with_post(&alice, "garden").await;
 
     // Alice's own reply to her post notifies nobody.
-    let own = app.comment(&alice, post, None, "my own first comment").await;
+    let own = app
+        .comment(&alice, post, None, "my own first comment")
+        .await;
     assert_eq!(unread(&app, &alice).await, 0);
 
     // Bob replies to the post and to Alice's comment (mentioning her too: one notification).
     let bob_top = app.comment(&bob, post, None, "nice post").await;
-    let bob_reply = app
-        .comment(&bob, post, Some(own), "agreed, @alice")
-        .await;
+    let bob_reply = app.comment(&bob, post, Some(own), "agreed, @alice").await;
     // Bob mentions Carol (a mention, not a reply) and someone who does not exist.
     let mention = app
         .comment(&bob, post, Some(bob_top), "cc @carol and @nobody_here")
         .await;
     assert_eq!(unread(&app, &alice).await, 2);
     assert_eq!(unread(&app, &carol).await, 1);
-    assert_eq!(unread(&app, &bob).await, 0, "nobody replied to bob but himself");
+    assert_eq!(
+        unread(&app, &bob).await,
+        0,
+        "nobody replied to bob but himself"
+    );
 
     let list = notifications(&app, &alice, "").await;
     let items = list["notifications"].as_array().unwrap();
@@ -79,7 +83,10 @@ async fn local_replies_and_mentions_notify_with_count_read_marks_and_paging() {
     assert_eq!(items[0]["post_id"], post);
     assert_eq!(items[0]["creator"]["handle"], "bob");
     assert_eq!(items[0]["content"], "agreed, @alice");
-    assert!(items[0]["ap_id"].as_str().unwrap().ends_with(&format!("/comment/{bob_reply}")));
+    assert!(items[0]["ap_id"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/comment/{bob_reply}")));
     assert_eq!(items[1]["comment_id"], bob_top);
     assert_eq!(items[0]["read"], false);
     let carol_list = notifications(&app, &carol, "").await;
@@ -105,7 +112,12 @@ async fn local_replies_and_mentions_notify_with_count_read_marks_and_paging() {
     // Mark one read: the count drops and `unread=true` leaves it out; someone else's is a 404.
     let first = items[0]["id"].as_i64().unwrap();
     let (s, _) = app
-        .call(Method::PUT, &format!("/api/v1/notifications/{first}/read"), Some(&alice), None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/notifications/{first}/read"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(unread(&app, &alice).await, 1);
@@ -113,18 +125,32 @@ async fn local_replies_and_mentions_notify_with_count_read_marks_and_paging() {
     assert_eq!(only_unread["notifications"].as_array().unwrap().len(), 1);
     assert_eq!(only_unread["notifications"][0]["comment_id"], bob_top);
     let (s, b) = app
-        .call(Method::PUT, &format!("/api/v1/notifications/{first}/read"), Some(&carol), None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/notifications/{first}/read"),
+            Some(&carol),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
     assert_eq!(b["error"], "not_found");
     // Unread again, then all read.
     let (s, _) = app
-        .call(Method::DELETE, &format!("/api/v1/notifications/{first}/read"), Some(&alice), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/notifications/{first}/read"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(unread(&app, &alice).await, 2);
     let (s, b) = app
-        .post("/api/v1/notifications/mark_all_read", Some(&alice), json!({}))
+        .post(
+            "/api/v1/notifications/mark_all_read",
+            Some(&alice),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["marked"], 2);
@@ -137,7 +163,8 @@ async fn local_replies_and_mentions_notify_with_count_read_marks_and_paging() {
 
     // Many replies page exactly once each.
     for i in 0..7 {
-        app.comment(&carol, post, Some(own), &format!("reply {i}")).await;
+        app.comment(&carol, post, Some(own), &format!("reply {i}"))
+            .await;
     }
     let seen = walk(&app, &alice, 3).await;
     assert_eq!(seen.len(), 9, "{seen:?}");
@@ -153,11 +180,20 @@ async fn blocked_people_and_deleted_items_do_not_notify() {
     let post = app.community_with_post(&alice, "garden").await;
 
     let (s, b) = app
-        .call(Method::PUT, "/api/v1/me/blocks/people/mallory", Some(&alice), None)
+        .call(
+            Method::PUT,
+            "/api/v1/me/blocks/people/mallory",
+            Some(&alice),
+            None,
+        )
         .await;
     assert!(s.is_success(), "{s} {b}");
     app.comment(&mallory, post, None, "hello @alice").await;
-    assert_eq!(unread(&app, &alice).await, 0, "a blocked person does not notify");
+    assert_eq!(
+        unread(&app, &alice).await,
+        0,
+        "a blocked person does not notify"
+    );
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM notification")
         .fetch_one(&app.db)
         .await
@@ -168,7 +204,12 @@ async fn blocked_people_and_deleted_items_do_not_notify() {
     let reply = app.comment(&bob, post, None, "a reply").await;
     assert_eq!(unread(&app, &alice).await, 1);
     let (s, _) = app
-        .call(Method::DELETE, &format!("/api/v1/comments/{reply}"), Some(&bob), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/comments/{reply}"),
+            Some(&bob),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(unread(&app, &alice).await, 0);
@@ -189,7 +230,11 @@ async fn remote_replies_notify_across_two_nodes() {
     // Bob on beta follows alice's community, finds her post and replies to it.
     let handle = format!("forest@{}", alpha.public_url.trim_start_matches("http://"));
     let (s, f) = beta
-        .post("/api/v1/communities/follow", Some(&bob), json!({"community": handle}))
+        .post(
+            "/api/v1/communities/follow",
+            Some(&bob),
+            json!({"community": handle}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{f}");
     let (s, r) = beta
@@ -211,7 +256,10 @@ async fn remote_replies_notify_across_two_nodes() {
     assert_eq!(n[0]["kind"], "reply");
     assert_eq!(n[0]["ap_id"], reply_ap);
     assert_eq!(n[0]["creator"]["local"], false);
-    assert!(n[0]["creator"]["handle"].as_str().unwrap().starts_with("bob@"));
+    assert!(n[0]["creator"]["handle"]
+        .as_str()
+        .unwrap()
+        .starts_with("bob@"));
 }
 
 #[tokio::test]
@@ -248,7 +296,10 @@ async fn incoming_mention_tags_of_local_users_notify_once_stored() {
         })
     };
     let (status, body) = s
-        .deliver(&format!("{}/inbox", app.base_url), &create(1, note(1, &post_ap)))
+        .deliver(
+            &format!("{}/inbox", app.base_url),
+            &create(1, note(1, &post_ap)),
+        )
         .await;
     assert!(status.is_success(), "{status} {body}");
     // Alice is told of the reply, Carol of the mention.
@@ -257,13 +308,19 @@ async fn incoming_mention_tags_of_local_users_notify_once_stored() {
     let c = notifications(&app, &carol, "").await;
     assert_eq!(c["notifications"].as_array().unwrap().len(), 1, "{c}");
     assert_eq!(c["notifications"][0]["kind"], "mention");
-    assert_eq!(c["notifications"][0]["creator"]["handle"], format!("rita@{}", s.authority()));
+    assert_eq!(
+        c["notifications"][0]["creator"]["handle"],
+        format!("rita@{}", s.authority())
+    );
 
     // A reply under something this node does not have (and cannot fetch) is not stored, and its
     // mention notifies nobody.
     let missing = format!("{}/notes/404", s.base);
     let (status, body) = s
-        .deliver(&format!("{}/inbox", app.base_url), &create(2, note(2, &missing)))
+        .deliver(
+            &format!("{}/inbox", app.base_url),
+            &create(2, note(2, &missing)),
+        )
         .await;
     let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM comment WHERE ap_id = $1")
         .bind(format!("{}/notes/2", s.base))
@@ -285,22 +342,38 @@ async fn a_mention_of_a_remote_user_is_tagged_addressed_and_notifies_at_home() {
 
     // Beta knows alpha's community (someone looked it up) but follows nothing there.
     let (s, r) = beta
-        .get(&format!("/api/v1/resolve?q={}/c/forest", alpha.public_url), None)
+        .get(
+            &format!("/api/v1/resolve?q={}/c/forest", alpha.public_url),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
 
     let text = format!("ping @carol@{beta_authority} and @ghost@{beta_authority}, not `@carol`");
     let comment = alpha.comment(&alice, post, None, &text).await;
-    let (_, c) = alpha.get(&format!("/api/v1/comments/{comment}"), None).await;
+    let (_, c) = alpha
+        .get(&format!("/api/v1/comments/{comment}"), None)
+        .await;
     let carol_ap = format!("{}/u/carol", beta.public_url);
     let html = c["comment"]["content_html"].as_str().unwrap();
     assert!(html.contains(&format!("href=\"{carol_ap}\"")), "{html}");
-    assert!(html.contains(&format!("@ghost@{beta_authority}")), "unresolved stays text: {html}");
-    assert_eq!(c["comment"]["content"], text, "the source keeps what was written");
+    assert!(
+        html.contains(&format!("@ghost@{beta_authority}")),
+        "unresolved stays text: {html}"
+    );
+    assert_eq!(
+        c["comment"]["content"], text,
+        "the source keeps what was written"
+    );
 
     // The Note served at its id carries the Mention tag and addresses carol.
     let note: Value = reqwest::Client::new()
-        .get(c["comment"]["ap_id"].as_str().unwrap().replace(&alpha.public_url, &alpha.base_url))
+        .get(
+            c["comment"]["ap_id"]
+                .as_str()
+                .unwrap()
+                .replace(&alpha.public_url, &alpha.base_url),
+        )
         .header("accept", "application/activity+json")
         .send()
         .await
@@ -313,7 +386,10 @@ async fn a_mention_of_a_remote_user_is_tagged_addressed_and_notifies_at_home() {
         json!([{"type": "Mention", "href": carol_ap, "name": format!("@carol@{beta_authority}")}]),
         "{note}"
     );
-    assert!(note["cc"].as_array().unwrap().contains(&json!(carol_ap)), "{note}");
+    assert!(
+        note["cc"].as_array().unwrap().contains(&json!(carol_ap)),
+        "{note}"
+    );
 
     // Nobody on beta follows alpha's community, yet carol hears of it: the Create went to her server.
     let n = eventually("carol is notified on beta", || async {
@@ -324,7 +400,10 @@ async fn a_mention_of_a_remote_user_is_tagged_addressed_and_notifies_at_home() {
     .await;
     assert_eq!(n[0]["kind"], "mention");
     assert_eq!(n[0]["ap_id"], note["id"]);
-    assert!(n[0]["creator"]["handle"].as_str().unwrap().starts_with("alice@"));
+    assert!(n[0]["creator"]["handle"]
+        .as_str()
+        .unwrap()
+        .starts_with("alice@"));
     let (sent,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM delivery d JOIN outbox_activity a ON a.id = d.activity_id
          WHERE a.kind = 'Create' AND d.authority = $1",

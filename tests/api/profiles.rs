@@ -41,7 +41,10 @@ async fn profile_edits_validate_picture_urls_and_settings() {
     assert_eq!(b["error"], "invalid_body");
     let (_, me) = app.get("/api/v1/me", Some(&alice)).await;
     assert_eq!(me["avatar_url"], Value::Null, "nothing was stored: {me}");
-    assert_eq!(me["settings"], json!({"default_sort": "hot", "default_listing": "all"}));
+    assert_eq!(
+        me["settings"],
+        json!({"default_sort": "hot", "default_listing": "all"})
+    );
 
     let (s, me) = patch_me(
         &app,
@@ -72,10 +75,19 @@ async fn profile_edits_validate_picture_urls_and_settings() {
         .json()
         .await
         .unwrap();
-    assert_eq!(actor["icon"], json!({"type": "Image", "url": "https://pics.example/a.png"}));
-    assert_eq!(actor["image"], json!({"type": "Image", "url": "http://pics.example/b.jpg"}));
+    assert_eq!(
+        actor["icon"],
+        json!({"type": "Image", "url": "https://pics.example/a.png"})
+    );
+    assert_eq!(
+        actor["image"],
+        json!({"type": "Image", "url": "http://pics.example/b.jpg"})
+    );
     assert_eq!(actor["name"], "Alice A.");
-    assert_eq!(actor["source"]["content"], "I like *trees* <script>alert(1)</script>");
+    assert_eq!(
+        actor["source"]["content"],
+        "I like *trees* <script>alert(1)</script>"
+    );
 
     // Absent fields stay; null clears.
     let (s, me) = patch_me(&app, &alice, json!({"avatar_url": null})).await;
@@ -94,7 +106,11 @@ async fn a_profile_change_reaches_the_home_of_a_community_the_user_wrote_in() {
     beta.community_with_post(&bob, "forest").await;
     let handle = format!("forest@{}", beta.public_url.trim_start_matches("http://"));
     let (s, f) = alpha
-        .post("/api/v1/communities/follow", Some(&alice), json!({"community": handle}))
+        .post(
+            "/api/v1/communities/follow",
+            Some(&alice),
+            json!({"community": handle}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{f}");
     eventually("alice's follow is accepted", || async {
@@ -114,7 +130,9 @@ async fn a_profile_change_reaches_the_home_of_a_community_the_user_wrote_in() {
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let alice_handle = format!("alice@{}", alpha.public_url.trim_start_matches("http://"));
     eventually("beta knows alice", || async {
-        let (s, _) = beta.get(&format!("/api/v1/users/{alice_handle}"), None).await;
+        let (s, _) = beta
+            .get(&format!("/api/v1/users/{alice_handle}"), None)
+            .await;
         (s == StatusCode::OK).then_some(())
     })
     .await;
@@ -128,7 +146,9 @@ async fn a_profile_change_reaches_the_home_of_a_community_the_user_wrote_in() {
     .await;
     assert_eq!(s, StatusCode::OK, "{me}");
     let u = eventually("beta has alice's new profile", || async {
-        let (_, u) = beta.get(&format!("/api/v1/users/{alice_handle}"), None).await;
+        let (_, u) = beta
+            .get(&format!("/api/v1/users/{alice_handle}"), None)
+            .await;
         (u["avatar_url"] == "https://pics.example/alice.png").then_some(u)
     })
     .await;
@@ -176,16 +196,29 @@ async fn a_users_posts_and_comments_page_newest_first_without_hidden_ones() {
     }
     let mut comments = vec![];
     for i in 0..5 {
-        comments.push(app.comment(&alice, first, None, &format!("comment {i}")).await);
+        comments.push(
+            app.comment(&alice, first, None, &format!("comment {i}"))
+                .await,
+        );
     }
     app.comment(&bob, first, None, "not alice's").await;
     // A deleted post and a deleted comment are left out.
     let (s, _) = app
-        .call(Method::DELETE, &format!("/api/v1/posts/{}", posts[2]), Some(&alice), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/posts/{}", posts[2]),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app
-        .call(Method::DELETE, &format!("/api/v1/comments/{}", comments[1]), Some(&alice), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/comments/{}", comments[1]),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
 
@@ -199,7 +232,13 @@ async fn a_users_posts_and_comments_page_newest_first_without_hidden_ones() {
                 .unwrap_or_else(|| "?limit=2".into());
             let (s, page) = app.get(&format!("{path}{q}"), None).await;
             assert_eq!(s, StatusCode::OK, "{page}");
-            out.extend(page[key].as_array().unwrap().iter().map(|v| v["id"].as_i64().unwrap()));
+            out.extend(
+                page[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["id"].as_i64().unwrap()),
+            );
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_string()),
                 None => return out,
@@ -208,7 +247,12 @@ async fn a_users_posts_and_comments_page_newest_first_without_hidden_ones() {
         }
     }
     let got = walk(&app, "/api/v1/users/alice/posts", "posts").await;
-    let want: Vec<i64> = posts.iter().rev().copied().filter(|p| *p != posts[2]).collect();
+    let want: Vec<i64> = posts
+        .iter()
+        .rev()
+        .copied()
+        .filter(|p| *p != posts[2])
+        .collect();
     assert_eq!(got, want);
     let got = walk(&app, "/api/v1/users/alice/comments", "comments").await;
     let want: Vec<i64> = comments
@@ -220,6 +264,8 @@ async fn a_users_posts_and_comments_page_newest_first_without_hidden_ones() {
     assert_eq!(got, want);
     let (s, b) = app.get("/api/v1/users/nobody/posts", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
-    let (s, b) = app.get("/api/v1/users/alice/posts?cursor=garbage", None).await;
+    let (s, b) = app
+        .get("/api/v1/users/alice/posts?cursor=garbage", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
 }

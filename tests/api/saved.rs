@@ -40,14 +40,21 @@ async fn saved_posts_and_comments_are_flagged_listed_and_forgotten() {
     let (s, _) = put(&app, "/api/v1/comments/999999/save", &bob).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = app
-        .call(Method::PUT, &format!("/api/v1/posts/{post}/save"), None, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/posts/{post}/save"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // The views say so for bob only.
     let (_, p) = app.get(&format!("/api/v1/posts/{post}"), Some(&bob)).await;
     assert_eq!(p["saved"], true);
-    let (_, p) = app.get(&format!("/api/v1/posts/{post}"), Some(&alice)).await;
+    let (_, p) = app
+        .get(&format!("/api/v1/posts/{post}"), Some(&alice))
+        .await;
     assert_eq!(p["saved"], false);
     let (_, p) = app.get(&format!("/api/v1/posts/{post}"), None).await;
     assert_eq!(p["saved"], false);
@@ -95,7 +102,12 @@ async fn saved_posts_and_comments_are_flagged_listed_and_forgotten() {
     // Unsave: gone from the list and the flag (and unsaving again is fine).
     for _ in 0..2 {
         let (s, _) = app
-            .call(Method::DELETE, &format!("/api/v1/posts/{post}/save"), Some(&bob), None)
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/posts/{post}/save"),
+                Some(&bob),
+                None,
+            )
             .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
     }

@@ -30,7 +30,11 @@ async fn local_communities_say_subscribed_and_subscriptions_page_once() {
     let bob = app.user("bob").await;
     for name in ["c1", "c2", "c3", "c4", "c5"] {
         let (s, b) = app
-            .post("/api/v1/communities", Some(&alice), json!({"name": name, "title": name}))
+            .post(
+                "/api/v1/communities",
+                Some(&alice),
+                json!({"name": name, "title": name}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
@@ -44,12 +48,19 @@ async fn local_communities_say_subscribed_and_subscriptions_page_once() {
     for name in ["c2", "c4", "c5"] {
         for _ in 0..2 {
             let (s, f) = app
-                .post("/api/v1/communities/follow", Some(&bob), json!({"community": name}))
+                .post(
+                    "/api/v1/communities/follow",
+                    Some(&bob),
+                    json!({"community": name}),
+                )
                 .await;
             assert_eq!(s, StatusCode::OK, "{f}");
             assert_eq!(f["pending"], false);
             assert_eq!(f["community"]["subscribed"], "accepted");
-            assert_eq!(f["community"]["subscriber_count"], 2, "following twice counts once");
+            assert_eq!(
+                f["community"]["subscriber_count"], 2,
+                "following twice counts once"
+            );
         }
     }
     let (_, list) = app.get("/api/v1/communities?limit=10", Some(&bob)).await;
@@ -57,7 +68,12 @@ async fn local_communities_say_subscribed_and_subscriptions_page_once() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().into(), c["subscribed"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().into(),
+                c["subscribed"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(states["c1"], "none");
     assert_eq!(states["c2"], "accepted");
@@ -99,7 +115,11 @@ async fn following_a_remote_community_again_sends_no_second_follow() {
     let handle = format!("forest@{}", alpha.public_url.trim_start_matches("http://"));
     let follow = || async {
         let (s, f) = beta
-            .post("/api/v1/communities/follow", Some(&bob), json!({"community": handle}))
+            .post(
+                "/api/v1/communities/follow",
+                Some(&bob),
+                json!({"community": handle}),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{f}");
         f

@@ -41,7 +41,11 @@ async fn ap_get(app: &TestApp, url: &str) -> (StatusCode, Value) {
 /// items, `totalItems` and the number of pages.
 async fn walk(app: &TestApp, collection: &str) -> (Vec<String>, i64, usize) {
     let (items, total, pages) = walk_items(app, collection).await;
-    (items.iter().map(|i| item_id(i).to_string()).collect(), total, pages)
+    (
+        items.iter().map(|i| item_id(i).to_string()).collect(),
+        total,
+        pages,
+    )
 }
 
 /// An item's id: the item itself (a URL) or the `id` of an embedded object.
@@ -379,7 +383,10 @@ async fn comments_of_a_blocked_instance_leave_the_thread_collections() {
     let (served, _, _) = walk_items(&app, &format!("{post_url}/context")).await;
     assert!(served[1].is_string() && served[2].is_string(), "{served:?}");
     assert_eq!(served[3]["type"], "Note", "{}", served[3]);
-    assert_eq!(served[3]["attributedTo"], format!("{}/u/alice", app.public_url));
+    assert_eq!(
+        served[3]["attributedTo"],
+        format!("{}/u/alice", app.public_url)
+    );
     let (items, _, _) = walk(&app, &format!("{comment_url}/replies")).await;
     assert_eq!(items, [eves[1].clone()]);
 

@@ -125,8 +125,10 @@ impl CommunityView {
         let Some(viewer) = viewer else {
             return Ok(());
         };
-        let ids: Vec<canopy_core::CommunityId> =
-            views.iter().map(|v| canopy_core::CommunityId(v.id)).collect();
+        let ids: Vec<canopy_core::CommunityId> = views
+            .iter()
+            .map(|v| canopy_core::CommunityId(v.id))
+            .collect();
         let states = canopy_db::follows::subscriptions(db, viewer, &ids).await?;
         for v in views {
             if let Some(s) = states.get(&canopy_core::CommunityId(v.id)) {

@@ -191,11 +191,10 @@ pub async fn mark(pool: &PgPool, person: PersonId, id: i64, read: bool) -> Resul
 
 /// Mark all of `person`'s notifications read; returns how many were unread.
 pub async fn mark_all_read(pool: &PgPool, person: PersonId) -> Result<u64, DbError> {
-    let done =
-        sqlx::query("UPDATE notification SET read = true WHERE person_id = $1 AND NOT read")
-            .bind(person)
-            .execute(pool)
-            .await?;
+    let done = sqlx::query("UPDATE notification SET read = true WHERE person_id = $1 AND NOT read")
+        .bind(person)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }
 

@@ -143,10 +143,10 @@ pub async fn comment_ap(
     id: canopy_core::CommentId,
 ) -> Result<ContentAp, DbError> {
     sqlx::query_as(&format!("{COMMENT_AP} WHERE c.id = $1"))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(DbError::NotFound("comment"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(DbError::NotFound("comment"))
 }
 
 /// Several comments as their activities describe them (any order; ids not found are left out).

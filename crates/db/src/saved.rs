@@ -17,26 +17,30 @@ pub enum Item {
 /// does not exist.
 pub async fn save(pool: &PgPool, person: PersonId, item: Item) -> Result<bool, DbError> {
     let (inserted,): (Option<bool>,) = match item {
-        Item::Post(post) => sqlx::query_as(
-            "WITH it AS (SELECT id FROM post WHERE id = $2),
+        Item::Post(post) => {
+            sqlx::query_as(
+                "WITH it AS (SELECT id FROM post WHERE id = $2),
                   ins AS (INSERT INTO saved_item (person_id, post_id)
                           SELECT $1, id FROM it ON CONFLICT DO NOTHING RETURNING 1)
              SELECT CASE WHEN EXISTS (SELECT 1 FROM it) THEN EXISTS (SELECT 1 FROM ins) END",
-        )
-        .bind(person)
-        .bind(post)
-        .fetch_one(pool)
-        .await?,
-        Item::Comment(comment) => sqlx::query_as(
-            "WITH it AS (SELECT id, post_id FROM comment WHERE id = $2),
+            )
+            .bind(person)
+            .bind(post)
+            .fetch_one(pool)
+            .await?
+        }
+        Item::Comment(comment) => {
+            sqlx::query_as(
+                "WITH it AS (SELECT id, post_id FROM comment WHERE id = $2),
                   ins AS (INSERT INTO saved_item (person_id, post_id, comment_id)
                           SELECT $1, post_id, id FROM it ON CONFLICT DO NOTHING RETURNING 1)
              SELECT CASE WHEN EXISTS (SELECT 1 FROM it) THEN EXISTS (SELECT 1 FROM ins) END",
-        )
-        .bind(person)
-        .bind(comment)
-        .fetch_one(pool)
-        .await?,
+            )
+            .bind(person)
+            .bind(comment)
+            .fetch_one(pool)
+            .await?
+        }
     };
     inserted.ok_or(DbError::NotFound(match item {
         Item::Post(_) => "post",
@@ -47,15 +51,13 @@ pub async fn save(pool: &PgPool, person: PersonId, item: Item) -> Result<bool, D
 /// Forget a saved item. Returns whether it was saved.
 pub async fn unsave(pool: &PgPool, person: PersonId, item: Item) -> Result<bool, DbError> {
     let done = match item {
-        Item::Post(post) => {
-            sqlx::query(
-                "DELETE FROM saved_item WHERE person_id = $1 AND post_id = $2 AND comment_id IS NULL",
-            )
-            .bind(person)
-            .bind(post)
-            .execute(pool)
-            .await?
-        }
+        Item::Post(post) => sqlx::query(
+            "DELETE FROM saved_item WHERE person_id = $1 AND post_id = $2 AND comment_id IS NULL",
+        )
+        .bind(person)
+        .bind(post)
+        .execute(pool)
+        .await?,
         Item::Comment(comment) => {
             sqlx::query("DELETE FROM saved_item WHERE person_id = $1 AND comment_id = $2")
                 .bind(person)

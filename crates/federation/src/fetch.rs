@@ -947,7 +947,11 @@ mod picture_tests {
             "ftp://media.example/a.png",
             long.as_str(),
         ] {
-            assert_eq!(picture(&json!({"image": {"type": "Image", "url": bad}}), "image"), None, "{bad}");
+            assert_eq!(
+                picture(&json!({"image": {"type": "Image", "url": bad}}), "image"),
+                None,
+                "{bad}"
+            );
         }
         assert_eq!(picture(&json!({"icon": 5}), "icon"), None);
         assert_eq!(picture(&json!({}), "icon"), None);

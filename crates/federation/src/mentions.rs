@@ -256,7 +256,10 @@ mod tests {
     #[test]
     fn mentions_are_found_at_word_starts_outside_code_and_links() {
         let md = "hi @alice and @bob@Example.org. mail x@y.org `@code` [@link](http://a.b)\n\n    @block\n@alice again";
-        assert_eq!(parse(md), vec![h("alice", None), h("bob", Some("example.org"))]);
+        assert_eq!(
+            parse(md),
+            vec![h("alice", None), h("bob", Some("example.org"))]
+        );
     }
 
     #[test]
@@ -282,6 +285,9 @@ mod tests {
 
     #[test]
     fn a_port_belongs_to_the_host() {
-        assert_eq!(parse("@carol@127.0.0.1:8080!"), vec![h("carol", Some("127.0.0.1:8080"))]);
+        assert_eq!(
+            parse("@carol@127.0.0.1:8080!"),
+            vec![h("carol", Some("127.0.0.1:8080"))]
+        );
     }
 }

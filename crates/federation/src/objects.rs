@@ -165,13 +165,12 @@ pub async fn store_new(
             // Only the activity's own object is checked against bans: a parent fetched to
             // place it was written before, whoever wrote it.
             let author_check = chain.is_empty().then_some(&author_url);
-            let (parent, announces) = match reply_parent(&parent_url, author_check, data, chain)
-                .await
-            {
-                Ok(p) => p,
-                // Refused as a reply, but perhaps stored already (before its parent went away).
-                Err(e) => return lookup(&id, data).await?.ok_or(e),
-            };
+            let (parent, announces) =
+                match reply_parent(&parent_url, author_check, data, chain).await {
+                    Ok(p) => p,
+                    // Refused as a reply, but perhaps stored already (before its parent went away).
+                    Err(e) => return lookup(&id, data).await?.ok_or(e),
+                };
             let creator = creator_of(&author_url, author, data).await?;
             // Relayed only by a local community with remote followers.
             let relay = relay.filter(|_| announces);

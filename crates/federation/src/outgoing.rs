@@ -367,7 +367,8 @@ async fn publish_with_mentions(
         return publish(conn, base, c, activity).await;
     }
     let community = actors::community_by_id_in(conn, c.community_id).await?;
-    let mut targets: Vec<(String, String)> = inboxes.iter().filter_map(|i| inbox_target(i)).collect();
+    let mut targets: Vec<(String, String)> =
+        inboxes.iter().filter_map(|i| inbox_target(i)).collect();
     if community.local {
         announce_in(conn, base, &community, &activity, Some(&c.ap_id), None).await?;
     } else if let Some(t) = inbox_target(&community.inbox_url) {

@@ -50,9 +50,12 @@ impl Database {
     pub async fn drop_now(self) -> Result<()> {
         self.pool.close().await;
         let mut conn = self.admin.connect().await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await?;
         Ok(())
     }
 }

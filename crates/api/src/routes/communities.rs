@@ -198,7 +198,8 @@ pub async fn follow(
         .await?;
     }
     tx.commit().await.map_err(canopy_db::DbError::from)?;
-    let mut view = CommunityView::from(canopy_db::communities::by_id(&state.db, community.id).await?);
+    let mut view =
+        CommunityView::from(canopy_db::communities::by_id(&state.db, community.id).await?);
     view.subscribed = if pending {
         crate::views::Subscribed::Pending
     } else {
@@ -229,13 +230,9 @@ pub async fn subscriptions(
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<SubscriptionList>> {
     let limit = validate::page_size("limit", params.limit, 20, 100)?;
-    let (rows, next_cursor) = canopy_db::follows::subscribed(
-        &state.db,
-        user.person_id,
-        params.cursor.as_deref(),
-        limit,
-    )
-    .await?;
+    let (rows, next_cursor) =
+        canopy_db::follows::subscribed(&state.db, user.person_id, params.cursor.as_deref(), limit)
+            .await?;
     let communities = rows
         .into_iter()
         .map(|r| {

@@ -117,7 +117,10 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/notifications/count", tag = "notifications",
     security(("bearer" = [])),
     responses((status = 200, body = UnreadCount), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn count(State(state): State<AppState>, Auth(user): Auth) -> ApiResult<Json<UnreadCount>> {
+pub async fn count(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+) -> ApiResult<Json<UnreadCount>> {
     let unread = db::unread_count(&state.db, user.person_id).await?;
     Ok(Json(UnreadCount { unread }))
 }

@@ -14,7 +14,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// Sorts a client may keep as its user's default (those of the post listings).
-pub const SORTS: [&str; 6] = ["hot", "active", "new", "top", "most_comments", "controversial"];
+pub const SORTS: [&str; 6] = [
+    "hot",
+    "active",
+    "new",
+    "top",
+    "most_comments",
+    "controversial",
+];
 /// Listings a client may keep as its user's default.
 pub const LISTINGS: [&str; 3] = ["all", "local", "subscribed"];
 

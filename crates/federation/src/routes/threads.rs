@@ -20,10 +20,10 @@ use axum::response::{IntoResponse, Response};
 use canopy_core::{CommentId, PostId};
 use canopy_db::threads::{self, ThreadItem};
 use canopy_db::{outbox, DbError};
-use serde_json::Value;
-use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
 
 /// Items per page.
 pub const PAGE_SIZE: i64 = 50;
