@@ -1291,6 +1291,15 @@ async fn mastodon_replies_likes_and_follows_land_on_local_content() {
         "{}",
         c.content
     );
+    // The Note replies to alice's comment and its Mention tag names her (Mastodon mentions the
+    // parent's author): she is notified once, of the reply.
+    let (s, notes) = n.app.get("/api/v1/notifications", Some(&n.token)).await;
+    assert_eq!(s, StatusCode::OK, "{notes}");
+    let notes = notes["notifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["kind"], "reply");
+    assert_eq!(notes[0]["ap_id"], reply.as_str());
+    assert_eq!(notes[0]["creator"]["name"], "felix");
     assert_eq!(
         n.queued(
             "Announce",

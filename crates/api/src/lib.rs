@@ -24,7 +24,10 @@ use canopy_core::InstanceId;
 use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::Federation;
-use routes::{admin, bans, blocks, comments, communities, meta, moderation, posts, reports};
+use routes::{
+    admin, bans, blocks, comments, communities, meta, moderation, notifications, posts, profiles,
+    reports, saved,
+};
 use std::sync::Arc;
 
 /// What every handler can reach: the pool, who this node is, the federation side it resolves
@@ -70,8 +73,30 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", post(accounts::register))
         .route("/sessions", post(accounts::login))
         .route("/sessions/current", axum::routing::delete(accounts::logout))
-        .route("/me", get(accounts::me))
+        .route("/me", get(profiles::me).patch(profiles::edit_me))
+        .route("/me/saved", get(saved::list))
+        .route("/me/subscriptions", get(communities::subscriptions))
         .route("/users/{name}", get(accounts::get_user))
+        .route("/users/{name}/posts", get(profiles::posts))
+        .route("/users/{name}/comments", get(profiles::comments))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/count", get(notifications::count))
+        .route(
+            "/notifications/mark_all_read",
+            post(notifications::mark_all_read),
+        )
+        .route(
+            "/notifications/{id}/read",
+            put(notifications::mark_read).delete(notifications::mark_unread),
+        )
+        .route(
+            "/posts/{id}/save",
+            put(saved::save_post).delete(saved::unsave_post),
+        )
+        .route(
+            "/comments/{id}/save",
+            put(saved::save_comment).delete(saved::unsave_comment),
+        )
         .route(
             "/communities",
             post(communities::create).get(communities::list),

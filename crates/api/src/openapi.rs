@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::routes::{
-    accounts, admin, bans, blocks, comments, communities, meta, moderation, posts, reports,
+    accounts, admin, bans, blocks, comments, communities, meta, moderation, notifications, posts,
+    profiles, reports, saved,
 };
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -11,9 +12,15 @@ use utoipa::{Modify, OpenApi};
     info(title = "Canopy API", description = "REST API of a Canopy node. Conventions: docs/API.md."),
     paths(
         meta::health,
-        accounts::register, accounts::login, accounts::logout, accounts::me, accounts::get_user,
+        accounts::register, accounts::login, accounts::logout, profiles::me, profiles::edit_me,
+        accounts::get_user, profiles::posts, profiles::comments,
         communities::create, communities::get, communities::list,
         communities::follow, communities::unfollow, communities::resolve,
+        communities::subscriptions,
+        notifications::list, notifications::count, notifications::mark_read,
+        notifications::mark_unread, notifications::mark_all_read,
+        saved::save_post, saved::unsave_post, saved::save_comment, saved::unsave_comment,
+        saved::list,
         posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
         comments::create, comments::get, comments::edit, comments::delete, comments::vote,
         comments::tree, comments::replies,
@@ -39,6 +46,8 @@ use utoipa::{Modify, OpenApi};
         (name = "moderation", description = "Community moderators: removals, locks, moderators, the public moderation log"),
         (name = "blocks", description = "Personal blocks: people and communities a user hides from their own listings and trees"),
         (name = "reports", description = "Reports of posts and comments to their community's moderators, and their handling"),
+        (name = "notifications", description = "Replies to the user's posts and comments, and mentions of the user"),
+        (name = "saved", description = "Posts and comments a user saved"),
         (name = "meta", description = "Health"),
         (name = "admin", description = "For instance administrators: the delivery queue, known instances, blocks and the allow-list, thread resync"),
     )

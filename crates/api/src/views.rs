@@ -34,6 +34,10 @@ pub struct UserView {
     pub local: bool,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// Profile picture: an http(s) URL elsewhere.
+    pub avatar_url: Option<String>,
+    /// Banner picture: an http(s) URL elsewhere.
+    pub banner_url: Option<String>,
 }
 
 impl From<Person> for UserView {
@@ -49,6 +53,8 @@ impl From<Person> for UserView {
             local: p.local,
             is_admin: p.is_admin,
             created_at: p.created_at,
+            avatar_url: p.avatar_url,
+            banner_url: p.banner_url,
         }
     }
 }
@@ -82,6 +88,55 @@ pub struct CommunityView {
     pub created_at: DateTime<Utc>,
     /// Only its moderators (and this node's admins) may start posts; anyone may comment.
     pub posting_restricted_to_mods: bool,
+    /// Whether the logged-in viewer follows it; `none` for anonymous readers.
+    pub subscribed: Subscribed,
+}
+
+/// A user's follow of a community: `none`, `pending` (sent to a remote community, not accepted
+/// yet) or `accepted`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Subscribed {
+    #[default]
+    None,
+    Pending,
+    Accepted,
+}
+
+impl From<canopy_db::follows::Subscription> for Subscribed {
+    fn from(s: canopy_db::follows::Subscription) -> Self {
+        use canopy_db::follows::Subscription as S;
+        match s {
+            S::None => Subscribed::None,
+            S::Pending => Subscribed::Pending,
+            S::Accepted => Subscribed::Accepted,
+        }
+    }
+}
+
+impl CommunityView {
+    /// Set `subscribed` on each of `views` as `viewer` follows them (one query; nothing for an
+    /// anonymous viewer).
+    pub async fn with_subscriptions(
+        db: &canopy_db::PgPool,
+        viewer: Option<canopy_core::PersonId>,
+        views: &mut [CommunityView],
+    ) -> Result<(), canopy_db::DbError> {
+        let Some(viewer) = viewer else {
+            return Ok(());
+        };
+        let ids: Vec<canopy_core::CommunityId> = views
+            .iter()
+            .map(|v| canopy_core::CommunityId(v.id))
+            .collect();
+        let states = canopy_db::follows::subscriptions(db, viewer, &ids).await?;
+        for v in views {
+            if let Some(s) = states.get(&canopy_core::CommunityId(v.id)) {
+                v.subscribed = (*s).into();
+            }
+        }
+        Ok(())
+    }
 }
 
 impl From<Community> for CommunityView {
@@ -99,6 +154,7 @@ impl From<Community> for CommunityView {
             post_count: c.post_count,
             created_at: c.created_at,
             posting_restricted_to_mods: c.posting_restricted_to_mods,
+            subscribed: Subscribed::None,
         }
     }
 }
@@ -154,6 +210,8 @@ pub struct PostJson {
     /// The caller's vote (1 or -1), when logged in and voted. For the author this is 1 from the
     /// start (their implicit upvote) until they change or clear it.
     pub my_vote: Option<i16>,
+    /// The caller saved the post (`PUT /api/v1/posts/{id}/save`); false when not logged in.
+    pub saved: bool,
     /// A remote post only: when its thread was last synced with its home (backfill or resync);
     /// `null` when never.
     pub thread_synced_at: Option<DateTime<Utc>>,
@@ -197,6 +255,7 @@ impl From<PostView> for PostJson {
                 remote_comments: p.remote_comment_count,
             },
             my_vote: p.my_vote,
+            saved: p.saved,
             thread_synced_at: p.thread_synced_at,
         }
     }
@@ -244,6 +303,8 @@ pub struct CommentJson {
     /// The caller's vote (1 or -1), when logged in and voted. For the author this is 1 from the
     /// start (their implicit upvote) until they change or clear it.
     pub my_vote: Option<i16>,
+    /// The caller saved the comment (`PUT /api/v1/comments/{id}/save`); false when not logged in.
+    pub saved: bool,
 }
 
 impl From<CommentView> for CommentJson {
@@ -283,6 +344,7 @@ impl From<CommentView> for CommentJson {
                 descendants: c.descendant_count,
             },
             my_vote: c.my_vote,
+            saved: c.saved,
         }
     }
 }

@@ -362,6 +362,8 @@ async fn followers(pool: &PgPool, community: &Community, ports: &[u16]) -> Resul
                 shared_inbox_url: Some(&format!("http://{authority}/inbox")),
                 // Never used: nothing comes from the followers.
                 public_key_pem: &community.public_key_pem,
+                avatar_url: None,
+                banner_url: None,
             },
         )
         .await?;

@@ -129,6 +129,9 @@ pub struct RemotePerson<'a> {
     pub inbox_url: &'a str,
     pub shared_inbox_url: Option<&'a str>,
     pub public_key_pem: &'a str,
+    /// Profile picture and banner (`icon`, `image`), checked by the caller.
+    pub avatar_url: Option<&'a str>,
+    pub banner_url: Option<&'a str>,
 }
 
 /// Insert or refresh a remote person; returns its id. Never touches a local row.
@@ -137,10 +140,11 @@ pub async fn upsert_person(pool: &PgPool, p: &RemotePerson<'_>) -> Result<Person
     let instance = instances::ensure(&mut tx, p.authority).await?;
     let row: Option<(PersonId,)> = sqlx::query_as(
         "INSERT INTO person (instance_id, name, display_name, bio, bio_html, ap_id, inbox_url,
-                             shared_inbox_url, public_key_pem, local)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false)
+                             shared_inbox_url, public_key_pem, local, avatar_url, banner_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11)
          ON CONFLICT (ap_id) DO UPDATE SET
              display_name = EXCLUDED.display_name, bio = EXCLUDED.bio, bio_html = EXCLUDED.bio_html,
+             avatar_url = EXCLUDED.avatar_url, banner_url = EXCLUDED.banner_url,
              inbox_url = EXCLUDED.inbox_url, shared_inbox_url = EXCLUDED.shared_inbox_url,
              public_key_pem = EXCLUDED.public_key_pem, last_refreshed_at = now(), updated_at = now()
          WHERE NOT person.local
@@ -155,6 +159,8 @@ pub async fn upsert_person(pool: &PgPool, p: &RemotePerson<'_>) -> Result<Person
     .bind(p.inbox_url)
     .bind(p.shared_inbox_url)
     .bind(p.public_key_pem)
+    .bind(p.avatar_url)
+    .bind(p.banner_url)
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| DbError::conflict_on(e, "user with that name on that instance"))?;

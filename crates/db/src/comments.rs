@@ -37,6 +37,8 @@ pub struct CommentView {
     pub my_vote: Option<i16>,
     /// The viewer blocks the comment's author (see [`crate::blocks`]).
     pub creator_blocked: bool,
+    /// The viewer saved the comment (see [`crate::saved`]); false for anonymous viewers.
+    pub saved: bool,
 }
 
 /// Columns of [`CommentView`], for a query over `comment c` joined as in [`VIEW_JOINS`].
@@ -46,7 +48,9 @@ pub(crate) const VIEW_COLUMNS: &str = "c.id, c.post_id, c.parent_id, c.path, c.d
     u.id AS creator_id, u.name AS creator_name, u.display_name AS creator_display_name,
     u.local AS creator_local, ui.authority AS creator_authority, v.score AS my_vote,
     ($1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM person_block pb
-        WHERE pb.person_id = $1 AND pb.target_id = c.creator_id)) AS creator_blocked";
+        WHERE pb.person_id = $1 AND pb.target_id = c.creator_id)) AS creator_blocked,
+    ($1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM saved_item sv
+        WHERE sv.person_id = $1 AND sv.post_id = c.post_id AND sv.comment_id = c.id)) AS saved";
 
 /// Joins for [`VIEW_COLUMNS`]; `$1` is the viewer (NULL for anonymous).
 pub(crate) const VIEW_JOINS: &str = "JOIN person u ON u.id = c.creator_id

@@ -110,6 +110,10 @@ pub struct ContentAp {
     pub community_local: bool,
     pub community_inbox: String,
     pub community_authority: String,
+    /// Who the content mentions (local content only): ActivityPub ids, and the `@name@host`
+    /// texts at the same positions.
+    pub mention_hrefs: Option<Vec<String>>,
+    pub mention_names: Option<Vec<String>>,
 }
 
 /// The columns of a comment as its activities describe it (followed by a `WHERE` on `c`).
@@ -122,7 +126,8 @@ const COMMENT_AP: &str = "SELECT c.ap_id, 'Note' AS kind, NULL::text AS title, N
                 coalesce(pc.ap_id, p.ap_id) AS in_reply_to,
                 coalesce(pcu.ap_id, pu.ap_id) AS parent_author_ap_id,
                 m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
-                coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority
+                coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority,
+                c.mention_hrefs, c.mention_names
          FROM comment c
          JOIN person u ON u.id = c.creator_id
          JOIN post p ON p.id = c.post_id
@@ -174,7 +179,8 @@ pub async fn post_ap(
                 (SELECT context_url FROM remote_thread WHERE post_id = p.id) AS remote_context,
                 NULL::text AS in_reply_to, NULL::text AS parent_author_ap_id,
                 m.id AS community_id, m.ap_id AS community_ap_id, m.local AS community_local,
-                coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority
+                coalesce(m.shared_inbox_url, m.inbox_url) AS community_inbox, mi.authority AS community_authority,
+                p.mention_hrefs, p.mention_names
          FROM post p
          JOIN person u ON u.id = p.creator_id
          JOIN community m ON m.id = p.community_id

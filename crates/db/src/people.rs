@@ -19,10 +19,14 @@ pub struct Person {
     pub authority: String,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// Profile picture and banner: URLs elsewhere (see [`crate::profiles`]).
+    pub avatar_url: Option<String>,
+    pub banner_url: Option<String>,
 }
 
 const PERSON_COLUMNS: &str = "p.id, p.name, p.display_name, p.bio, p.bio_html, p.ap_id, p.local,
-    p.deleted, i.authority, coalesce(u.is_admin, false) AS is_admin, p.created_at";
+    p.deleted, i.authority, coalesce(u.is_admin, false) AS is_admin, p.created_at,
+    p.avatar_url, p.banner_url";
 
 /// Everything needed to create a local account and its actor.
 #[derive(Debug)]

@@ -49,6 +49,8 @@ pub struct PostView {
     pub creator_local: bool,
     pub creator_authority: String,
     pub my_vote: Option<i16>,
+    /// The viewer saved the post (see [`crate::saved`]); false for anonymous viewers.
+    pub saved: bool,
     /// A remote post's comment count at its home, as last synced (see `remote_threads`).
     pub remote_comment_count: Option<i32>,
     /// When a remote post's thread was last synced with its home.
@@ -62,7 +64,9 @@ const VIEW: &str = "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.bod
         ci.authority AS community_authority,
         u.id AS creator_id, u.name AS creator_name, u.display_name AS creator_display_name,
         u.local AS creator_local, ui.authority AS creator_authority,
-        v.score AS my_vote, rt.remote_comment_count, rt.synced_at AS thread_synced_at
+        v.score AS my_vote, rt.remote_comment_count, rt.synced_at AS thread_synced_at,
+        ($1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM saved_item sv
+            WHERE sv.person_id = $1 AND sv.post_id = p.id AND sv.comment_id IS NULL)) AS saved
     FROM post p
     JOIN post_aggregates a ON a.post_id = p.id
     JOIN community c ON c.id = p.community_id
@@ -128,6 +132,42 @@ pub async fn view(
         .fetch_optional(pool)
         .await?
         .ok_or(DbError::NotFound("post"))
+}
+
+/// Several posts by id as `viewer` sees them, in no particular order (missing ids are left out).
+pub async fn views(
+    pool: &PgPool,
+    ids: &[i64],
+    viewer: Option<PersonId>,
+) -> Result<Vec<PostView>, DbError> {
+    Ok(sqlx::query_as(&format!("{VIEW} WHERE p.id = ANY($2)"))
+        .bind(viewer)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// `creator`'s live posts (not deleted or removed) as `viewer` sees them, newest first, `limit`
+/// after `(published, id)` (see [`crate::profiles::posts_by`]).
+pub async fn by_creator(
+    pool: &PgPool,
+    creator: PersonId,
+    viewer: Option<PersonId>,
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: i64,
+) -> Result<Vec<PostView>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{VIEW} WHERE p.creator_id = $2 AND NOT p.deleted AND NOT p.removed
+           AND ($3::timestamptz IS NULL OR (p.published, p.id) < ($3, $4))
+         ORDER BY p.published DESC, p.id DESC LIMIT $5"
+    ))
+    .bind(viewer)
+    .bind(creator)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1).unwrap_or(0))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Replace a post's editable fields.

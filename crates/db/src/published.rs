@@ -23,19 +23,33 @@ pub struct LocalPerson {
     pub deleted: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
+    pub avatar_url: Option<String>,
+    pub banner_url: Option<String>,
 }
+
+const LOCAL_PERSON: &str = "SELECT id, name, display_name, bio, bio_html, ap_id, inbox_url,
+    shared_inbox_url, public_key_pem, deleted, created_at, updated_at, avatar_url, banner_url
+    FROM person WHERE local AND";
 
 /// A local person by name (case-insensitive), deleted or not.
 pub async fn local_person(pool: &PgPool, name: &str) -> Result<LocalPerson, DbError> {
-    sqlx::query_as(
-        "SELECT id, name, display_name, bio, bio_html, ap_id, inbox_url, shared_inbox_url,
-                public_key_pem, deleted, created_at, updated_at
-         FROM person WHERE local AND lower(name) = lower($1)",
-    )
-    .bind(name)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DbError::NotFound("user"))
+    sqlx::query_as(&format!("{LOCAL_PERSON} lower(name) = lower($1)"))
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DbError::NotFound("user"))
+}
+
+/// A local person by id, in the caller's transaction.
+pub async fn local_person_by_id(
+    conn: &mut sqlx::PgConnection,
+    id: PersonId,
+) -> Result<LocalPerson, DbError> {
+    sqlx::query_as(&format!("{LOCAL_PERSON} id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(DbError::NotFound("user"))
 }
 
 /// A local community as its actor document needs it.

@@ -289,6 +289,33 @@ pub struct ParsedActor<'a> {
     /// A Group that takes posts from its moderators only (Lemmy's `postingRestrictedToMods`).
     pub(crate) posting_restricted_to_mods: bool,
     pub(crate) public_key_pem: &'a str,
+    /// A Person's `icon` and `image` URLs (pictures may live on any host): see [`picture`].
+    pub(crate) avatar: Option<&'a str>,
+    pub(crate) banner: Option<&'a str>,
+}
+
+/// The URL of a picture field (`icon`, `image`): an Image object's `url` (or a bare URL, or the
+/// first of a list), kept only when it is an absolute http(s) URL of at most
+/// [`limits::MAX_URL_BYTES`]; anything else is dropped.
+pub(crate) fn picture<'a>(json: &'a Value, field: &str) -> Option<&'a str> {
+    let mut v = json.get(field)?;
+    if let Value::Array(items) = v {
+        v = items.first()?;
+    }
+    let url = match v {
+        Value::String(s) => s.as_str(),
+        Value::Object(_) => match v.get("url")? {
+            Value::String(s) => s.as_str(),
+            Value::Object(link) => link.get("href")?.as_str()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if url.len() > limits::MAX_URL_BYTES {
+        return None;
+    }
+    let parsed = Url::parse(url).ok()?;
+    (matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some()).then_some(url)
 }
 
 /// A URL field of an actor: http(s), not longer than URLs stored anywhere, on the actor's own
@@ -458,6 +485,8 @@ pub fn parse_actor<'a>(url: &Url, json: &'a Value) -> Result<ParsedActor<'a>, Fe
         posting_restricted_to_mods: is_group
             && json.get("postingRestrictedToMods") == Some(&Value::Bool(true)),
         public_key_pem: pem,
+        avatar: picture(json, "icon").filter(|_| !is_group),
+        banner: picture(json, "image").filter(|_| !is_group),
     })
 }
 
@@ -514,6 +543,8 @@ async fn save_actor(a: &ParsedActor<'_>, data: &FedData) -> Result<Actor, FedErr
                 inbox_url: a.inbox,
                 shared_inbox_url: a.shared_inbox,
                 public_key_pem: a.public_key_pem,
+                avatar_url: a.avatar,
+                banner_url: a.banner,
             },
         )
         .await?;
@@ -888,5 +919,41 @@ async fn signed_get(
             "{}: the document names another id than its URL",
             context(&at)
         ))),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod picture_tests {
+    use super::picture;
+    use serde_json::json;
+
+    #[test]
+    fn pictures_are_http_urls_of_bounded_length_in_any_of_their_shapes() {
+        let ok = "https://media.example/a.png";
+        for v in [
+            json!({"icon": {"type": "Image", "url": ok}}),
+            json!({"icon": ok}),
+            json!({"icon": [{"type": "Image", "url": ok}, {"type": "Image", "url": "https://x.example/b"}]}),
+            json!({"icon": {"type": "Image", "url": {"type": "Link", "href": ok}}}),
+        ] {
+            assert_eq!(picture(&v, "icon"), Some(ok), "{v}");
+        }
+        let long = format!("https://media.example/{}", "a".repeat(2_000));
+        for bad in [
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "/relative.png",
+            "ftp://media.example/a.png",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                picture(&json!({"image": {"type": "Image", "url": bad}}), "image"),
+                None,
+                "{bad}"
+            );
+        }
+        assert_eq!(picture(&json!({"icon": 5}), "icon"), None);
+        assert_eq!(picture(&json!({}), "icon"), None);
     }
 }

@@ -15,6 +15,7 @@ pub mod json;
 pub mod keys;
 pub mod lemmy_api;
 pub mod limits;
+pub mod mentions;
 pub mod node;
 pub mod objects;
 pub mod outbound;

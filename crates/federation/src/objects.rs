@@ -161,19 +161,23 @@ pub async fn store_new(
     let kind = kind_of(object);
     let in_reply_to = object.get("inReplyTo").and_then(id_of);
     match (kind, in_reply_to) {
-        ("Note", Some(parent)) | ("Article", Some(parent)) => {
+        ("Note", Some(parent_url)) | ("Article", Some(parent_url)) => {
             // Only the activity's own object is checked against bans: a parent fetched to
             // place it was written before, whoever wrote it.
             let author_check = chain.is_empty().then_some(&author_url);
-            let (parent, announces) = match reply_parent(&parent, author_check, data, chain).await {
-                Ok(p) => p,
-                // Refused as a reply, but perhaps stored already (before its parent went away).
-                Err(e) => return lookup(&id, data).await?.ok_or(e),
-            };
+            let (parent, announces) =
+                match reply_parent(&parent_url, author_check, data, chain).await {
+                    Ok(p) => p,
+                    // Refused as a reply, but perhaps stored already (before its parent went away).
+                    Err(e) => return lookup(&id, data).await?.ok_or(e),
+                };
             let creator = creator_of(&author_url, author, data).await?;
             // Relayed only by a local community with remote followers.
             let relay = relay.filter(|_| announces);
-            insert_comment(object, &id, parent, creator, relay, data).await
+            let parent_local = fetch::is_local(&parent_url, data);
+            let stored = insert_comment(object, &id, parent, creator, relay, data).await?;
+            notify(object, stored, creator, parent_local, data).await;
+            Ok(stored)
         }
         (k, None) if POST_TYPES.contains(&k) || k == "Note" => {
             let community = match community_hint {
@@ -192,12 +196,34 @@ pub async fn store_new(
                     "{author_url} may not start posts in this community: only its moderators may"
                 )));
             }
-            insert_post(object, &id, community, creator, relay, data).await
+            let stored = insert_post(object, &id, community, creator, relay, data).await?;
+            notify(object, stored, creator, false, data).await;
+            Ok(stored)
         }
         (k, Some(_)) => Err(FedError::bad(format!("a {k:?} cannot be a reply"))),
         (k, None) => Err(FedError::bad(format!(
             "objects of type {k:?} are not stored"
         ))),
+    }
+}
+
+/// Notifications for a stored object: its parent's author when `parent_local` (a reply to local
+/// content, whose author is local: one statement, and none for a reply to remote content), and
+/// local people its `Mention` tags name. A failure is logged: the object stays stored.
+async fn notify(
+    object: &Value,
+    stored: Stored,
+    creator: PersonId,
+    parent_local: bool,
+    data: &FedData,
+) {
+    if let (true, Stored::Comment { id, .. }) = (parent_local, stored) {
+        if let Err(e) = canopy_db::notifications::reply(&data.db, id).await {
+            tracing::warn!(comment_id = %id, error = %e, "reply notification not written");
+        }
+    }
+    if let Err(e) = crate::mentions::notify_incoming(object, stored, creator, data).await {
+        tracing::warn!(error = %e, "mention notifications not written");
     }
 }
 

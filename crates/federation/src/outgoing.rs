@@ -346,7 +346,45 @@ async fn by_creator(
         "audience": c.community_ap_id,
         "object": object,
     });
-    publish(conn, base, &c, activity).await
+    if kind == "Delete" {
+        return publish(conn, base, &c, activity).await;
+    }
+    publish_with_mentions(conn, base, &c, activity).await
+}
+
+/// [`publish`], and the people the content mentions on other servers (whose servers may not
+/// follow its community) get the activity from its author too: with a remote community's inbox
+/// in one delivery list, or next to a local community's Announce.
+async fn publish_with_mentions(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    c: &ContentAp,
+    activity: Value,
+) -> Result<(), FedError> {
+    let mentioned = c.mention_hrefs.clone().unwrap_or_default();
+    let inboxes = canopy_db::notifications::remote_inboxes(conn, &mentioned).await?;
+    if inboxes.is_empty() {
+        return publish(conn, base, c, activity).await;
+    }
+    let community = actors::community_by_id_in(conn, c.community_id).await?;
+    let mut targets: Vec<(String, String)> =
+        inboxes.iter().filter_map(|i| inbox_target(i)).collect();
+    if community.local {
+        announce_in(conn, base, &community, &activity, Some(&c.ap_id), None).await?;
+    } else if let Some(t) = inbox_target(&community.inbox_url) {
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
+    enqueue(
+        conn,
+        &activity,
+        Some(&c.ap_id),
+        &c.creator_ap_id,
+        Signer::Person(c.creator_id),
+        &targets,
+    )
+    .await
 }
 
 /// A post or comment its local author deleted is restored: `Undo(Delete)` by the author.
@@ -496,6 +534,41 @@ pub async fn community_updated(
     let actor = actors::community_by_id_in(conn, community).await?;
     let by = (moderator.id, moderator.ap_id.as_str());
     in_community(conn, base, &actor, by, &row.ap_id, activity).await
+}
+
+/// A local person changed their profile: `Update` of their Person, signed by them, to the
+/// servers that follow them and those of the communities they wrote in (the communities' homes
+/// and the remote followers of local ones), once per inbox.
+pub async fn person_updated(
+    conn: &mut PgConnection,
+    base: &PublicBase,
+    person: canopy_core::PersonId,
+) -> Result<(), FedError> {
+    let row = canopy_db::published::local_person_by_id(conn, person).await?;
+    let actor = crate::protocol::actors::Person::from_row(&row, base);
+    let activity = json!({
+        "@context": context(),
+        "id": activity_id(base, "update"),
+        "type": "Update",
+        "actor": row.ap_id,
+        "to": [PUBLIC],
+        "cc": [format!("{}/followers", row.ap_id)],
+        "object": actor,
+    });
+    let inboxes = canopy_db::profiles::profile_audience(conn, person).await?;
+    let targets: Vec<(String, String)> = inboxes.iter().filter_map(|i| inbox_target(i)).collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    enqueue(
+        conn,
+        &activity,
+        Some(&row.ap_id),
+        &row.ap_id,
+        Signer::Person(person),
+        &targets,
+    )
+    .await
 }
 
 /// The featured-posts collection of a community (Lemmy's layout, which Canopy serves too).

@@ -195,25 +195,15 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The logged-in user.
-#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn me(
-    state: axum::extract::State<AppState>,
-    Auth(user): Auth,
-) -> ApiResult<Json<UserView>> {
-    let person = canopy_db::people::by_id(&state.db, user.person_id).await?;
-    Ok(Json(person.into()))
-}
-
-/// A local user's public profile.
+/// A user's public profile: a local user by `name`, a remote one this node knows by
+/// `name@host`.
 #[utoipa::path(get, path = "/api/v1/users/{name}", tag = "accounts",
-    params(("name" = String, Path, description = "local user name")),
+    params(("name" = String, Path, description = "`name` or `name@host`")),
     responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_user(
     state: axum::extract::State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    let person = canopy_db::people::local_by_name(&state.db, &name).await?;
+    let person = canopy_db::people::by_handle(&state.db, &name).await?;
     Ok(Json(person.into()))
 }

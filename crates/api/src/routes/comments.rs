@@ -10,7 +10,7 @@ use crate::views::{CommentJson, CommentNode, VoteResult};
 use crate::{validate, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
-use canopy_core::{content, limits, CommentId, PostId};
+use canopy_core::{limits, CommentId, PostId};
 use canopy_db::comments::NewComment;
 use canopy_db::tree::{CommentSort, TreeCursor, TreeRequest};
 use canopy_federation::outgoing::{self, Content};
@@ -117,7 +117,8 @@ pub async fn create(
             ));
         }
     }
-    let html = content::markdown_to_html(&req.content);
+    let mentions = crate::routes::notifications::resolve_mentions(&state, &req.content).await;
+    let html = crate::routes::notifications::render(&req.content, &mentions);
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     let id = canopy_db::comments::create(
         &mut tx,
@@ -133,6 +134,17 @@ pub async fn create(
             published: None,
             updated: None,
         },
+    )
+    .await?;
+    // The reply's notification first: a reply that also mentions its parent's author is one.
+    canopy_db::notifications::reply_in(&mut tx, id).await?;
+    crate::routes::notifications::record_mentions(
+        &mut tx,
+        &mentions,
+        post.id,
+        Some(id),
+        user.person_id,
+        true,
     )
     .await?;
     outgoing::created(&mut tx, &state.base, Content::Comment(id)).await?;
@@ -183,9 +195,19 @@ pub async fn edit(
     if head.deleted || head.removed {
         return Err(ApiError::conflict("the comment is deleted"));
     }
-    let html = content::markdown_to_html(&req.content);
+    let mentions = crate::routes::notifications::resolve_mentions(&state, &req.content).await;
+    let html = crate::routes::notifications::render(&req.content, &mentions);
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     canopy_db::comments::update(&mut tx, head.id, &req.content, &html).await?;
+    crate::routes::notifications::record_mentions(
+        &mut tx,
+        &mentions,
+        head.post_id,
+        Some(head.id),
+        user.person_id,
+        false,
+    )
+    .await?;
     outgoing::updated(&mut tx, &state.base, Content::Comment(head.id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     let view = canopy_db::comments::view(&state.db, head.id, Some(user.person_id)).await?;

@@ -95,10 +95,14 @@ pub async fn create(
     responses((status = 200, body = CommunityView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    viewer: crate::auth::Viewer,
     Path(name): Path<String>,
 ) -> ApiResult<Json<CommunityView>> {
     let community = canopy_db::communities::by_name(&state.db, &name).await?;
-    Ok(Json(community.into()))
+    let mut views = [CommunityView::from(community)];
+    CommunityView::with_subscriptions(&state.db, viewer.person(), &mut views).await?;
+    let [view] = views;
+    Ok(Json(view))
 }
 
 /// All communities by name, a page at a time (without those the logged-in viewer blocks).
@@ -113,8 +117,10 @@ pub async fn list(
     let (rows, next_cursor) =
         canopy_db::communities::list(&state.db, params.cursor.as_deref(), limit, viewer.person())
             .await?;
+    let mut communities: Vec<CommunityView> = rows.into_iter().map(CommunityView::from).collect();
+    CommunityView::with_subscriptions(&state.db, viewer.person(), &mut communities).await?;
     Ok(Json(CommunityList {
-        communities: rows.into_iter().map(CommunityView::from).collect(),
+        communities,
         next_cursor,
     }))
 }
@@ -152,7 +158,9 @@ async fn find_or_fetch(
 }
 
 /// Follow a community, local or remote. A remote community is fetched, and a Follow is sent;
-/// the follow stays pending until its server accepts.
+/// the follow stays pending until its server accepts. Idempotent: following again leaves an
+/// accepted follow as it is and sends nothing; a pending follow's Follow is sent again only when
+/// the last one went out more than an hour ago.
 #[utoipa::path(post, path = "/api/v1/communities/follow", tag = "communities", request_body = FollowRequest,
     security(("bearer" = [])),
     responses((status = 200, body = FollowResponse), (status = 404, body = crate::error::ErrorBody),
@@ -163,13 +171,23 @@ pub async fn follow(
     Writer(user): Writer,
     Json(req): Json<FollowRequest>,
 ) -> ApiResult<Json<FollowResponse>> {
+    use canopy_db::follows::FollowRequest as Outcome;
     let community = find_or_fetch(&state, req.community.trim()).await?;
     let follower = canopy_db::actors::person_by_id(&state.db, user.person_id).await?;
-    let pending = !community.local;
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
-    canopy_db::follows::follow_community(&mut tx, community.id, user.person_id, pending, None)
-        .await?;
-    if pending {
+    let outcome = canopy_db::follows::request_community_follow(
+        &mut tx,
+        community.id,
+        user.person_id,
+        !community.local,
+    )
+    .await?;
+    let (send, pending) = match outcome {
+        Outcome::New { pending } => (pending, pending),
+        Outcome::Resend => (true, true),
+        Outcome::Unchanged { pending } => (false, pending),
+    };
+    if send {
         canopy_federation::outgoing::follow_community(
             &mut tx,
             &state.base,
@@ -180,10 +198,56 @@ pub async fn follow(
         .await?;
     }
     tx.commit().await.map_err(canopy_db::DbError::from)?;
-    let view = canopy_db::communities::by_id(&state.db, community.id).await?;
+    let mut view =
+        CommunityView::from(canopy_db::communities::by_id(&state.db, community.id).await?);
+    view.subscribed = if pending {
+        crate::views::Subscribed::Pending
+    } else {
+        crate::views::Subscribed::Accepted
+    };
     Ok(Json(FollowResponse {
-        community: view.into(),
+        community: view,
         pending,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionList {
+    /// By name; each with `subscribed` `pending` or `accepted`.
+    pub communities: Vec<CommunityView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The communities the logged-in user follows (pending follows included), by name.
+#[utoipa::path(get, path = "/api/v1/me/subscriptions", tag = "communities", params(ListParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = SubscriptionList), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody)))]
+pub async fn subscriptions(
+    State(state): State<AppState>,
+    crate::auth::Auth(user): crate::auth::Auth,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<SubscriptionList>> {
+    let limit = validate::page_size("limit", params.limit, 20, 100)?;
+    let (rows, next_cursor) =
+        canopy_db::follows::subscribed(&state.db, user.person_id, params.cursor.as_deref(), limit)
+            .await?;
+    let communities = rows
+        .into_iter()
+        .map(|r| {
+            let mut v = CommunityView::from(r.community);
+            v.subscribed = if r.pending {
+                crate::views::Subscribed::Pending
+            } else {
+                crate::views::Subscribed::Accepted
+            };
+            v
+        })
+        .collect();
+    Ok(Json(SubscriptionList {
+        communities,
+        next_cursor,
     }))
 }
 

@@ -8,5 +8,8 @@ pub mod comments;
 pub mod communities;
 pub mod meta;
 pub mod moderation;
+pub mod notifications;
 pub mod posts;
+pub mod profiles;
 pub mod reports;
+pub mod saved;

@@ -8,7 +8,7 @@ use crate::views::{PostJson, VoteResult};
 use crate::{validate, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
-use canopy_core::{content, limits, CommunityId, PostId};
+use canopy_core::{limits, CommunityId, PostId};
 use canopy_db::posts::{NewPost, PostSort};
 use canopy_federation::outgoing::{self, Content};
 use serde::{Deserialize, Serialize};
@@ -97,7 +97,13 @@ pub async fn create(
             "only the moderators of this community may start posts in it",
         ));
     }
-    let body_html = body.as_deref().map(content::markdown_to_html);
+    let mentions = match &body {
+        Some(b) => crate::routes::notifications::resolve_mentions(&state, b).await,
+        None => Vec::new(),
+    };
+    let body_html = body
+        .as_deref()
+        .map(|b| crate::routes::notifications::render(b, &mentions));
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     let id = canopy_db::posts::create(
         &mut tx,
@@ -114,6 +120,15 @@ pub async fn create(
             published: None,
             updated: None,
         },
+    )
+    .await?;
+    crate::routes::notifications::record_mentions(
+        &mut tx,
+        &mentions,
+        id,
+        None,
+        user.person_id,
+        true,
     )
     .await?;
     outgoing::created(&mut tx, &state.base, Content::Post(id)).await?;
@@ -200,7 +215,13 @@ pub async fn edit(
     if let Some(u) = &url {
         validate::link("url", u)?;
     }
-    let body_html = body.as_deref().map(content::markdown_to_html);
+    let mentions = match &body {
+        Some(b) => crate::routes::notifications::resolve_mentions(&state, b).await,
+        None => Vec::new(),
+    };
+    let body_html = body
+        .as_deref()
+        .map(|b| crate::routes::notifications::render(b, &mentions));
     let mut tx = state.db.begin().await.map_err(canopy_db::DbError::from)?;
     canopy_db::posts::update(
         &mut tx,
@@ -209,6 +230,15 @@ pub async fn edit(
         url.as_deref(),
         body.as_deref(),
         body_html.as_deref(),
+    )
+    .await?;
+    crate::routes::notifications::record_mentions(
+        &mut tx,
+        &mentions,
+        current.id,
+        None,
+        user.person_id,
+        false,
     )
     .await?;
     outgoing::updated(&mut tx, &state.base, Content::Post(current.id)).await?;

@@ -34,6 +34,29 @@ pub struct Person {
     pub url: String,
     pub manually_approves_followers: bool,
     pub discoverable: bool,
+    /// The profile picture (Mastodon's and Lemmy's `icon`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Image>,
+    /// The banner (Mastodon's header, Lemmy's banner: `image`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+/// A picture elsewhere: `{"type": "Image", "url": …}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Image {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+}
+
+impl Image {
+    fn at(url: Option<&str>) -> Option<Self> {
+        url.map(|u| Image {
+            kind: "Image".into(),
+            url: u.to_string(),
+        })
+    }
 }
 
 impl Person {
@@ -59,6 +82,8 @@ impl Person {
             url: row.ap_id.clone(),
             manually_approves_followers: false,
             discoverable: true,
+            icon: Image::at(row.avatar_url.as_deref()),
+            image: Image::at(row.banner_url.as_deref()),
         }
     }
 }

@@ -49,17 +49,56 @@ pub struct Page {
     /// The collection of the post's top-level comments (local posts only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub replies: Option<String>,
+    /// `Mention`s of the people the post names (`@name@host`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tag: Vec<Mention>,
+}
+
+/// A mention of a person: `{"type": "Mention", "href": actor id, "name": "@name@host"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub href: String,
+    pub name: String,
+}
+
+/// The Mention tags of local content.
+fn mentions(c: &ContentAp) -> Vec<Mention> {
+    match (&c.mention_hrefs, &c.mention_names) {
+        (Some(hrefs), Some(names)) => hrefs
+            .iter()
+            .zip(names)
+            .map(|(href, name)| Mention {
+                kind: "Mention".into(),
+                href: href.clone(),
+                name: name.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `cc` with the mentioned people added (as Mastodon and Lemmy address them), once each.
+fn cc_with_mentions(mut cc: Vec<String>, tags: &[Mention]) -> Vec<String> {
+    for t in tags {
+        if !cc.contains(&t.href) {
+            cc.push(t.href.clone());
+        }
+    }
+    cc
 }
 
 impl Page {
     /// A post as it is served at its id and embedded in the activities about it.
     pub fn from_content(c: &ContentAp) -> Self {
+        let tag = mentions(c);
         Self {
             id: c.ap_id.clone(),
             kind: Kind::Page,
             attributed_to: c.creator_ap_id.clone(),
             to: vec![c.community_ap_id.clone(), PUBLIC.to_string()],
-            cc: vec![],
+            cc: cc_with_mentions(vec![], &tag),
             audience: c.community_ap_id.clone(),
             name: c.title.clone().unwrap_or_default(),
             content: c.html.clone().filter(|h| !h.is_empty()),
@@ -88,6 +127,7 @@ impl Page {
                 c.remote_context.clone()
             },
             replies: c.local.then(|| replies_url(&c.ap_id)),
+            tag,
         }
     }
 }
@@ -118,6 +158,9 @@ pub struct Note {
     pub published: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated: Option<DateTime<Utc>>,
+    /// `Mention`s of the people the comment names (`@name@host`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tag: Vec<Mention>,
 }
 
 impl Note {
@@ -125,6 +168,8 @@ impl Note {
     pub fn from_content(c: &ContentAp) -> Self {
         let mut cc = vec![c.community_ap_id.clone()];
         cc.extend(c.parent_author_ap_id.iter().cloned());
+        let tag = mentions(c);
+        let cc = cc_with_mentions(cc, &tag);
         Self {
             id: c.ap_id.clone(),
             kind: Kind::Note,
@@ -150,6 +195,7 @@ impl Note {
             replies: c.local.then(|| replies_url(&c.ap_id)),
             published: c.published,
             updated: c.updated,
+            tag,
         }
     }
 }
