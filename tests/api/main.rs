@@ -24,6 +24,7 @@ mod inbox_security;
 mod inbox_semantics;
 mod interop;
 mod lemmy_fallback;
+mod listing;
 mod meta;
 mod moderation;
 mod origin_rules;
@@ -34,6 +35,7 @@ mod queue_admin;
 mod rate_limits;
 mod reports;
 mod scores;
+mod search;
 mod thread_collections;
 mod tree;
 

@@ -24,7 +24,9 @@ use canopy_core::InstanceId;
 use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::Federation;
-use routes::{admin, bans, blocks, comments, communities, meta, moderation, posts, reports};
+use routes::{
+    admin, bans, blocks, comments, communities, listing, meta, moderation, posts, reports, search,
+};
 use std::sync::Arc;
 
 /// What every handler can reach: the pool, who this node is, the federation side it resolves
@@ -74,7 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{name}", get(accounts::get_user))
         .route(
             "/communities",
-            post(communities::create).get(communities::list),
+            post(communities::create).get(listing::communities),
         )
         .route(
             "/communities/{name}",
@@ -86,8 +88,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(communities::unfollow),
         )
         .route("/resolve", get(communities::resolve))
-        .route("/communities/{name}/posts", get(posts::list))
-        .route("/posts", post(posts::create))
+        .route("/communities/{name}/posts", get(listing::community_posts))
+        .route("/posts", post(posts::create).get(listing::front_page))
+        .route("/search", get(search::search))
         .route(
             "/posts/{id}",
             get(posts::get).patch(posts::edit).delete(posts::delete),

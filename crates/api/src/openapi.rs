@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::routes::{
-    accounts, admin, bans, blocks, comments, communities, meta, moderation, posts, reports,
+    accounts, admin, bans, blocks, comments, communities, listing, meta, moderation, posts,
+    reports, search,
 };
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -12,9 +13,10 @@ use utoipa::{Modify, OpenApi};
     paths(
         meta::health,
         accounts::register, accounts::login, accounts::logout, accounts::me, accounts::get_user,
-        communities::create, communities::get, communities::list,
+        communities::create, communities::get, listing::communities,
         communities::follow, communities::unfollow, communities::resolve,
-        posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
+        posts::create, posts::get, listing::community_posts, listing::front_page,
+        search::search, posts::edit, posts::delete, posts::vote,
         comments::create, comments::get, comments::edit, comments::delete, comments::vote,
         comments::tree, comments::replies,
         moderation::remove_post, moderation::restore_post, moderation::lock_post,
@@ -35,6 +37,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "accounts", description = "Registration, sessions, users"),
         (name = "communities"), (name = "posts"),
+        (name = "search", description = "Full-text search of posts, comments, communities and users; URLs and handles resolve"),
         (name = "comments", description = "Comments and paged comment trees"),
         (name = "moderation", description = "Community moderators: removals, locks, moderators, the public moderation log"),
         (name = "blocks", description = "Personal blocks: people and communities a user hides from their own listings and trees"),

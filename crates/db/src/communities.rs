@@ -25,7 +25,8 @@ pub struct Community {
     pub posting_restricted_to_mods: bool,
 }
 
-const COLUMNS: &str = "c.id, c.name, c.title, c.description, c.description_html, c.ap_id, c.local,
+pub(crate) const COLUMNS: &str =
+    "c.id, c.name, c.title, c.description, c.description_html, c.ap_id, c.local,
     i.authority, c.deleted, c.removed, c.subscriber_count, c.post_count, c.created_at,
     c.posting_restricted_to_mods";
 
