@@ -1,18 +1,19 @@
 //! Post listings (the front page across communities, and one community's posts) and the
 //! community list, each ordered by a stored, indexed sort key and paged by keyset cursors.
 //!
-//! Every page is read in two steps inside one statement: the candidates (ids in order, with
-//! every visibility test applied inside the index scan, so pages stay full), then the full
-//! [`PostView`] rows of those ids only. Which index serves which sort and scope is described in
+//! Every page is read in two statements: the candidates (ids in order, with every visibility
+//! test applied inside the index scan, so pages stay full), then the full [`PostView`] rows of
+//! those ids only. Two small statements plan in a fraction of the time one joined statement
+//! takes (the view joins seven tables), and each settles on a cached generic plan. Which index serves which sort and scope is described in
 //! ARCHITECTURE.md ("Listings").
 
 use crate::cursor::{self, Position, SortValue};
-use crate::posts::{PostSort, PostView, VIEW};
+use crate::posts::{PostSort, PostView};
 use crate::DbError;
 use canopy_core::{CommunityId, PersonId};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 
 /// Which posts a listing draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +226,10 @@ pub async fn posts(
         None => None,
     };
     let mut q = Query::new();
-    let lim = q.arg(Arg::Int(limit));
+    // The limit is written into the text (it is a validated number): with a placeholder the
+    // planner guesses the page's size, and for a large guess joins whole tables instead of
+    // looking up the page's rows.
+    let lim = limit.to_string();
     let now = Utc::now();
     let since = window.span().map(|s| now - s);
     let mut extra = String::new();
@@ -291,11 +295,9 @@ pub async fn posts(
             )
         }
     };
-    let sql = format!(
-        "WITH page AS MATERIALIZED ({candidates})
-         {VIEW} JOIN page ON page.id = p.id ORDER BY page.k DESC, page.id DESC"
-    );
-    let mut query = sqlx::query_as::<_, PostView>(&sql).bind(viewer);
+    // The candidates' rows carry their sort key `k` too (its type depends on the sort); only
+    // the id is read.
+    let mut query = sqlx::query(&candidates).bind(viewer);
     for a in q.args {
         query = match a {
             Arg::Int(v) => query.bind(v),
@@ -304,7 +306,13 @@ pub async fn posts(
             Arg::Time(v) => query.bind(v),
         };
     }
-    let rows = query.fetch_all(pool).await?;
+    let ids: Vec<i64> = query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let rows = crate::posts::views_in_order(pool, &ids, viewer).await?;
     let next = match rows.last() {
         Some(last) if rows.len() as i64 == limit => Some(cursor::encode(&ListCursor {
             scope: scope.key(),
@@ -380,7 +388,7 @@ pub async fn communities(
         None => None,
     };
     let mut q = Query::new();
-    let lim = q.arg(Arg::Int(limit));
+    let lim = limit.to_string();
     let mut filter = String::new();
     if let Some(pos) = after {
         let k = q.arg(match sort {

@@ -143,6 +143,25 @@ pub async fn view(
         .ok_or(DbError::NotFound("post"))
 }
 
+/// The posts `ids` as `viewer` sees them, in the order of `ids` (missing ones left out).
+pub(crate) async fn views_in_order(
+    pool: &PgPool,
+    ids: &[i64],
+    viewer: Option<PersonId>,
+) -> Result<Vec<PostView>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<PostView> = sqlx::query_as(&format!("{VIEW} WHERE p.id = ANY($2)"))
+        .bind(viewer)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+    let mut by_id: std::collections::HashMap<i64, PostView> =
+        rows.into_iter().map(|p| (p.id.0, p)).collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
 /// Replace a post's editable fields.
 pub async fn update(
     conn: &mut PgConnection,

@@ -161,9 +161,11 @@ pub async fn search(
         SearchType::Communities => &[Kind::Community],
         SearchType::Users => &[Kind::User],
     };
-    // $1 viewer, $2 query text, $3 limit, $4 community, $5 author, $6-$8 the cursor.
+    // $1 viewer, $2 query text, $3 community, $4 author, $5-$7 the cursor. The limit is
+    // written into the text (a validated number), so that the planner knows the page's size.
+    let lim = limit;
     let keyset = if after.is_some() {
-        "AND (rank, kind, id) < ($6, $7, $8)"
+        "AND (rank, kind, id) < ($5, $6, $7)"
     } else {
         ""
     };
@@ -172,12 +174,12 @@ pub async fn search(
         .map(|&k| {
             let filter = match k {
                 Kind::Post => {
-                    "AND ($4::bigint IS NULL OR x.community_id = $4)
-                     AND ($5::bigint IS NULL OR x.creator_id = $5)"
+                    "AND ($3::bigint IS NULL OR x.community_id = $3)
+                     AND ($4::bigint IS NULL OR x.creator_id = $4)"
                 }
                 Kind::Comment => {
-                    "AND ($4::bigint IS NULL OR p.community_id = $4)
-                     AND ($5::bigint IS NULL OR x.creator_id = $5)"
+                    "AND ($3::bigint IS NULL OR p.community_id = $3)
+                     AND ($4::bigint IS NULL OR x.creator_id = $4)"
                 }
                 _ => "",
             };
@@ -186,7 +188,7 @@ pub async fn search(
                         ts_rank(x.search, (SELECT q FROM tq))::float8 AS rank
                    {source} AND x.search @@ (SELECT q FROM tq) {filter}) r
                  WHERE true {keyset}
-                 ORDER BY rank DESC, id DESC LIMIT $3",
+                 ORDER BY rank DESC, id DESC LIMIT {lim}",
                 kind = k as i16,
                 source = k.source(),
             )
@@ -194,7 +196,7 @@ pub async fn search(
         .collect();
     let sql = format!(
         "WITH tq AS MATERIALIZED (SELECT websearch_to_tsquery('simple', $2) AS q)
-         SELECT kind, id, rank FROM ({}) u ORDER BY rank DESC, kind DESC, id DESC LIMIT $3",
+         SELECT kind, id, rank FROM ({}) u ORDER BY rank DESC, kind DESC, id DESC LIMIT {lim}",
         parts
             .iter()
             .map(|p| format!("({p})"))
@@ -205,7 +207,6 @@ pub async fn search(
     let found: Vec<Candidate> = sqlx::query_as(&sql)
         .bind(viewer)
         .bind(q)
-        .bind(limit)
         .bind(filters.community)
         .bind(filters.author)
         .bind(rank)
@@ -245,18 +246,12 @@ async fn load(
     };
     let mut rows: HashMap<(i16, i64), Hit> = HashMap::new();
     let posts = ids(Kind::Post);
-    if !posts.is_empty() {
-        let v: Vec<PostView> =
-            sqlx::query_as(&format!("{} WHERE p.id = ANY($2)", crate::posts::VIEW))
-                .bind(viewer)
-                .bind(&posts)
-                .fetch_all(pool)
-                .await?;
-        rows.extend(
-            v.into_iter()
-                .map(|p| ((Kind::Post as i16, p.id.0), Hit::Post(p))),
-        );
-    }
+    rows.extend(
+        crate::posts::views_in_order(pool, &posts, viewer)
+            .await?
+            .into_iter()
+            .map(|p| ((Kind::Post as i16, p.id.0), Hit::Post(p))),
+    );
     let comments = ids(Kind::Comment);
     if !comments.is_empty() {
         let v: Vec<CommentView> = sqlx::query_as(&format!(
