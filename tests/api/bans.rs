@@ -875,7 +875,7 @@ async fn personal_blocks_hide_exactly_what_was_blocked() {
             let (_, tree) = app
                 .get(&format!("/api/v1/posts/{carol_post}/comments?sort=old"), t)
                 .await;
-            let (_, communities) = app.get("/api/v1/communities", t).await;
+            let (_, communities) = app.get("/api/v1/communities?sort=name", t).await;
             (post_ids(&posts), top(&tree), community_names(&communities))
         }
     };

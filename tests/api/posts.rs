@@ -25,8 +25,8 @@ async fn communities_are_created_fetched_and_listed_by_cursor() {
     let mut cursor: Option<String> = None;
     for _ in 0..10 {
         let path = match &cursor {
-            Some(c) => format!("/api/v1/communities?limit=2&cursor={c}"),
-            None => "/api/v1/communities?limit=2".to_string(),
+            Some(c) => format!("/api/v1/communities?sort=name&limit=2&cursor={c}"),
+            None => "/api/v1/communities?sort=name&limit=2".to_string(),
         };
         let (s, page) = app.get(&path, None).await;
         assert_eq!(s, StatusCode::OK, "{page}");

@@ -25,8 +25,8 @@ use canopy_db::PgPool;
 use canopy_federation::urls::PublicBase;
 use canopy_federation::Federation;
 use routes::{
-    admin, bans, blocks, comments, communities, meta, moderation, notifications, posts, profiles,
-    reports, saved,
+    admin, bans, blocks, comments, communities, listing, meta, moderation, notifications, posts,
+    profiles, reports, saved, search,
 };
 use std::sync::Arc;
 
@@ -99,7 +99,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/communities",
-            post(communities::create).get(communities::list),
+            post(communities::create).get(listing::communities),
         )
         .route(
             "/communities/{name}",
@@ -111,8 +111,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(communities::unfollow),
         )
         .route("/resolve", get(communities::resolve))
-        .route("/communities/{name}/posts", get(posts::list))
-        .route("/posts", post(posts::create))
+        .route("/communities/{name}/posts", get(listing::community_posts))
+        .route("/posts", post(posts::create).get(listing::front_page))
+        .route("/search", get(search::search))
         .route(
             "/posts/{id}",
             get(posts::get).patch(posts::edit).delete(posts::delete),

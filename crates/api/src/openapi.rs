@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::routes::{
-    accounts, admin, bans, blocks, comments, communities, meta, moderation, notifications, posts,
-    profiles, reports, saved,
+    accounts, admin, bans, blocks, comments, communities, listing, meta, moderation, notifications,
+    posts, profiles, reports, saved, search,
 };
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -14,14 +14,15 @@ use utoipa::{Modify, OpenApi};
         meta::health,
         accounts::register, accounts::login, accounts::logout, profiles::me, profiles::edit_me,
         accounts::get_user, profiles::posts, profiles::comments,
-        communities::create, communities::get, communities::list,
+        communities::create, communities::get, listing::communities,
         communities::follow, communities::unfollow, communities::resolve,
         communities::subscriptions,
         notifications::list, notifications::count, notifications::mark_read,
         notifications::mark_unread, notifications::mark_all_read,
         saved::save_post, saved::unsave_post, saved::save_comment, saved::unsave_comment,
         saved::list,
-        posts::create, posts::get, posts::list, posts::edit, posts::delete, posts::vote,
+        posts::create, posts::get, listing::community_posts, listing::front_page,
+        search::search, posts::edit, posts::delete, posts::vote,
         comments::create, comments::get, comments::edit, comments::delete, comments::vote,
         comments::tree, comments::replies,
         moderation::remove_post, moderation::restore_post, moderation::lock_post,
@@ -42,6 +43,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "accounts", description = "Registration, sessions, users"),
         (name = "communities"), (name = "posts"),
+        (name = "search", description = "Full-text search of posts, comments, communities and users; URLs and handles resolve"),
         (name = "comments", description = "Comments and paged comment trees"),
         (name = "moderation", description = "Community moderators: removals, locks, moderators, the public moderation log"),
         (name = "blocks", description = "Personal blocks: people and communities a user hides from their own listings and trees"),

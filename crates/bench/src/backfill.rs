@@ -261,7 +261,7 @@ fn rsa_crate_signs_per_s() -> Result<f64> {
     })
 }
 
-fn aws_lc_signs_per_s() -> Result<f64> {
+pub(crate) fn aws_lc_signs_per_s() -> Result<f64> {
     let pair = canopy_federation::keys::generate_actor_keys().map_err(|e| anyhow!("{e}"))?;
     let key = canopy_federation::signatures::PrivateKey::from_pem(&pair.private_key_pem)
         .map_err(|e| anyhow!("{e}"))?;

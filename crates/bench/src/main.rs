@@ -10,6 +10,7 @@
 mod backfill;
 mod delivery;
 mod inbox;
+mod listing;
 mod node;
 mod process;
 mod receiver;
@@ -33,6 +34,8 @@ enum Command {
     Tree(tree::Args),
     /// Signed Create(Note) replies from remote actors posted to the shared inbox.
     Inbox(inbox::Args),
+    /// The front page and search at 100,000 posts and 500,000 comments.
+    Listing(listing::Args),
     /// One node copying a 5,000-comment thread from another (resync of its URL).
     Backfill(backfill::Args),
     /// The delivery worker: fan-out, a far instance, signing, and a backlog.
@@ -49,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Inbox(args) => inbox::run(args).await,
         Command::Delivery(args) => delivery::run(args).await,
         Command::Backfill(args) => backfill::run(args).await,
+        Command::Listing(args) => listing::run(args).await,
         Command::DeliveryReceiver(args) => receiver::run(args).await,
     }
 }

@@ -24,7 +24,8 @@ pub struct Person {
     pub banner_url: Option<String>,
 }
 
-const PERSON_COLUMNS: &str = "p.id, p.name, p.display_name, p.bio, p.bio_html, p.ap_id, p.local,
+pub(crate) const PERSON_COLUMNS: &str =
+    "p.id, p.name, p.display_name, p.bio, p.bio_html, p.ap_id, p.local,
     p.deleted, i.authority, coalesce(u.is_admin, false) AS is_admin, p.created_at,
     p.avatar_url, p.banner_url";
 

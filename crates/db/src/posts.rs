@@ -1,20 +1,28 @@
-//! Posts: create, read, edit, delete and list a community's posts by hot / top / new.
+//! Posts: create, read, edit, delete, and a community's list (see [`crate::listing`]).
 
-use crate::cursor::{self, Position, SortValue};
 use crate::DbError;
 use canopy_core::{CommunityId, PersonId, PostId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
-/// Orders of a community's post list.
+/// Orders of the post lists (the front page and a community's list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum PostSort {
+    /// Score and age: see `canopy_hot` (migration 20261129000002).
     #[default]
     Hot,
+    /// Score; `top` alone takes a time window.
     Top,
+    /// Newest first.
     New,
+    /// The newest comment, else the post's publication.
+    Active,
+    /// Most comments.
+    MostComments,
+    /// Many votes, evenly split.
+    Controversial,
 }
 
 /// A post with its community, creator and the viewer's vote.
@@ -39,6 +47,9 @@ pub struct PostView {
     pub downvotes: i32,
     pub comment_count: i32,
     pub hot: f64,
+    pub controversy: f64,
+    /// The newest comment's publication, or the post's when it has none.
+    pub active: DateTime<Utc>,
     pub community_id: CommunityId,
     pub community_name: String,
     pub community_local: bool,
@@ -57,9 +68,11 @@ pub struct PostView {
     pub thread_synced_at: Option<DateTime<Utc>>,
 }
 
-const VIEW: &str = "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.body_html, p.deleted,
+/// The columns of [`PostView`] over `post p` and its joins; `$1` is the viewer.
+pub(crate) const VIEW: &str =
+    "SELECT p.id, p.ap_id, p.local, p.title, p.url, p.body, p.body_html, p.deleted,
         p.removed, p.locked, p.featured, p.published, p.updated, p.score, p.upvotes, p.downvotes,
-        a.comment_count, p.hot,
+        a.comment_count, p.hot, p.controversy, a.active,
         c.id AS community_id, c.name AS community_name, c.local AS community_local,
         ci.authority AS community_authority,
         u.id AS creator_id, u.name AS creator_name, u.display_name AS creator_display_name,
@@ -134,17 +147,23 @@ pub async fn view(
         .ok_or(DbError::NotFound("post"))
 }
 
-/// Several posts by id as `viewer` sees them, in no particular order (missing ids are left out).
+/// The posts `ids` as `viewer` sees them, in the order of `ids` (missing ones left out).
 pub async fn views(
     pool: &PgPool,
     ids: &[i64],
     viewer: Option<PersonId>,
 ) -> Result<Vec<PostView>, DbError> {
-    Ok(sqlx::query_as(&format!("{VIEW} WHERE p.id = ANY($2)"))
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<PostView> = sqlx::query_as(&format!("{VIEW} WHERE p.id = ANY($2)"))
         .bind(viewer)
         .bind(ids)
         .fetch_all(pool)
-        .await?)
+        .await?;
+    let mut by_id: std::collections::HashMap<i64, PostView> =
+        rows.into_iter().map(|p| (p.id.0, p)).collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// `creator`'s live posts (not deleted or removed) as `viewer` sees them, newest first, `limit`
@@ -236,28 +255,9 @@ pub async fn update_remote_if_newer(
     Ok(done.rows_affected() > 0)
 }
 
-/// Where a page of a post list ended.
-#[derive(Debug, Serialize, Deserialize)]
-struct ListCursor {
-    #[serde(rename = "c")]
-    community: i64,
-    #[serde(rename = "s")]
-    sort: PostSort,
-    #[serde(rename = "p")]
-    after: Position,
-}
-
-fn position(sort: PostSort, p: &PostView) -> Position {
-    let value = match sort {
-        PostSort::Hot => SortValue::Float(p.hot),
-        PostSort::Top => SortValue::Int(i64::from(p.score)),
-        PostSort::New => SortValue::time(p.published),
-    };
-    Position { value, id: p.id.0 }
-}
-
-/// A page of a community's live (not deleted or removed) posts. The cursor must come from an
-/// earlier page of the same community and sort.
+/// A page of a community's live (not deleted or removed) posts: [`crate::listing::posts`] with
+/// the community's scope. The cursor must come from an earlier page of the same community,
+/// sort and window.
 pub async fn list(
     pool: &PgPool,
     community: CommunityId,
@@ -266,98 +266,14 @@ pub async fn list(
     limit: i64,
     viewer: Option<PersonId>,
 ) -> Result<(Vec<PostView>, Option<String>), DbError> {
-    let after = match cursor {
-        Some(raw) => {
-            let c: ListCursor = cursor::decode(raw)?;
-            if c.community != community.0 {
-                return Err(DbError::BadCursor("cursor belongs to another community"));
-            }
-            if c.sort != sort {
-                return Err(DbError::BadCursor("cursor belongs to another sort"));
-            }
-            Some(c.after)
-        }
-        None => None,
-    };
-    // Posts of refused instances (author or community) are hidden: see `crate::governance`;
-    // so are posts by people the viewer blocks (`crate::blocks`).
-    let base = format!(
-        "{VIEW} WHERE p.community_id = $2 AND NOT p.deleted AND NOT p.removed AND {}
-           AND NOT {}",
-        crate::governance::post_visible(),
-        crate::blocks::blocks_person("p.creator_id"),
-    );
-    let rows: Vec<PostView> = match (sort, after) {
-        (PostSort::Hot, None) => {
-            sqlx::query_as(&format!("{base} ORDER BY p.hot DESC, p.id DESC LIMIT $3"))
-                .bind(viewer)
-                .bind(community)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }
-        (PostSort::Hot, Some(pos)) => {
-            sqlx::query_as(&format!(
-                "{base} AND (p.hot, p.id) < ($4, $5) ORDER BY p.hot DESC, p.id DESC LIMIT $3"
-            ))
-            .bind(viewer)
-            .bind(community)
-            .bind(limit)
-            .bind(pos.value.as_float()?)
-            .bind(pos.id)
-            .fetch_all(pool)
-            .await?
-        }
-        (PostSort::Top, None) => {
-            sqlx::query_as(&format!("{base} ORDER BY p.score DESC, p.id DESC LIMIT $3"))
-                .bind(viewer)
-                .bind(community)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }
-        (PostSort::Top, Some(pos)) => {
-            let score = i32::try_from(pos.value.as_int()?)
-                .map_err(|_| DbError::BadCursor("score out of range"))?;
-            sqlx::query_as(&format!(
-                "{base} AND (p.score, p.id) < ($4, $5) ORDER BY p.score DESC, p.id DESC LIMIT $3"
-            ))
-            .bind(viewer)
-            .bind(community)
-            .bind(limit)
-            .bind(score)
-            .bind(pos.id)
-            .fetch_all(pool)
-            .await?
-        }
-        (PostSort::New, None) => {
-            sqlx::query_as(&format!("{base} ORDER BY p.published DESC, p.id DESC LIMIT $3"))
-                .bind(viewer)
-                .bind(community)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }
-        (PostSort::New, Some(pos)) => {
-            sqlx::query_as(&format!(
-                "{base} AND (p.published, p.id) < ($4, $5) ORDER BY p.published DESC, p.id DESC LIMIT $3"
-            ))
-            .bind(viewer)
-            .bind(community)
-            .bind(limit)
-            .bind(pos.value.as_time()?)
-            .bind(pos.id)
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    let next = match rows.last() {
-        Some(last) if rows.len() as i64 == limit => Some(cursor::encode(&ListCursor {
-            community: community.0,
-            sort,
-            after: position(sort, last),
-        })),
-        _ => None,
-    };
-    Ok((rows, next))
+    crate::listing::posts(
+        pool,
+        crate::listing::Scope::Community(community),
+        sort,
+        crate::listing::Window::All,
+        cursor,
+        limit,
+        viewer,
+    )
+    .await
 }

@@ -1,4 +1,4 @@
-//! Communities: create, get by name, list.
+//! Communities: create, get by name, follow, resolve (the list: `routes::listing`).
 
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
@@ -103,26 +103,6 @@ pub async fn get(
     CommunityView::with_subscriptions(&state.db, viewer.person(), &mut views).await?;
     let [view] = views;
     Ok(Json(view))
-}
-
-/// All communities by name, a page at a time (without those the logged-in viewer blocks).
-#[utoipa::path(get, path = "/api/v1/communities", tag = "communities", params(ListParams),
-    responses((status = 200, body = CommunityList), (status = 400, body = crate::error::ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    viewer: crate::auth::Viewer,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Json<CommunityList>> {
-    let limit = validate::page_size("limit", params.limit, 20, 100)?;
-    let (rows, next_cursor) =
-        canopy_db::communities::list(&state.db, params.cursor.as_deref(), limit, viewer.person())
-            .await?;
-    let mut communities: Vec<CommunityView> = rows.into_iter().map(CommunityView::from).collect();
-    CommunityView::with_subscriptions(&state.db, viewer.person(), &mut communities).await?;
-    Ok(Json(CommunityList {
-        communities,
-        next_cursor,
-    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -307,12 +287,45 @@ pub async fn resolve(
     Query(params): Query<ResolveParams>,
 ) -> ApiResult<Json<Resolved>> {
     state.limits.resolve(client)?;
+    Ok(Json(resolve_query(&state, params.q.trim()).await?))
+}
+
+/// Whether `q` is what [`resolve_query`] takes (an http(s) URL or a `name@host` handle, with an
+/// optional leading `@` for a person or `!` for a community) rather than words to search for.
+pub(crate) fn is_resolvable(q: &str) -> bool {
+    if q.starts_with("https://") || q.starts_with("http://") {
+        return !q.contains(char::is_whitespace);
+    }
+    let handle = q.strip_prefix(['@', '!']).unwrap_or(q);
+    match handle.split_once('@') {
+        Some((name, host)) => {
+            !name.is_empty()
+                && !host.is_empty()
+                && !handle.contains(char::is_whitespace)
+                && !host.contains(['@', '/'])
+        }
+        None => false,
+    }
+}
+
+/// Resolve a URL or handle to the object it names, fetching and storing a remote one (the work
+/// of `GET /resolve`, shared with search).
+pub(crate) async fn resolve_query(
+    state: &AppState,
+    q: &str,
+) -> Result<Resolved, crate::error::ApiError> {
     let data = state.fed_data();
-    let q = params.q.trim();
     let url = if q.starts_with("https://") || q.starts_with("http://") {
         url::Url::parse(q).map_err(|_| crate::error::ApiError::invalid("`q` is not a valid URL"))?
     } else {
-        canopy_federation::fetch::webfinger(q, None, &data).await?
+        // `!name@host` is a community's handle and `@name@host` a person's (as Lemmy writes
+        // them): when a host has both under one name, the prefix picks.
+        let want = match q.chars().next() {
+            Some('!') => Some("Group"),
+            Some('@') => Some("Person"),
+            _ => None,
+        };
+        canopy_federation::fetch::webfinger(q, want, &data).await?
     };
     let empty = |kind| Resolved {
         kind,
@@ -321,34 +334,36 @@ pub async fn resolve(
         post: None,
         comment: None,
     };
-    match canopy_federation::resolve::resolve(&url, &data).await? {
-        canopy_federation::resolve::Found::Community(id) => {
-            let c = canopy_db::communities::by_id(&state.db, id).await?;
-            Ok(Json(Resolved {
-                community: Some(c.into()),
-                ..empty("community")
-            }))
-        }
-        canopy_federation::resolve::Found::Person(id) => {
-            let p = canopy_db::people::by_id(&state.db, id).await?;
-            Ok(Json(Resolved {
-                user: Some(p.into()),
-                ..empty("user")
-            }))
-        }
-        canopy_federation::resolve::Found::Post(id) => {
-            let p = canopy_db::posts::view(&state.db, id, None).await?;
-            Ok(Json(Resolved {
-                post: Some(p.into()),
-                ..empty("post")
-            }))
-        }
-        canopy_federation::resolve::Found::Comment(id) => {
-            let c = canopy_db::comments::view(&state.db, id, None).await?;
-            Ok(Json(Resolved {
-                comment: Some(c.into()),
-                ..empty("comment")
-            }))
-        }
-    }
+    Ok(
+        match canopy_federation::resolve::resolve(&url, &data).await? {
+            canopy_federation::resolve::Found::Community(id) => {
+                let c = canopy_db::communities::by_id(&state.db, id).await?;
+                Resolved {
+                    community: Some(c.into()),
+                    ..empty("community")
+                }
+            }
+            canopy_federation::resolve::Found::Person(id) => {
+                let p = canopy_db::people::by_id(&state.db, id).await?;
+                Resolved {
+                    user: Some(p.into()),
+                    ..empty("user")
+                }
+            }
+            canopy_federation::resolve::Found::Post(id) => {
+                let p = canopy_db::posts::view(&state.db, id, None).await?;
+                Resolved {
+                    post: Some(p.into()),
+                    ..empty("post")
+                }
+            }
+            canopy_federation::resolve::Found::Comment(id) => {
+                let c = canopy_db::comments::view(&state.db, id, None).await?;
+                Resolved {
+                    comment: Some(c.into()),
+                    ..empty("comment")
+                }
+            }
+        },
+    )
 }

@@ -2,17 +2,17 @@
 
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path};
 use crate::limits::Writer;
 use crate::views::{PostJson, VoteResult};
 use crate::{validate, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use canopy_core::{limits, CommunityId, PostId};
-use canopy_db::posts::{NewPost, PostSort};
+use canopy_db::posts::NewPost;
 use canopy_federation::outgoing::{self, Content};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,18 +39,6 @@ pub struct EditPost {
 pub struct Vote {
     /// 1 up, -1 down, 0 clears the vote.
     pub score: i16,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// hot (default), top or new.
-    #[param(value_type = Option<String>)]
-    pub sort: Option<PostSort>,
-    /// 1–100, default 20.
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page (same sort).
-    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -148,34 +136,6 @@ pub async fn get(
 ) -> ApiResult<Json<PostJson>> {
     let view = canopy_db::posts::view(&state.db, PostId(id), viewer.person()).await?;
     Ok(Json(view.into()))
-}
-
-/// A community's posts, hot / top / new, a page at a time.
-#[utoipa::path(get, path = "/api/v1/communities/{name}/posts", tag = "posts",
-    params(("name" = String, Path, description = "`name` or `name@host`"), ListParams),
-    responses((status = 200, body = PostList), (status = 400, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(name): Path<String>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Json<PostList>> {
-    let limit = validate::page_size("limit", params.limit, 20, 100)?;
-    let community = canopy_db::communities::by_name(&state.db, &name).await?;
-    let (rows, next_cursor) = canopy_db::posts::list(
-        &state.db,
-        community.id,
-        params.sort.unwrap_or_default(),
-        params.cursor.as_deref(),
-        limit,
-        viewer.person(),
-    )
-    .await?;
-    Ok(Json(PostList {
-        posts: rows.into_iter().map(PostJson::from).collect(),
-        next_cursor,
-    }))
 }
 
 /// Edit a post (its creator only).

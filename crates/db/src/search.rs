@@ -1,0 +1,325 @@
+//! Full-text search over posts, comments, communities and people: `websearch_to_tsquery` on the
+//! stored `search` tsvector of each table (GIN-indexed, migration 20261206000101), ranked with
+//! `ts_rank` (title and name words weigh more than body words), paged by keyset cursors over
+//! (rank, kind, id). Hidden content never matches: the same tests as the listings.
+
+use crate::comments::CommentView;
+use crate::communities::Community;
+use crate::cursor::{self, Position, SortValue};
+use crate::people::Person;
+use crate::posts::PostView;
+use crate::DbError;
+use canopy_core::{CommunityId, PersonId};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use std::collections::HashMap;
+
+/// What to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchType {
+    #[default]
+    All,
+    Posts,
+    Comments,
+    Communities,
+    Users,
+}
+
+/// The kinds of result, in the order ties on rank are broken (higher first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    User = 1,
+    Community = 2,
+    Comment = 3,
+    Post = 4,
+}
+
+impl Kind {
+    /// `FROM ... WHERE <visible>` for one kind, the row aliased `x`; `$1` is the viewer.
+    fn source(self) -> String {
+        let community_blocked = |c: &str| {
+            format!(
+                "($1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM community_block cb
+                      WHERE cb.person_id = $1 AND cb.community_id = {c}))"
+            )
+        };
+        match self {
+            Kind::Post => format!(
+                "FROM post x JOIN community c ON c.id = x.community_id
+                   JOIN instance ci ON ci.id = c.instance_id
+                   JOIN person u ON u.id = x.creator_id
+                   JOIN instance ui ON ui.id = u.instance_id
+                 WHERE NOT x.deleted AND NOT x.removed AND NOT c.deleted AND NOT c.removed
+                   AND {} AND NOT {} AND NOT {}",
+                crate::governance::post_visible(),
+                crate::blocks::blocks_person("x.creator_id"),
+                community_blocked("x.community_id"),
+            ),
+            Kind::Comment => format!(
+                "FROM comment x JOIN post p ON p.id = x.post_id
+                   JOIN community c ON c.id = p.community_id
+                   JOIN instance ci ON ci.id = c.instance_id
+                   JOIN person u ON u.id = x.creator_id
+                   JOIN instance ui ON ui.id = u.instance_id
+                 WHERE NOT x.deleted AND NOT x.removed AND NOT p.deleted AND NOT p.removed
+                   AND NOT c.deleted AND NOT c.removed
+                   AND {} AND NOT {} AND NOT {}",
+                crate::governance::post_visible(),
+                crate::blocks::blocks_person("x.creator_id"),
+                community_blocked("p.community_id"),
+            ),
+            Kind::Community => format!(
+                "FROM community x JOIN instance i ON i.id = x.instance_id
+                 WHERE NOT x.deleted AND NOT x.removed AND {} AND NOT {}",
+                crate::governance::instance_visible("i"),
+                community_blocked("x.id"),
+            ),
+            Kind::User => format!(
+                "FROM person x JOIN instance i ON i.id = x.instance_id
+                 WHERE NOT x.deleted AND {} AND NOT {}",
+                crate::governance::instance_visible("i"),
+                crate::blocks::blocks_person("x.id"),
+            ),
+        }
+    }
+}
+
+/// Narrowing of a search; both apply to posts and comments only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filters {
+    #[serde(rename = "c")]
+    pub community: Option<CommunityId>,
+    #[serde(rename = "a")]
+    pub author: Option<PersonId>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        self.community.is_none() && self.author.is_none()
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone)]
+pub enum Hit {
+    Post(PostView),
+    Comment(CommentView),
+    Community(Community),
+    User(Person),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SearchCursor {
+    q: String,
+    #[serde(rename = "t")]
+    kind: SearchType,
+    #[serde(rename = "f")]
+    filters: Filters,
+    /// The kind of the last result (ties on rank are broken by kind, then id).
+    #[serde(rename = "k")]
+    last_kind: i16,
+    #[serde(rename = "p")]
+    after: Position,
+}
+
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    kind: i16,
+    id: i64,
+    rank: f64,
+}
+
+/// A page of results for `q` (web search syntax: words, "quoted phrases", `-not`, `or`), best
+/// first; returns the page and the cursor of the next page when there may be one. The cursor
+/// must come from an earlier page of the same query, type and filters. With a filter, only
+/// posts and comments are searched.
+pub async fn search(
+    pool: &PgPool,
+    q: &str,
+    what: SearchType,
+    filters: Filters,
+    cursor: Option<&str>,
+    limit: i64,
+    viewer: Option<PersonId>,
+) -> Result<(Vec<Hit>, Option<String>), DbError> {
+    let after = match cursor {
+        Some(raw) => {
+            let c: SearchCursor = cursor::decode(raw)?;
+            if c.q != q || c.kind != what || c.filters != filters {
+                return Err(DbError::BadCursor("cursor belongs to another search"));
+            }
+            Some((c.last_kind, c.after.value.as_float()?, c.after.id))
+        }
+        None => None,
+    };
+    let kinds: &[Kind] = match what {
+        SearchType::All if !filters.is_empty() => &[Kind::Post, Kind::Comment],
+        SearchType::All => &[Kind::Post, Kind::Comment, Kind::Community, Kind::User],
+        SearchType::Posts => &[Kind::Post],
+        SearchType::Comments => &[Kind::Comment],
+        SearchType::Communities => &[Kind::Community],
+        SearchType::Users => &[Kind::User],
+    };
+    // $1 viewer, $2 query text, $3 community, $4 author, $5-$7 the cursor. The limit is
+    // written into the text (a validated number), so that the planner knows the page's size.
+    let lim = limit;
+    let keyset = if after.is_some() {
+        "AND (rank, kind, id) < ($5, $6, $7)"
+    } else {
+        ""
+    };
+    let parts: Vec<String> = kinds
+        .iter()
+        .map(|&k| {
+            let filter = match k {
+                Kind::Post => {
+                    "AND ($3::bigint IS NULL OR x.community_id = $3)
+                     AND ($4::bigint IS NULL OR x.creator_id = $4)"
+                }
+                Kind::Comment => {
+                    "AND ($3::bigint IS NULL OR p.community_id = $3)
+                     AND ($4::bigint IS NULL OR x.creator_id = $4)"
+                }
+                _ => "",
+            };
+            format!(
+                "SELECT * FROM (SELECT {kind}::smallint AS kind, x.id,
+                        ts_rank(x.search, (SELECT q FROM tq))::float8 AS rank
+                   {source} AND x.search @@ (SELECT q FROM tq) {filter}) r
+                 WHERE true {keyset}
+                 ORDER BY rank DESC, id DESC LIMIT {lim}",
+                kind = k as i16,
+                source = k.source(),
+            )
+        })
+        .collect();
+    let sql = format!(
+        "WITH tq AS MATERIALIZED (SELECT websearch_to_tsquery('simple', $2) AS q)
+         SELECT kind, id, rank FROM ({}) u ORDER BY rank DESC, kind DESC, id DESC LIMIT {lim}",
+        parts
+            .iter()
+            .map(|p| format!("({p})"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
+    );
+    let (last_kind, rank, id) = after.unwrap_or((0, 0.0, 0));
+    let found: Vec<Candidate> = sqlx::query_as(&sql)
+        .bind(viewer)
+        .bind(q)
+        .bind(filters.community)
+        .bind(filters.author)
+        .bind(rank)
+        .bind(last_kind)
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+    let hits = load(pool, &found, viewer).await?;
+    let next = match found.last() {
+        Some(last) if found.len() as i64 == limit => Some(cursor::encode(&SearchCursor {
+            q: q.to_owned(),
+            kind: what,
+            filters,
+            last_kind: last.kind,
+            after: Position {
+                value: SortValue::Float(last.rank),
+                id: last.id,
+            },
+        })),
+        _ => None,
+    };
+    Ok((hits, next))
+}
+
+/// The full rows of the candidates, in their order.
+async fn load(
+    pool: &PgPool,
+    found: &[Candidate],
+    viewer: Option<PersonId>,
+) -> Result<Vec<Hit>, DbError> {
+    let ids = |kind: Kind| -> Vec<i64> {
+        found
+            .iter()
+            .filter(|c| c.kind == kind as i16)
+            .map(|c| c.id)
+            .collect()
+    };
+    let mut rows: HashMap<(i16, i64), Hit> = HashMap::new();
+    let posts = ids(Kind::Post);
+    rows.extend(
+        crate::posts::views(pool, &posts, viewer)
+            .await?
+            .into_iter()
+            .map(|p| ((Kind::Post as i16, p.id.0), Hit::Post(p))),
+    );
+    let comments = ids(Kind::Comment);
+    if !comments.is_empty() {
+        let v: Vec<CommentView> = sqlx::query_as(&format!(
+            "SELECT {} FROM comment c {} WHERE c.id = ANY($2)",
+            crate::comments::VIEW_COLUMNS,
+            crate::comments::VIEW_JOINS
+        ))
+        .bind(viewer)
+        .bind(&comments)
+        .fetch_all(pool)
+        .await?;
+        rows.extend(
+            v.into_iter()
+                .map(|c| ((Kind::Comment as i16, c.id.0), Hit::Comment(c))),
+        );
+    }
+    let communities = ids(Kind::Community);
+    if !communities.is_empty() {
+        let v: Vec<Community> = sqlx::query_as(&format!(
+            "SELECT {} FROM community c JOIN instance i ON i.id = c.instance_id
+             WHERE c.id = ANY($1)",
+            crate::communities::COLUMNS
+        ))
+        .bind(&communities)
+        .fetch_all(pool)
+        .await?;
+        rows.extend(
+            v.into_iter()
+                .map(|c| ((Kind::Community as i16, c.id.0), Hit::Community(c))),
+        );
+    }
+    let people = ids(Kind::User);
+    if !people.is_empty() {
+        let v: Vec<Person> = sqlx::query_as(&format!(
+            "SELECT {} FROM person p JOIN instance i ON i.id = p.instance_id
+             LEFT JOIN local_user u ON u.person_id = p.id
+             WHERE p.id = ANY($1)",
+            crate::people::PERSON_COLUMNS
+        ))
+        .bind(&people)
+        .fetch_all(pool)
+        .await?;
+        rows.extend(
+            v.into_iter()
+                .map(|p| ((Kind::User as i16, p.id.0), Hit::User(p))),
+        );
+    }
+    Ok(found
+        .iter()
+        .filter_map(|c| rows.remove(&(c.kind, c.id)))
+        .collect())
+}
+
+/// Whether `viewer` may see the object (what a search would let through): used for what a
+/// pasted URL or handle resolved to.
+pub async fn visible(
+    pool: &PgPool,
+    kind: Kind,
+    id: i64,
+    viewer: Option<PersonId>,
+) -> Result<bool, DbError> {
+    let (yes,): (bool,) = sqlx::query_as(&format!(
+        "SELECT EXISTS (SELECT 1 {} AND x.id = $2)",
+        kind.source()
+    ))
+    .bind(viewer)
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    Ok(yes)
+}
