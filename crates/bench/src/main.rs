@@ -17,6 +17,7 @@ mod receiver;
 mod shape;
 mod standin;
 mod stats;
+mod thread_html;
 mod tree;
 
 use clap::{Parser, Subcommand};
