@@ -187,17 +187,31 @@ async fn the_instance_actor_is_found_through_nodeinfo_webfinger_on_the_site_and_
         assert_eq!(s, StatusCode::OK, "{accept}: {root}");
         assert_eq!(root, actor, "{accept}: the root answers the instance actor");
     }
-    // Browsers and plain JSON clients get what any unknown path gets.
+    // Plain JSON clients get what any unknown path gets.
     let (s, unknown) = get(&app, "/no-such-page", Some("text/html")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    for accept in [
-        Some("text/html,application/xhtml+xml,*/*;q=0.8"),
-        Some("application/json"),
-        None,
-    ] {
-        let (s, root) = get(&app, "/", accept).await;
-        assert_eq!(s, StatusCode::NOT_FOUND, "{accept:?}");
-        assert_eq!(root, unknown, "{accept:?}");
+    let (s, root) = get(&app, "/", Some("application/json")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(root, unknown);
+    // A browser gets the front page (tests/api/pages.rs).
+    for accept in [Some("text/html,application/xhtml+xml,*/*;q=0.8"), None] {
+        let resp = app
+            .client
+            .get(format!("{}/", app.base_url))
+            .headers(
+                accept
+                    .map(|a| {
+                        let mut h = reqwest::header::HeaderMap::new();
+                        h.insert(reqwest::header::ACCEPT, a.parse().unwrap());
+                        h
+                    })
+                    .unwrap_or_default(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{accept:?}");
+        assert!(resp.text().await.unwrap().starts_with("<!doctype html>"));
     }
 }
 

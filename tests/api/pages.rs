@@ -570,3 +570,134 @@ async fn community_and_user_pages_list_what_they_hold() {
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.headers[CONTENT_TYPE], "text/css; charset=utf-8");
 }
+
+#[tokio::test]
+async fn the_front_page_lists_posts_by_scope_and_sort_and_pages_through_them() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let (s, c) = app
+        .post(
+            "/api/v1/communities",
+            Some(&alice),
+            json!({"name": "one", "title": "One"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let mut posts = vec![];
+    for i in 0..30 {
+        let (s, p) = app
+            .post(
+                "/api/v1/posts",
+                Some(&alice),
+                json!({"community_id": c["id"], "title": format!("post number {i}")}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        posts.push(p["id"].as_i64().unwrap());
+    }
+    // Newest first, 25 a page, every post once through the "next page" links.
+    let mut seen = vec![];
+    let mut next = Some("/?scope=all&sort=new".to_string());
+    let mut pages = 0;
+    while let Some(path) = next.take() {
+        pages += 1;
+        assert!(pages < 10);
+        let page = browse(&app, &path, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        let doc = page.doc();
+        for href in hrefs(&doc, "ol.posts a.title") {
+            seen.push(href.trim_start_matches("/post/").parse::<i64>().unwrap());
+        }
+        next = hrefs(&doc, r#".pager a[rel="next"]"#).into_iter().next();
+    }
+    let mut newest_first = posts.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+    assert_eq!(pages, 2);
+    // The switches: scopes, every sort, and windows with top.
+    let page = browse(&app, "/?sort=top&window=week", None).await;
+    let doc = page.doc();
+    let links = hrefs(&doc, "nav.sorts a");
+    for want in [
+        "/?scope=local&sort=top&window=week",
+        "/?scope=all&sort=most_comments",
+        "/?scope=all&sort=top&window=day",
+    ] {
+        assert!(links.contains(&want.to_string()), "{want} in {links:?}");
+    }
+    assert_eq!(doc.select(&sel("ol.posts li")).count(), 25);
+    // Subscribed needs a reader; unknown names are a 400 page.
+    let page = browse(&app, "/?scope=subscribed", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("to see the communities you follow"));
+    for bad in ["/?scope=everything", "/?sort=sideways", "/?cursor=nonsense"] {
+        assert_eq!(
+            browse(&app, bad, None).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_results_link_to_what_they_found() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let post = app.community_with_post(&alice, "herons").await;
+    let (s, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/posts/{post}"),
+            Some(&alice),
+            Some(&json!({"title": "Grey herons nesting early"})),
+        )
+        .await;
+    assert!(s.is_success(), "{s}: {body}");
+    let comment = app.comment(&alice, post, None, "The herons are back").await;
+
+    let empty = browse(&app, "/search", None).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty
+        .doc()
+        .select(&sel("main form.search"))
+        .next()
+        .is_some());
+
+    let page = browse(&app, "/search?q=herons", None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let doc = page.doc();
+    let links = hrefs(&doc, "ol.results a");
+    assert!(links.contains(&format!("/post/{post}")), "{links:?}");
+    assert!(links.contains(&format!("/comment/{comment}")), "{links:?}");
+    assert!(links.contains(&"/c/herons".to_string()), "{links:?}");
+    let only_comments = browse(&app, "/search?q=herons&type=comments", None).await;
+    let links = hrefs(&only_comments.doc(), "ol.results a.title");
+    assert!(links.is_empty(), "comments only: {links:?}");
+    let nothing = browse(&app, "/search?q=albatross", None).await;
+    assert!(nothing.body.contains("Nothing found."));
+    let long = "x".repeat(300);
+    assert_eq!(
+        browse(&app, &format!("/search?q={long}"), None)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    // The text searched for is shown back as text.
+    let hostile = browse(&app, "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", None).await;
+    assert_eq!(hostile.status, StatusCode::OK);
+    assert_eq!(hostile.doc().select(&sel("script")).count(), 0);
+}
+
+#[tokio::test]
+async fn a_user_page_lists_their_posts_and_their_comments() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let post = app.community_with_post(&alice, "notes").await;
+    let comment = app.comment(&alice, post, None, "a remark of mine").await;
+    let page = browse(&app, "/u/alice", None).await;
+    assert!(hrefs(&page.doc(), "ol.posts a.title").contains(&format!("/post/{post}")));
+    let page = browse(&app, "/u/alice?show=comments", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("a remark of mine"));
+    assert!(hrefs(&page.doc(), "ol.posts a").contains(&format!("/comment/{comment}")));
+}

@@ -1,7 +1,8 @@
 //! Pages for people: server-rendered HTML, readable without JavaScript, at the ActivityPub URLs
 //! of the node's objects (`/post/{id}`, `/comment/{id}`, `/c/{name}`, `/u/{name}`: a browser
 //! asking for one gets its page, a peer its ActivityStreams document) and at friendly paths
-//! (`/`, `/search`, `/login`, and `/c/name@host`, `/u/name@host` for remote actors).
+//! (`/` the front page, `/search`, `/login`, and `/c/name@host`, `/u/name@host` for remote
+//! actors).
 //!
 //! Templates are askama templates (`templates/`), checked when the crate compiles and escaping
 //! everything they print unless it is marked safe; the only HTML marked safe is content the node
@@ -33,6 +34,8 @@ pub use session::COOKIE;
 /// The pages' router.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(pages::front::front))
+        .route("/search", get(pages::search::search))
         .route("/post/{id}", get(pages::thread::thread))
         .route("/comment/{id}", get(pages::thread::permalink))
         .route("/c/{name}", get(pages::community::community))
@@ -56,7 +59,7 @@ pub fn serves(method: &Method, path: &str, wants_activity_json: bool) -> bool {
     if !(*method == Method::GET || *method == Method::HEAD) || wants_activity_json {
         return false;
     }
-    if matches!(path, "/login" | "/static/canopy.css") {
+    if matches!(path, "/" | "/search" | "/login" | "/static/canopy.css") {
         return true;
     }
     // `/{kind}/{one segment}`, nothing below it (collections stay with the federation side).
@@ -89,6 +92,8 @@ mod tests {
     fn pages_are_the_browser_gets_of_page_paths_only() {
         let get = Method::GET;
         for path in [
+            "/",
+            "/search",
             "/login",
             "/post/1",
             "/comment/2",

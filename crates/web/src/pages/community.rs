@@ -1,6 +1,7 @@
 //! A community's page (`/c/{name}`, `/c/name@host` for a remote one): its description and its
-//! posts, a page at a time, hot, top or new.
+//! posts, a page at a time, in any of the listings' orders.
 
+use super::listing::{ListQuery, Order};
 use super::{db_error, Layout, PostItem, SortLink};
 use crate::format;
 use crate::render::page;
@@ -10,25 +11,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use canopy_api::AppState;
-use canopy_db::posts::PostSort;
+use canopy_db::listing::Scope;
 use canopy_db::DbError;
 use chrono::Utc;
-use serde::Deserialize;
 
 /// Posts per page.
 const PAGE: i64 = 25;
-
-const SORTS: [(PostSort, &str); 3] = [
-    (PostSort::Hot, "hot"),
-    (PostSort::Top, "top"),
-    (PostSort::New, "new"),
-];
-
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    sort: Option<String>,
-    cursor: Option<String>,
-}
 
 #[derive(Template)]
 #[template(path = "community.html")]
@@ -41,6 +29,7 @@ struct CommunityPage {
     post_count: i32,
     remote: bool,
     sorts: Vec<SortLink>,
+    windows: Vec<SortLink>,
     posts: Vec<PostItem>,
     next: Option<String>,
 }
@@ -64,22 +53,16 @@ async fn community_page(
     name: &str,
     q: &ListQuery,
 ) -> Result<Response, DbError> {
-    let sort = match q.sort.as_deref() {
-        None | Some("") => PostSort::default(),
-        Some(s) => SORTS
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(x, _)| *x)
-            .ok_or(DbError::BadCursor("unknown sort"))?,
-    };
+    let order = Order::from_query(q, Default::default())?;
     let community = canopy_db::communities::by_name(&state.db, name).await?;
     if community.deleted || community.removed {
         return Err(DbError::NotFound("community"));
     }
-    let (rows, next_cursor) = canopy_db::posts::list(
+    let (rows, next_cursor) = canopy_db::listing::posts(
         &state.db,
-        community.id,
-        sort,
+        Scope::Community(community.id),
+        order.sort,
+        order.window,
         q.cursor.as_deref().filter(|c| !c.is_empty()),
         PAGE,
         viewer.person(),
@@ -88,10 +71,6 @@ async fn community_page(
     let now = Utc::now();
     let handle = format::handle(&community.name, community.local, &community.authority);
     let path = format!("/c/{}", format::segment(&handle));
-    let sort_name = SORTS
-        .iter()
-        .find(|(x, _)| *x == sort)
-        .map_or("hot", |(_, n)| *n);
     let mut layout = Layout::new(state, viewer, &community.title, &path);
     layout.alternate = community.ap_id.clone();
     layout.description = community
@@ -108,17 +87,10 @@ async fn community_page(
             subscribers: community.subscriber_count,
             post_count: community.post_count,
             remote: !community.local,
-            sorts: SORTS
-                .iter()
-                .map(|(x, n)| SortLink {
-                    name: n,
-                    href: format!("{path}?sort={n}"),
-                    current: *x == sort,
-                })
-                .collect(),
+            sorts: order.sort_links(&path, ""),
+            windows: order.window_links(&path, ""),
             posts: rows.iter().map(|p| PostItem::new(p, now)).collect(),
-            next: next_cursor
-                .map(|c| format!("{path}?sort={sort_name}&cursor={}", format::query_value(&c))),
+            next: order.next(&path, "", next_cursor),
             handle,
         },
     ))

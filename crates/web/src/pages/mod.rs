@@ -2,6 +2,9 @@
 //! and thread pages show them, and error pages.
 
 pub mod community;
+pub mod front;
+pub mod listing;
+pub mod search;
 pub mod thread;
 pub mod user;
 

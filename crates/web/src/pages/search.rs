@@ -1,0 +1,183 @@
+//! Search results (`/search?q=…&type=…`): the full-text search of the API
+//! (`canopy_db::search`), best first, a page at a time. The form is in every page's header.
+
+use super::{db_error, error_page, Layout, PostItem, SortLink};
+use crate::format;
+use crate::render::page;
+use crate::session::WebViewer;
+use crate::tree::CommentItem;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use canopy_api::AppState;
+use canopy_db::search::{Filters, Hit, SearchType};
+use canopy_db::DbError;
+use chrono::Utc;
+use serde::Deserialize;
+
+/// Results per page.
+const PAGE: i64 = 20;
+/// Longest search text, as the API's.
+const MAX_QUERY_CHARS: usize = 256;
+
+const TYPES: [(SearchType, &str); 5] = [
+    (SearchType::All, "all"),
+    (SearchType::Posts, "posts"),
+    (SearchType::Comments, "comments"),
+    (SearchType::Communities, "communities"),
+    (SearchType::Users, "users"),
+];
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    cursor: Option<String>,
+}
+
+/// One result as the page shows it.
+pub enum Result_ {
+    Post(PostItem),
+    Comment {
+        item: CommentItem,
+        post: i64,
+    },
+    Actor {
+        kind: &'static str,
+        title: String,
+        handle: String,
+        path: String,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    layout: Layout,
+    q: String,
+    types: Vec<SortLink>,
+    results: Vec<Result_>,
+    next: Option<String>,
+    searched: bool,
+}
+
+/// `/search`.
+pub async fn search(
+    State(state): State<AppState>,
+    viewer: WebViewer,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let text = q.q.as_deref().unwrap_or("").trim().to_string();
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return error_page(
+            &state,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            "Search too long",
+            "A search is at most 256 characters.",
+        );
+    }
+    match search_page(&state, &viewer, &text, &q).await {
+        Ok(r) => r,
+        Err(e) => db_error(&state, &viewer, e),
+    }
+}
+
+async fn search_page(
+    state: &AppState,
+    viewer: &WebViewer,
+    text: &str,
+    q: &SearchQuery,
+) -> Result<Response, DbError> {
+    let kind = match q.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => SearchType::All,
+        Some(k) => TYPES
+            .iter()
+            .find(|(_, n)| *n == k)
+            .map(|(t, _)| *t)
+            .ok_or(DbError::BadCursor("unknown search type"))?,
+    };
+    let (hits, next_cursor) = if text.is_empty() {
+        (Vec::new(), None)
+    } else {
+        canopy_db::search::search(
+            &state.db,
+            text,
+            kind,
+            Filters::default(),
+            q.cursor.as_deref().filter(|c| !c.is_empty()),
+            PAGE,
+            viewer.person(),
+        )
+        .await?
+    };
+    let now = Utc::now();
+    let results = hits
+        .iter()
+        .map(|h| match h {
+            Hit::Post(p) => Result_::Post(PostItem::new(p, now)),
+            Hit::Comment(c) => Result_::Comment {
+                item: CommentItem::new(c, now),
+                post: c.post_id.0,
+            },
+            Hit::Community(c) => {
+                let handle = format::handle(&c.name, c.local, &c.authority);
+                Result_::Actor {
+                    kind: "community",
+                    title: c.title.clone(),
+                    path: format!("/c/{}", format::segment(&handle)),
+                    handle: format!("!{handle}"),
+                }
+            }
+            Hit::User(u) => {
+                let handle = format::handle(&u.name, u.local, &u.authority);
+                Result_::Actor {
+                    kind: "user",
+                    title: u
+                        .display_name
+                        .clone()
+                        .filter(|d| !d.trim().is_empty())
+                        .unwrap_or_else(|| u.name.clone()),
+                    path: format!("/u/{}", format::segment(&handle)),
+                    handle: format!("@{handle}"),
+                }
+            }
+        })
+        .collect();
+    let qv = format::query_value(text);
+    let type_name = TYPES
+        .iter()
+        .find(|(t, _)| *t == kind)
+        .map_or("all", |(_, n)| n);
+    let title = if text.is_empty() {
+        "Search".to_string()
+    } else {
+        format!("Search: {text}")
+    };
+    let layout = Layout::new(state, viewer, &title, &format!("/search?q={qv}"));
+    Ok(page(
+        StatusCode::OK,
+        &SearchPage {
+            layout,
+            types: TYPES
+                .iter()
+                .map(|(t, n)| SortLink {
+                    name: n,
+                    href: format!("/search?q={qv}&type={n}"),
+                    current: *t == kind,
+                })
+                .collect(),
+            results,
+            next: next_cursor.map(|c| {
+                format!(
+                    "/search?q={qv}&type={type_name}&cursor={}",
+                    format::query_value(&c)
+                )
+            }),
+            searched: !text.is_empty(),
+            q: text.to_string(),
+        },
+    ))
+}
