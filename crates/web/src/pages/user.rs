@@ -57,7 +57,12 @@ pub async fn user(
     }
 }
 
-async fn user_page(state: &AppState, viewer: &WebViewer, name: &str) -> Result<Response, DbError> {
+async fn user_page(
+    state: &AppState,
+    viewer: &WebViewer,
+    name: &str,
+    q: &UserQuery,
+) -> Result<Response, DbError> {
     let person = canopy_db::people::by_handle(&state.db, name).await?;
     if person.deleted {
         return Err(DbError::NotFound("user"));
