@@ -76,10 +76,13 @@ pub async fn measure(
     );
 
     let client = reqwest::Client::builder().no_proxy().build()?;
-    let page_url = format!("{}/post/{}", node.base_url, post_id.0);
+    // Oldest first: in this shape the oldest top-level comments carry the most replies, so the
+    // page is a full one (up to 300 comments), as the busiest page of a real thread would be.
+    let page_url = format!("{}/post/{}?sort=old", node.base_url, post_id.0);
     let json_path = format!("/api/v1/posts/{}/comments", post_id.0);
     // The page reads the tree with the same parameters as this API request.
     let query: Vec<(String, String)> = [
+        ("sort", "old"),
         ("limit", "50"),
         ("max_depth", "8"),
         ("replies_per_comment", "10"),
