@@ -87,6 +87,31 @@ impl TreeCursor {
     pub fn decode(raw: &str) -> Result<Self, DbError> {
         cursor::decode(raw)
     }
+
+    /// Where a page asked for with this cursor (`raw`) continues: the parent, sort and position,
+    /// after checking the cursor lists the children of `parent` (when the request names one) of
+    /// `post`, in `sort` (when the request names one).
+    pub fn continuing(
+        raw: &str,
+        post: PostId,
+        parent: Option<CommentId>,
+        sort: Option<CommentSort>,
+    ) -> Result<(Option<CommentId>, CommentSort, Option<Position>), DbError> {
+        let c = Self::decode(raw)?;
+        if c.post != post.0 {
+            return Err(DbError::BadCursor("it belongs to another post"));
+        }
+        if parent.is_some_and(|p| p.0 != c.parent) {
+            return Err(DbError::BadCursor(
+                "it lists the replies of another comment",
+            ));
+        }
+        if sort.is_some_and(|s| s != c.sort) {
+            return Err(DbError::BadCursor("it was made for another sort"));
+        }
+        let parent = (c.parent != 0).then_some(CommentId(c.parent));
+        Ok((parent, c.sort, c.after))
+    }
 }
 
 /// What one page of a tree should contain.

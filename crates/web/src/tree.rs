@@ -78,16 +78,20 @@ fn push(out: &mut Vec<Row>, n: &TreeNode, sort: CommentSort, now: DateTime<Utc>)
     }
     if let Some(more) = &n.more {
         out.push(Row::More {
-            href: format!(
-                "/comment/{}?sort={}&cursor={}",
-                n.comment.id.0,
-                sort_name(sort),
-                format::query_value(&more.cursor)
-            ),
+            href: page_link(&format!("/comment/{}", n.comment.id.0), sort, &more.cursor),
             count: more.count,
         });
     }
     out.push(Row::Close);
+}
+
+/// The link to a later page of a tree at `path` (a thread or a permalink): its sort and cursor.
+pub fn page_link(path: &str, sort: CommentSort, cursor: &str) -> String {
+    format!(
+        "{path}?sort={}&cursor={}",
+        sort_name(sort),
+        format::query_value(cursor)
+    )
 }
 
 /// The name of a sort in links.

@@ -297,32 +297,7 @@ fn tree_request(
         validate::page_size("replies_per_comment", params.replies_per_comment, 10, 500)?;
     let max_comments = validate::page_size("max_comments", params.max_comments, 300, 2000)?;
     let (parent, sort, after) = match params.cursor {
-        Some(raw) => {
-            let c = TreeCursor::decode(&raw)?;
-            if c.post != post.0 {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_cursor",
-                    "bad cursor: it belongs to another post",
-                ));
-            }
-            if parent.is_some_and(|p| p.0 != c.parent) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_cursor",
-                    "bad cursor: it lists the replies of another comment",
-                ));
-            }
-            if params.sort.is_some_and(|s| s != c.sort) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_cursor",
-                    "bad cursor: it was made for another sort",
-                ));
-            }
-            let parent = (c.parent != 0).then_some(CommentId(c.parent));
-            (parent, c.sort, c.after)
-        }
+        Some(raw) => TreeCursor::continuing(&raw, post, parent, params.sort)?,
         None => (parent, params.sort.unwrap_or_default(), None),
     };
     Ok(TreeRequest {

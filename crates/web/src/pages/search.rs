@@ -10,6 +10,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use canopy_api::routes::search::MAX_QUERY_CHARS;
 use canopy_api::AppState;
 use canopy_db::search::{Filters, Hit, SearchType};
 use canopy_db::DbError;
@@ -18,8 +19,6 @@ use serde::Deserialize;
 
 /// Results per page.
 const PAGE: i64 = 20;
-/// Longest search text, as the API's.
-const MAX_QUERY_CHARS: usize = 256;
 
 const TYPES: [(SearchType, &str); 5] = [
     (SearchType::All, "all"),
@@ -76,7 +75,7 @@ pub async fn search(
             &viewer,
             StatusCode::BAD_REQUEST,
             "Search too long",
-            "A search is at most 256 characters.",
+            &format!("A search is at most {MAX_QUERY_CHARS} characters."),
         );
     }
     match search_page(&state, &viewer, &text, &q).await {

@@ -53,20 +53,17 @@ fn request(
     viewer: &WebViewer,
 ) -> Result<TreeRequest, DbError> {
     let sort = parse_sort(q.sort.as_deref()).map_err(|()| DbError::BadCursor("unknown sort"))?;
-    let (sort, after) = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(raw) => {
-            let c = TreeCursor::decode(raw)?;
-            if c.post != post.0 || c.parent != parent.map_or(0, |p| p.0) {
+    let (parent, sort, after) = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        // A thread's page continues its top-level comments; a permalink its comment's replies.
+        Some(raw) => match TreeCursor::continuing(raw, post, parent, sort)? {
+            (p, _, _) if p != parent => {
                 return Err(DbError::BadCursor(
-                    "the cursor lists another part of a tree",
-                ));
+                    "it lists the replies of another comment",
+                ))
             }
-            if sort.is_some_and(|s| s != c.sort) {
-                return Err(DbError::BadCursor("the cursor was made for another sort"));
-            }
-            (c.sort, c.after)
-        }
-        None => (sort.unwrap_or_default(), None),
+            c => c,
+        },
+        None => (parent, sort.unwrap_or_default(), None),
     };
     Ok(TreeRequest {
         post,
@@ -141,13 +138,10 @@ async fn thread_page(
         .as_deref()
         .map(|h| format::excerpt(h, 200))
         .unwrap_or_default();
-    let next = tree.next_cursor.as_ref().map(|c| {
-        format!(
-            "{path}?sort={}&cursor={}",
-            tree::sort_name(req.sort),
-            format::query_value(c)
-        )
-    });
+    let next = tree
+        .next_cursor
+        .as_ref()
+        .map(|c| tree::page_link(&path, req.sort, c));
     let item = PostItem::new(&post, now);
     if layout.description.is_empty() {
         layout.description = format!("{} in {}", item.title, item.community);
@@ -231,13 +225,10 @@ async fn permalink_page(
         .as_deref()
         .map(|h| format::excerpt(h, 200))
         .unwrap_or_default();
-    let next = tree.next_cursor.as_ref().map(|c| {
-        format!(
-            "{path}?sort={}&cursor={}",
-            tree::sort_name(req.sort),
-            format::query_value(c)
-        )
-    });
+    let next = tree
+        .next_cursor
+        .as_ref()
+        .map(|c| tree::page_link(&path, req.sort, c));
     let parent_link = comment
         .parent_id
         .map(|p| format!("/comment/{}", p.0))
