@@ -701,3 +701,167 @@ async fn a_user_page_lists_their_posts_and_their_comments() {
     assert!(page.body.contains("a remark of mine"));
     assert!(hrefs(&page.doc(), "ol.posts a").contains(&format!("/comment/{comment}")));
 }
+
+#[tokio::test]
+async fn the_communities_page_lists_every_community_once_in_each_order() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let mut names = vec![];
+    for i in 0..34 {
+        let name = format!("group{i:02}");
+        let (s, c) = app
+            .post(
+                "/api/v1/communities",
+                Some(&alice),
+                json!({"name": name, "title": format!("Group <{i}>"), "description": "All *about* it & more"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        names.push(name);
+    }
+    // A follower makes one community first by subscribers (the default order).
+    let bob = app.user("bob").await;
+    let (s, f) = app
+        .post(
+            "/api/v1/communities/follow",
+            Some(&bob),
+            json!({"community": "group17"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    let first = browse(&app, "/communities", None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let doc = first.doc();
+    assert_eq!(
+        hrefs(&doc, "ol.communities a.title")
+            .first()
+            .map(String::as_str),
+        Some("/c/group17")
+    );
+    // The title is text, the description's excerpt plain text.
+    assert!(first.body.contains("Group &#60;17&#62;"), "{}", first.body);
+    assert!(doc
+        .select(&sel("p.about"))
+        .any(|p| p.text().collect::<String>() == "All about it & more"));
+    // Every community exactly once through the "next page" links, in every order.
+    for sort in ["subscribers", "active", "new", "name"] {
+        let mut seen = vec![];
+        let mut next = Some(format!("/communities?sort={sort}"));
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            assert!(pages < 10, "{sort}: too many pages");
+            let page = browse(&app, &path, None).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+            let doc = page.doc();
+            seen.extend(
+                hrefs(&doc, "ol.communities a.title")
+                    .into_iter()
+                    .map(|h| h.trim_start_matches("/c/").to_string()),
+            );
+            next = hrefs(&doc, r#".pager a[rel="next"]"#).into_iter().next();
+        }
+        assert_eq!(pages, 2, "{sort}");
+        if sort == "name" {
+            assert_eq!(seen, names, "by name");
+        }
+        seen.sort();
+        assert_eq!(seen, names, "{sort}: every community once");
+    }
+    // Every page links to the list; a bad order or cursor is a 400 page.
+    assert!(hrefs(&doc, "header.site a").contains(&"/communities".to_string()));
+    for bad in ["/communities?sort=size", "/communities?cursor=nonsense"] {
+        let page = browse(&app, bad, None).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(page.body.starts_with("<!doctype html>"));
+    }
+    // A cursor of one order is refused by another.
+    let page = browse(&app, "/communities?sort=name", None).await;
+    let next = hrefs(&page.doc(), r#".pager a[rel="next"]"#).remove(0);
+    let other = next.replace("sort=name", "sort=new");
+    assert_eq!(
+        browse(&app, &other, None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn pasting_an_address_into_the_search_page_opens_its_page_here() {
+    let alpha = TestApp::spawn().await;
+    let beta = TestApp::spawn().await;
+    let alice = alpha.user("alice").await;
+    let post = alpha.community_with_post(&alice, "meadow").await;
+    let (_, p) = alpha.get(&format!("/api/v1/posts/{post}"), None).await;
+    let post_ap = p["ap_id"].as_str().unwrap().to_string();
+    let alpha_host = alpha.public_url.trim_start_matches("http://").to_string();
+    let q = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+
+    // On its own node: a post's URL, a community's and a user's handle.
+    for (pasted, want) in [
+        (post_ap.clone(), format!("/post/{post}")),
+        (format!("!meadow@{alpha_host}"), "/c/meadow".to_string()),
+        (format!("@alice@{alpha_host}"), "/u/alice".to_string()),
+    ] {
+        let page = browse(&alpha, &format!("/search?q={}", q(&pasted)), None).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{pasted}: {}",
+            page.body
+        );
+        assert_eq!(page.headers[LOCATION], want.as_str(), "{pasted}");
+    }
+
+    // On another node: the community and the post are fetched, stored and shown there.
+    let page = browse(
+        &beta,
+        &format!("/search?q={}", q(&format!("!meadow@{alpha_host}"))),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let community_page = page.headers[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(community_page, format!("/c/meadow@{alpha_host}"));
+    assert_eq!(
+        browse(&beta, &community_page, None).await.status,
+        StatusCode::OK
+    );
+    let page = browse(&beta, &format!("/search?q={}", q(&post_ap)), None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let thread = page.headers[LOCATION].to_str().unwrap().to_string();
+    let beta_id: i64 = thread.strip_prefix("/post/").unwrap().parse().unwrap();
+    let (title,): (String,) = sqlx::query_as("SELECT title FROM post WHERE id = $1 AND ap_id = $2")
+        .bind(beta_id)
+        .bind(&post_ap)
+        .fetch_one(&beta.db)
+        .await
+        .unwrap();
+    let shown = browse(&beta, &thread, None).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains(&title));
+
+    // An address that names nothing is an error page, not a search for its words.
+    let page = browse(
+        &beta,
+        &format!(
+            "/search?q={}",
+            q(&format!("{}/post/999999", alpha.public_url))
+        ),
+        None,
+    )
+    .await;
+    assert!(page.status.is_client_error(), "{}", page.status);
+    assert!(page.body.starts_with("<!doctype html>"));
+    // A deleted post is not shown, even by its address.
+    let (s, _) = alpha
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/posts/{post}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let page = browse(&alpha, &format!("/search?q={}", q(&post_ap)), None).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+}

@@ -83,11 +83,11 @@ pub fn excerpt(html: &str, max: usize) -> String {
         }
     }
     let text = text
-        .replace("&amp;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
-        .replace("&#39;", "'");
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut out = String::new();
     for w in words {

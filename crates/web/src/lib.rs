@@ -1,8 +1,8 @@
 //! Pages for people: server-rendered HTML, readable without JavaScript, at the ActivityPub URLs
 //! of the node's objects (`/post/{id}`, `/comment/{id}`, `/c/{name}`, `/u/{name}`: a browser
 //! asking for one gets its page, a peer its ActivityStreams document) and at friendly paths
-//! (`/` the front page, `/search`, `/login`, and `/c/name@host`, `/u/name@host` for remote
-//! actors).
+//! (`/` the front page, `/communities`, `/search`, `/login`, and `/c/name@host`, `/u/name@host`
+//! for remote actors).
 //!
 //! Templates are askama templates (`templates/`), checked when the crate compiles and escaping
 //! everything they print unless it is marked safe; the only HTML marked safe is content the node
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::front::front))
         .route("/search", get(pages::search::search))
+        .route("/communities", get(pages::communities::communities))
         .route("/post/{id}", get(pages::thread::thread))
         .route("/comment/{id}", get(pages::thread::permalink))
         .route("/c/{name}", get(pages::community::community))
@@ -59,7 +60,10 @@ pub fn serves(method: &Method, path: &str, wants_activity_json: bool) -> bool {
     if !(*method == Method::GET || *method == Method::HEAD) || wants_activity_json {
         return false;
     }
-    if matches!(path, "/" | "/search" | "/login" | "/static/canopy.css") {
+    if matches!(
+        path,
+        "/" | "/search" | "/communities" | "/login" | "/static/canopy.css"
+    ) {
         return true;
     }
     // `/{kind}/{one segment}`, nothing below it (collections stay with the federation side).
@@ -94,6 +98,7 @@ mod tests {
         for path in [
             "/",
             "/search",
+            "/communities",
             "/login",
             "/post/1",
             "/comment/2",

@@ -74,6 +74,37 @@ fn hit(h: Hit) -> Resolved {
     }
 }
 
+/// When `q` is a pasted URL or handle (rather than words): the object it names, fetched and
+/// stored when remote (under the resolve rate limit of `client`), or `Some(None)` when `viewer`
+/// may not see it (what a search would leave out). `None` when `q` is words to search for.
+pub async fn resolve_pasted(
+    state: &AppState,
+    client: ClientAddr,
+    q: &str,
+    viewer: Option<canopy_core::PersonId>,
+) -> ApiResult<Option<Option<Resolved>>> {
+    if !is_resolvable(q) {
+        return Ok(None);
+    }
+    if q.len() > canopy_core::limits::MAX_URL_BYTES {
+        return Err(ApiError::invalid(format!(
+            "`q` must be at most {} bytes",
+            canopy_core::limits::MAX_URL_BYTES
+        )));
+    }
+    state.limits.resolve(client)?;
+    let found = resolve_query(state, q).await?;
+    let target = match (&found.post, &found.comment, &found.community, &found.user) {
+        (Some(p), _, _, _) => (Kind::Post, p.id),
+        (_, Some(c), _, _) => (Kind::Comment, c.id),
+        (_, _, Some(c), _) => (Kind::Community, c.id),
+        (_, _, _, Some(u)) => (Kind::User, u.id),
+        _ => return Err(ApiError::internal()),
+    };
+    let shown = canopy_db::search::visible(&state.db, target.0, target.1, viewer).await?;
+    Ok(Some(shown.then_some(found)))
+}
+
 /// Search posts, comments, communities and users by text, ranked (title and name words above
 /// body words), a page at a time; hidden content (deleted, removed, refused instances, what the
 /// caller blocks) never matches. A pasted URL or handle answers with the object it names.
@@ -94,26 +125,9 @@ pub async fn search(
     }
     let limit = validate::page_size("limit", params.limit, 20, 50)?;
     let what = params.kind.unwrap_or_default();
-    if is_resolvable(q) {
-        if q.len() > canopy_core::limits::MAX_URL_BYTES {
-            return Err(ApiError::invalid(format!(
-                "`q` must be at most {} bytes",
-                canopy_core::limits::MAX_URL_BYTES
-            )));
-        }
-        state.limits.resolve(client)?;
-        let found = resolve_query(&state, q).await?;
-        let target = match (&found.post, &found.comment, &found.community, &found.user) {
-            (Some(p), _, _, _) => (Kind::Post, p.id),
-            (_, Some(c), _, _) => (Kind::Comment, c.id),
-            (_, _, Some(c), _) => (Kind::Community, c.id),
-            (_, _, _, Some(u)) => (Kind::User, u.id),
-            _ => return Err(ApiError::internal()),
-        };
-        let shown =
-            canopy_db::search::visible(&state.db, target.0, target.1, viewer.person()).await?;
+    if let Some(found) = resolve_pasted(&state, client, q, viewer.person()).await? {
         return Ok(Json(SearchResults {
-            results: if shown { vec![found] } else { Vec::new() },
+            results: found.into_iter().collect(),
             next_cursor: None,
             resolved: true,
         }));

@@ -1,6 +1,7 @@
 //! The pages, one module each, and what they share: the layout every page fills, posts as lists
 //! and thread pages show them, and error pages.
 
+pub mod communities;
 pub mod community;
 pub mod front;
 pub mod listing;

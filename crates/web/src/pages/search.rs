@@ -1,5 +1,8 @@
 //! Search results (`/search?q=…&type=…`): the full-text search of the API
 //! (`canopy_db::search`), best first, a page at a time. The form is in every page's header.
+//! A pasted URL or handle (`https://…`, `name@host`, `@user@host`, `!community@host`) is
+//! resolved as the API's search resolves it (fetched and stored when remote, under the same rate
+//! limit) and the reader is sent to its page here.
 
 use super::{db_error, error_page, Layout, PostItem, SortLink};
 use crate::format;
@@ -8,9 +11,11 @@ use crate::session::WebViewer;
 use crate::tree::CommentItem;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use canopy_api::routes::search::MAX_QUERY_CHARS;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use canopy_api::limits::ClientAddr;
+use canopy_api::routes::communities::Resolved;
+use canopy_api::routes::search::{resolve_pasted, MAX_QUERY_CHARS};
 use canopy_api::AppState;
 use canopy_db::search::{Filters, Hit, SearchType};
 use canopy_db::DbError;
@@ -66,9 +71,34 @@ struct SearchPage {
 pub async fn search(
     State(state): State<AppState>,
     viewer: WebViewer,
+    client: ClientAddr,
     Query(q): Query<SearchQuery>,
 ) -> Response {
     let text = q.q.as_deref().unwrap_or("").trim().to_string();
+    match resolve_pasted(&state, client, &text, viewer.person()).await {
+        Ok(None) => {}
+        Ok(Some(Some(found))) => {
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, page_of(&found))]).into_response()
+        }
+        Ok(Some(None)) => {
+            return error_page(
+                &state,
+                &viewer,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "What this address names is not shown here.",
+            )
+        }
+        Err(e) => {
+            return error_page(
+                &state,
+                &viewer,
+                e.status,
+                "Could not look that up",
+                &e.message,
+            )
+        }
+    }
     if text.chars().count() > MAX_QUERY_CHARS {
         return error_page(
             &state,
@@ -81,6 +111,21 @@ pub async fn search(
     match search_page(&state, &viewer, &text, &q).await {
         Ok(r) => r,
         Err(e) => db_error(&state, &viewer, e),
+    }
+}
+
+/// The path of the page showing what a pasted address resolved to.
+fn page_of(found: &Resolved) -> String {
+    if let Some(p) = &found.post {
+        format!("/post/{}", p.id)
+    } else if let Some(c) = &found.comment {
+        format!("/comment/{}", c.id)
+    } else if let Some(c) = &found.community {
+        format!("/c/{}", format::segment(&c.handle))
+    } else if let Some(u) = &found.user {
+        format!("/u/{}", format::segment(&u.handle))
+    } else {
+        "/search".to_string()
     }
 }
 
