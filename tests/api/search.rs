@@ -294,6 +294,61 @@ async fn a_pasted_url_or_handle_resolves_to_its_object() {
     assert_eq!(page["results"], json!([]), "{page}");
 }
 
+#[tokio::test]
+async fn a_thread_of_a_community_this_node_does_not_know_resolves_by_its_url() {
+    let alpha = TestApp::spawn().await;
+    let beta = TestApp::spawn().await;
+    let alice = alpha.user("alice").await;
+    let post_id = alpha.community_with_post(&alice, "estuary").await;
+    let comment_id = alpha
+        .comment(&alice, post_id, None, "the tide is out")
+        .await;
+    let (_, c) = alpha
+        .get(&format!("/api/v1/comments/{comment_id}"), None)
+        .await;
+    let comment_url = c["comment"]["ap_id"].as_str().unwrap().to_string();
+    let (_, p) = alpha.get(&format!("/api/v1/posts/{post_id}"), None).await;
+    let post_url = p["ap_id"].as_str().unwrap().to_string();
+    let community_url = format!("{}/c/estuary", alpha.public_url);
+    let known = |url: String| {
+        let db = beta.db.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM community WHERE ap_id = $1")
+                .bind(url)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(known(community_url.clone()).await, 0);
+
+    // Beta has never heard of the community: pasting the comment's URL fetches the community
+    // (named by the comment's `audience`), the thread's post, then the comment.
+    let (s, page) = beta
+        .get(
+            &format!("/api/v1/search?q={}", urlencode(&comment_url)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["resolved"], true);
+    assert_eq!(page["results"][0]["kind"], "comment", "{page}");
+    assert_eq!(page["results"][0]["comment"]["content"], "the tide is out");
+    assert_eq!(known(community_url.clone()).await, 1);
+    let (s, page) = beta
+        .get(&format!("/api/v1/resolve?q={}", urlencode(&post_url)), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["kind"], "post");
+    assert_eq!(page["post"]["ap_id"], post_url.as_str());
+    assert_eq!(
+        page["post"]["community"]["handle"],
+        format!("estuary@{}", alpha.public_url.trim_start_matches("http://")),
+        "{page}"
+    );
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -1,7 +1,9 @@
 //! Notifications of local users: replies to their posts and comments, and mentions of them.
 //!
-//! Written when the item is stored (one statement, and only when the person to notify is
-//! local); read newest first. Items deleted or removed since, authors the user blocks and
+//! Written when the item is stored: a reply's by the comment insert itself (the trigger of
+//! migration `20261207000100_reply_notification_trigger`: its parent's author, when local, not
+//! the reply's author and not blocking them), mentions by [`mentions`] after it, in the same
+//! transaction where the caller has one; read newest first. Items deleted or removed since, authors the user blocks and
 //! authors on refused instances are left out when reading, so a later block or removal hides
 //! notifications made before it.
 
@@ -9,33 +11,6 @@ use crate::DbError;
 use canopy_core::{CommentId, PersonId, PostId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-
-/// Notify the author of the comment's parent (the parent comment's, or the post's for a
-/// top-level comment) of the reply `comment`, when that author is local, is not its author and
-/// does not block its author. Returns whether a notification was written.
-pub async fn reply(pool: &PgPool, comment: CommentId) -> Result<bool, DbError> {
-    let mut conn = pool.acquire().await?;
-    reply_in(&mut conn, comment).await
-}
-
-/// [`reply`] in the caller's transaction.
-pub async fn reply_in(conn: &mut PgConnection, comment: CommentId) -> Result<bool, DbError> {
-    let done = sqlx::query(
-        "INSERT INTO notification (person_id, kind, post_id, comment_id, actor_id)
-         SELECT r.id, 'reply', c.post_id, c.id, c.creator_id
-         FROM comment c JOIN post p ON p.id = c.post_id
-         LEFT JOIN comment pc ON pc.id = c.parent_id
-         JOIN person r ON r.id = coalesce(pc.creator_id, p.creator_id)
-         WHERE c.id = $1 AND r.local AND r.id <> c.creator_id
-           AND NOT EXISTS (SELECT 1 FROM person_block b
-                           WHERE b.person_id = r.id AND b.target_id = c.creator_id)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(comment)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
 
 /// Notify the local people `mentioned` (by person id) of a mention in the post `post` or, with
 /// `comment`, in that comment, written by `author`. The author, people who are not local and

@@ -174,9 +174,8 @@ pub async fn store_new(
             let creator = creator_of(&author_url, author, data).await?;
             // Relayed only by a local community with remote followers.
             let relay = relay.filter(|_| announces);
-            let parent_local = fetch::is_local(&parent_url, data);
             let stored = insert_comment(object, &id, parent, creator, relay, data).await?;
-            notify(object, stored, creator, parent_local, data).await;
+            notify(object, stored, creator, data).await;
             Ok(stored)
         }
         (k, None) if POST_TYPES.contains(&k) || k == "Note" => {
@@ -197,7 +196,7 @@ pub async fn store_new(
                 )));
             }
             let stored = insert_post(object, &id, community, creator, relay, data).await?;
-            notify(object, stored, creator, false, data).await;
+            notify(object, stored, creator, data).await;
             Ok(stored)
         }
         (k, Some(_)) => Err(FedError::bad(format!("a {k:?} cannot be a reply"))),
@@ -207,21 +206,10 @@ pub async fn store_new(
     }
 }
 
-/// Notifications for a stored object: its parent's author when `parent_local` (a reply to local
-/// content, whose author is local: one statement, and none for a reply to remote content), and
-/// local people its `Mention` tags name. A failure is logged: the object stays stored.
-async fn notify(
-    object: &Value,
-    stored: Stored,
-    creator: PersonId,
-    parent_local: bool,
-    data: &FedData,
-) {
-    if let (true, Stored::Comment { id, .. }) = (parent_local, stored) {
-        if let Err(e) = canopy_db::notifications::reply(&data.db, id).await {
-            tracing::warn!(comment_id = %id, error = %e, "reply notification not written");
-        }
-    }
+/// Notifications for a stored object of the local people its `Mention` tags name (its parent's
+/// author, when local, was notified by the insert itself: see `canopy_db::notifications`). A
+/// failure is logged: the object stays stored.
+async fn notify(object: &Value, stored: Stored, creator: PersonId, data: &FedData) {
     if let Err(e) = crate::mentions::notify_incoming(object, stored, creator, data).await {
         tracing::warn!(error = %e, "mention notifications not written");
     }

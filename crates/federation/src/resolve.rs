@@ -2,7 +2,7 @@
 
 use crate::error::FedError;
 use crate::fetch::{self, Actor, FedData};
-use crate::json::kind_of;
+use crate::json::{id_of, kind_of};
 use crate::objects::{self, Stored};
 use canopy_core::{CommentId, CommunityId, PersonId, PostId};
 use url::Url;
@@ -36,10 +36,36 @@ pub async fn resolve(url: &Url, data: &FedData) -> Result<Found, FedError> {
             });
         }
         "" => objects::resolve(url, data, &mut Vec::new()).await?,
-        _ => objects::store(&json, None, data, &mut Vec::new()).await?,
+        _ => {
+            learn_community(&json, data).await;
+            objects::store(&json, None, data, &mut Vec::new()).await?
+        }
     };
     Ok(match stored {
         Stored::Post { id, .. } => Found::Post(id),
         Stored::Comment { id, .. } => Found::Comment(id),
     })
+}
+
+/// A post or comment names its community in `audience` (Lemmy, Mbin): when this node does not
+/// know that community yet, it is fetched first, so that looking up a thread of a community
+/// nobody here follows works as it does for a known one (its posts are stored only once the
+/// community is, and a comment's thread is fetched up to its post). Only a lookup someone asked
+/// for does this: an activity in the inbox for an unknown community is still refused. A failure
+/// is logged and leaves the object to be refused as before.
+async fn learn_community(object: &serde_json::Value, data: &FedData) {
+    let Some(url) = object.get("audience").and_then(id_of) else {
+        return;
+    };
+    match canopy_db::actors::community_by_ap_id(&data.db, url.as_str()).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return,
+        Err(e) => {
+            tracing::warn!(community = %url, error = %e, "community lookup failed");
+            return;
+        }
+    }
+    if let Err(e) = fetch::community(&url, data).await {
+        tracing::info!(community = %url, error = %e, "the object's community could not be fetched");
+    }
 }

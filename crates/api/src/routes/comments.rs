@@ -136,8 +136,8 @@ pub async fn create(
         },
     )
     .await?;
-    // The reply's notification first: a reply that also mentions its parent's author is one.
-    canopy_db::notifications::reply_in(&mut tx, id).await?;
+    // The reply's notification was written by the insert (a trigger): a reply that also
+    // mentions its parent's author stays one notification.
     crate::routes::notifications::record_mentions(
         &mut tx,
         &mentions,
