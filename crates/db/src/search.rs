@@ -53,7 +53,11 @@ impl Kind {
             Kind::Comment => (
                 "comment",
                 "x.post_id, x.creator_id",
-                "NOT x.deleted AND NOT x.removed AND ($4::bigint IS NULL OR x.creator_id = $4)",
+                // The community filter here too (not only in the check), so that a common word
+                // narrowed to a small community does not walk every match in rank order.
+                "NOT x.deleted AND NOT x.removed AND ($4::bigint IS NULL OR x.creator_id = $4)
+                 AND ($3::bigint IS NULL
+                      OR x.post_id IN (SELECT fp.id FROM post fp WHERE fp.community_id = $3))",
             ),
             Kind::Community => (
                 "community",
