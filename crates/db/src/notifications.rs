@@ -3,9 +3,9 @@
 //! Written when the item is stored: a reply's by the comment insert itself (the trigger of
 //! migration `20261207000100_reply_notification_trigger`: its parent's author, when local, not
 //! the reply's author and not blocking them), mentions by [`mentions`] after it, in the same
-//! transaction where the caller has one; read newest first. Items deleted or removed since, authors the user blocks and
-//! authors on refused instances are left out when reading, so a later block or removal hides
-//! notifications made before it.
+//! transaction where the caller has one; read newest first. Items deleted or removed since,
+//! authors the user blocks and authors on refused instances are left out when reading, so a
+//! later block or removal hides notifications made before it.
 
 use crate::DbError;
 use canopy_core::{CommentId, PersonId, PostId};

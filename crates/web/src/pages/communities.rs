@@ -1,6 +1,7 @@
 //! The list of communities (`/communities?sort=…`): every community the node knows and shows,
 //! by subscribers (default), activity, newest or name, a page at a time.
 
+use super::listing::{name, pick};
 use super::{db_error, Layout, SortLink};
 use crate::format;
 use crate::render::page;
@@ -68,18 +69,8 @@ async fn communities_page(
     viewer: &WebViewer,
     q: &CommunitiesQuery,
 ) -> Result<Response, DbError> {
-    let sort = match q.sort.as_deref().filter(|s| !s.is_empty()) {
-        None => CommunitySort::default(),
-        Some(s) => SORTS
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(x, _)| *x)
-            .ok_or(DbError::BadCursor("unknown sort"))?,
-    };
-    let sort_name = SORTS
-        .iter()
-        .find(|(x, _)| *x == sort)
-        .map_or("subscribers", |(_, n)| n);
+    let sort = pick(&SORTS, q.sort.as_deref())?.unwrap_or_default();
+    let sort_name = name(&SORTS, sort);
     let (rows, next_cursor) = canopy_db::listing::communities(
         &state.db,
         sort,

@@ -33,18 +33,21 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-fn pick<T: Copy>(table: &[(T, &'static str)], raw: Option<&str>) -> Result<Option<T>, DbError> {
+/// The entry of `table` named `raw` (none for an absent or empty value; an unknown name is an
+/// error, which the pages answer with a 400).
+pub fn pick<T: Copy>(table: &[(T, &'static str)], raw: Option<&str>) -> Result<Option<T>, DbError> {
     match raw {
         None | Some("") => Ok(None),
         Some(s) => table
             .iter()
             .find(|(_, n)| *n == s)
             .map(|(x, _)| Some(*x))
-            .ok_or(DbError::BadCursor("unknown sort, scope or window")),
+            .ok_or(DbError::BadCursor("unknown name in the page query")),
     }
 }
 
-fn name<T: Copy + PartialEq>(table: &[(T, &'static str)], x: T) -> &'static str {
+/// The name of `x` in `table`.
+pub fn name<T: Copy + PartialEq>(table: &[(T, &'static str)], x: T) -> &'static str {
     table.iter().find(|(y, _)| *y == x).map_or("", |(_, n)| n)
 }
 

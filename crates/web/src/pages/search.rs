@@ -4,6 +4,7 @@
 //! resolved as the API's search resolves it (fetched and stored when remote, under the same rate
 //! limit) and the reader is sent to its page here.
 
+use super::listing::{name, pick};
 use super::{db_error, error_page, Layout, PostItem, SortLink};
 use crate::format;
 use crate::render::page;
@@ -135,14 +136,7 @@ async fn search_page(
     text: &str,
     q: &SearchQuery,
 ) -> Result<Response, DbError> {
-    let kind = match q.kind.as_deref().filter(|k| !k.is_empty()) {
-        None => SearchType::All,
-        Some(k) => TYPES
-            .iter()
-            .find(|(_, n)| *n == k)
-            .map(|(t, _)| *t)
-            .ok_or(DbError::BadCursor("unknown search type"))?,
-    };
+    let kind = pick(&TYPES, q.kind.as_deref())?.unwrap_or_default();
     let (hits, next_cursor) = if text.is_empty() {
         (Vec::new(), None)
     } else {
@@ -191,10 +185,7 @@ async fn search_page(
         })
         .collect();
     let qv = format::query_value(text);
-    let type_name = TYPES
-        .iter()
-        .find(|(t, _)| *t == kind)
-        .map_or("all", |(_, n)| n);
+    let type_name = name(&TYPES, kind);
     let title = if text.is_empty() {
         "Search".to_string()
     } else {
