@@ -332,6 +332,92 @@ async fn incoming_mention_tags_of_local_users_notify_once_stored() {
 }
 
 #[tokio::test]
+async fn an_edit_notifies_the_people_it_mentions_for_the_first_time_only() {
+    let alpha = TestApp::spawn().await;
+    let beta = TestApp::spawn().await;
+    let alice = alpha.user("alice").await;
+    let bob = alpha.user("bob").await;
+    let carol = alpha.user("carol").await;
+    let dave = beta.user("dave").await;
+    let beta_authority = beta.public_url.trim_start_matches("http://").to_string();
+    let post = alpha.community_with_post(&alice, "meadow").await;
+    // Beta knows the community (so that the comment's copy there has its thread).
+    let (s, r) = beta
+        .get(
+            &format!("/api/v1/resolve?q={}/c/meadow", alpha.public_url),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let comment = alpha.comment(&alice, post, None, "hello @bob").await;
+    assert_eq!(unread(&alpha, &bob).await, 1);
+    assert_eq!(unread(&alpha, &carol).await, 0);
+
+    let edit = |text: String| {
+        let alpha = &alpha;
+        let alice = &alice;
+        async move {
+            let (s, b) = alpha
+                .call(
+                    Method::PATCH,
+                    &format!("/api/v1/comments/{comment}"),
+                    Some(alice),
+                    Some(&json!({ "content": text })),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+    };
+    // The edit adds carol and dave (on beta): both hear of it; bob is not notified again.
+    edit(format!("hello @bob, @carol and @dave@{beta_authority}")).await;
+    assert_eq!(unread(&alpha, &bob).await, 1, "bob once");
+    assert_eq!(unread(&alpha, &carol).await, 1);
+    let list = notifications(&alpha, &carol, "").await;
+    assert_eq!(list["notifications"][0]["kind"], "mention");
+    assert_eq!(list["notifications"][0]["comment_id"], comment);
+    let n = eventually("dave is notified on beta of the edit", || async {
+        let b = notifications(&beta, &dave, "").await;
+        let items = b["notifications"].as_array().unwrap().clone();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert_eq!(n[0]["kind"], "mention");
+    assert_eq!(n.len(), 1);
+    // Editing again with the same mentions notifies nobody again.
+    edit(format!(
+        "hello again @bob, @carol and @dave@{beta_authority}"
+    ))
+    .await;
+    assert_eq!(unread(&alpha, &bob).await, 1);
+    assert_eq!(unread(&alpha, &carol).await, 1);
+    let (_, c) = beta
+        .get(
+            &format!(
+                "/api/v1/resolve?q={}",
+                url::form_urlencoded::byte_serialize(
+                    format!("{}/comment/{comment}", alpha.public_url).as_bytes()
+                )
+                .collect::<String>()
+            ),
+            None,
+        )
+        .await;
+    let beta_comment = c["comment"]["id"].as_i64().unwrap();
+    eventually("beta has the second edit", || async {
+        let (_, v) = beta
+            .get(&format!("/api/v1/comments/{beta_comment}"), None)
+            .await;
+        v["comment"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("hello again")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(unread(&beta, &dave).await, 1, "dave once");
+}
+
+#[tokio::test]
 async fn a_mention_of_a_remote_user_is_tagged_addressed_and_notifies_at_home() {
     let alpha = TestApp::spawn().await;
     let beta = TestApp::spawn().await;

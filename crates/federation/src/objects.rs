@@ -534,5 +534,11 @@ pub async fn update(
             .await?
         }
     };
-    Ok(changed.then(|| Stored::of(row)))
+    if !changed {
+        return Ok(None);
+    }
+    let stored = Stored::of(row);
+    // People the edit mentions for the first time are notified (no one twice for one item).
+    notify(object, stored, row.creator_id, data).await;
+    Ok(Some(stored))
 }

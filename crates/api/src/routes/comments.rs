@@ -144,7 +144,6 @@ pub async fn create(
         post.id,
         Some(id),
         user.person_id,
-        true,
     )
     .await?;
     outgoing::created(&mut tx, &state.base, Content::Comment(id)).await?;
@@ -205,7 +204,6 @@ pub async fn edit(
         head.post_id,
         Some(head.id),
         user.person_id,
-        false,
     )
     .await?;
     outgoing::updated(&mut tx, &state.base, Content::Comment(head.id)).await?;

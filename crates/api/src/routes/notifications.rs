@@ -182,20 +182,20 @@ pub fn render(markdown: &str, mentions: &[canopy_federation::mentions::Resolved]
 }
 
 /// Store who the post (or comment) mentions, for its Mention tags and addressing, in the
-/// caller's transaction; with `notify`, notify the local people mentioned (a new item).
+/// caller's transaction, and notify the local people mentioned: on creation all of them, on an
+/// edit those it mentions for the first time (nobody is notified twice of one item).
 pub async fn record_mentions(
     conn: &mut canopy_db::PgConnection,
     mentions: &[canopy_federation::mentions::Resolved],
     post: canopy_core::PostId,
     comment: Option<canopy_core::CommentId>,
     author: canopy_core::PersonId,
-    notify: bool,
 ) -> Result<(), crate::error::ApiError> {
     let hrefs: Vec<String> = mentions.iter().map(|m| m.href.clone()).collect();
     let names: Vec<String> = mentions.iter().map(|m| m.name.clone()).collect();
     canopy_db::notifications::set_mentions(&mut *conn, post, comment, &hrefs, &names).await?;
     let local: Vec<canopy_core::PersonId> = mentions.iter().filter_map(|m| m.local).collect();
-    if notify && !local.is_empty() {
+    if !local.is_empty() {
         canopy_db::notifications::mentions(&mut *conn, post, comment, author, &local).await?;
     }
     Ok(())

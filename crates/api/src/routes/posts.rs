@@ -110,15 +110,8 @@ pub async fn create(
         },
     )
     .await?;
-    crate::routes::notifications::record_mentions(
-        &mut tx,
-        &mentions,
-        id,
-        None,
-        user.person_id,
-        true,
-    )
-    .await?;
+    crate::routes::notifications::record_mentions(&mut tx, &mentions, id, None, user.person_id)
+        .await?;
     outgoing::created(&mut tx, &state.base, Content::Post(id)).await?;
     tx.commit().await.map_err(canopy_db::DbError::from)?;
     tracing::info!(post_id = %id, community_id = %community.id, "post created");
@@ -198,7 +191,6 @@ pub async fn edit(
         current.id,
         None,
         user.person_id,
-        false,
     )
     .await?;
     outgoing::updated(&mut tx, &state.base, Content::Post(current.id)).await?;
