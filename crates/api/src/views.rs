@@ -1,6 +1,7 @@
 //! Response bodies. Each is built from db rows here, so handlers stay short and every
 //! endpoint shows one thing the same way.
 
+use canopy_core::PersonId;
 use canopy_db::comments::CommentView;
 use canopy_db::communities::Community;
 use canopy_db::people::Person;
@@ -67,6 +68,24 @@ pub struct CreatorView {
     pub handle: String,
     pub display_name: Option<String>,
     pub local: bool,
+}
+
+impl CreatorView {
+    pub(crate) fn new(
+        id: PersonId,
+        name: String,
+        display_name: Option<String>,
+        local: bool,
+        authority: &str,
+    ) -> Self {
+        Self {
+            id: id.0,
+            handle: handle(&name, local, authority),
+            name,
+            display_name,
+            local,
+        }
+    }
 }
 
 /// A community.
@@ -230,13 +249,13 @@ impl From<PostView> for PostJson {
                 name: p.community_name,
                 local: p.community_local,
             },
-            creator: CreatorView {
-                id: p.creator_id.0,
-                handle: handle(&p.creator_name, p.creator_local, &p.creator_authority),
-                name: p.creator_name,
-                display_name: p.creator_display_name,
-                local: p.creator_local,
-            },
+            creator: CreatorView::new(
+                p.creator_id,
+                p.creator_name,
+                p.creator_display_name,
+                p.creator_local,
+                &p.creator_authority,
+            ),
             title: if hidden { String::new() } else { p.title },
             url: if hidden { None } else { p.url },
             body: if hidden { None } else { p.body },
@@ -318,13 +337,13 @@ impl From<CommentView> for CommentJson {
             depth: c.depth,
             ap_id: c.ap_id,
             local: c.local,
-            creator: CreatorView {
-                id: c.creator_id.0,
-                handle: handle(&c.creator_name, c.creator_local, &c.creator_authority),
-                name: c.creator_name,
-                display_name: c.creator_display_name,
-                local: c.creator_local,
-            },
+            creator: CreatorView::new(
+                c.creator_id,
+                c.creator_name,
+                c.creator_display_name,
+                c.creator_local,
+                &c.creator_authority,
+            ),
             content: if hidden { String::new() } else { c.content },
             content_html: if hidden {
                 String::new()

@@ -6,6 +6,7 @@ use crate::cursor::{self, Position, SortValue};
 use crate::posts::PostView;
 use crate::DbError;
 use canopy_core::PersonId;
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 /// A local user's profile as they edit it. Every field is written (the API merges a partial
@@ -118,19 +119,13 @@ pub async fn posts_by(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<(Vec<PostView>, Option<String>), DbError> {
-    let after = cursor
-        .map(cursor::decode::<Position>)
-        .transpose()?
-        .map(|p| Ok::<_, DbError>((p.value.as_time()?, p.id)))
-        .transpose()?;
+    let after = cursor.map(crate::threads::decode_position).transpose()?;
     let rows = crate::posts::by_creator(pool, creator, viewer, after, limit).await?;
-    let next = match rows.last() {
-        Some(last) if rows.len() as i64 == limit => Some(cursor::encode(&Position {
-            value: SortValue::time(last.published),
-            id: last.id.0,
-        })),
-        _ => None,
-    };
+    let next = next_cursor(
+        rows.last().map(|r| (r.published, r.id.0)),
+        rows.len(),
+        limit,
+    );
     Ok((rows, next))
 }
 
@@ -143,11 +138,7 @@ pub async fn comments_by(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<(Vec<CommentView>, Option<String>), DbError> {
-    let after = cursor
-        .map(cursor::decode::<Position>)
-        .transpose()?
-        .map(|p| Ok::<_, DbError>((p.value.as_time()?, p.id)))
-        .transpose()?;
+    let after = cursor.map(crate::threads::decode_position).transpose()?;
     let rows: Vec<CommentView> = sqlx::query_as(&format!(
         "SELECT {VIEW_COLUMNS} FROM comment c {VIEW_JOINS}
          JOIN post p ON p.id = c.post_id
@@ -163,12 +154,21 @@ pub async fn comments_by(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    let next = match rows.last() {
-        Some(last) if rows.len() as i64 == limit => Some(cursor::encode(&Position {
-            value: SortValue::time(last.published),
-            id: last.id.0,
+    let next = next_cursor(
+        rows.last().map(|r| (r.published, r.id.0)),
+        rows.len(),
+        limit,
+    );
+    Ok((rows, next))
+}
+
+/// The cursor after `last` (its publication and id) when the page was full.
+fn next_cursor(last: Option<(DateTime<Utc>, i64)>, len: usize, limit: i64) -> Option<String> {
+    match last {
+        Some((published, id)) if len as i64 == limit => Some(cursor::encode(&Position {
+            value: SortValue::time(published),
+            id,
         })),
         _ => None,
-    };
-    Ok((rows, next))
+    }
 }

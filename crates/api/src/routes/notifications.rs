@@ -4,7 +4,7 @@
 use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
-use crate::views::{handle, CreatorView};
+use crate::views::CreatorView;
 use crate::{validate, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,13 +58,13 @@ impl From<Notification> for NotificationJson {
             ap_id: n.item_ap_id,
             content: n.content,
             content_html: n.content_html,
-            creator: CreatorView {
-                id: n.actor_id.0,
-                handle: handle(&n.actor_name, n.actor_local, &n.actor_authority),
-                name: n.actor_name,
-                display_name: n.actor_display_name,
-                local: n.actor_local,
-            },
+            creator: CreatorView::new(
+                n.actor_id,
+                n.actor_name,
+                n.actor_display_name,
+                n.actor_local,
+                &n.actor_authority,
+            ),
         }
     }
 }
